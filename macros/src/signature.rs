@@ -1,0 +1,95 @@
+//! The function as the expansion needs it: its parameters (with the names
+//! the key reads) and what kind of value it returns.
+
+use quote::format_ident;
+use syn::{FnArg, GenericArgument, Ident, ItemFn, Pat, PathArguments, ReturnType, Type};
+
+/// A parsed `fn` item. Built only after `validate` accepted it.
+pub(crate) struct Signature {
+    pub(crate) func: ItemFn,
+    pub(crate) params: Vec<Param>,
+    pub(crate) output: Box<Type>,
+    pub(crate) kind: ReturnKind,
+}
+
+/// One typed parameter.
+pub(crate) struct Param {
+    /// The name it has in the rewritten signature, read by the key.
+    pub(crate) binding: Ident,
+    /// A pattern to bind in the body (`(a, b)`, `mut x`), when it isn't `binding` itself.
+    pub(crate) pattern: Option<Box<Pat>>,
+    pub(crate) ty: Box<Type>,
+}
+
+/// What the return type tells about what to cache.
+pub(crate) enum ReturnKind {
+    /// Any other type, `Option<T>` included: the whole value is cached.
+    Plain,
+    /// `Result<T, E>` (or an alias `Result<T>`): only `Ok(T)` is cached.
+    Result { ok: Box<Type> },
+}
+
+impl Signature {
+    /// Reads `func`; `validate::function` has ruled out what this can't model.
+    pub(crate) fn new(func: ItemFn) -> Self {
+        let params = func
+            .sig
+            .inputs
+            .iter()
+            .enumerate()
+            .filter_map(|(index, input)| match input {
+                FnArg::Typed(typed) => Some(Param::new(index, &typed.pat, &typed.ty)),
+                FnArg::Receiver(_) => None,
+            })
+            .collect();
+        let output = match &func.sig.output {
+            ReturnType::Type(_, ty) => ty.clone(),
+            ReturnType::Default => Box::new(syn::parse_quote!(())),
+        };
+        let kind = ReturnKind::of(&output);
+        Self {
+            func,
+            params,
+            output,
+            kind,
+        }
+    }
+}
+
+impl Param {
+    fn new(index: usize, pat: &Pat, ty: &Type) -> Self {
+        let (binding, pattern) = match pat {
+            Pat::Ident(p) if p.by_ref.is_none() && p.mutability.is_none() && p.subpat.is_none() => {
+                (p.ident.clone(), None)
+            }
+            other => (
+                format_ident!("__rc_arg{}", index),
+                Some(Box::new(other.clone())),
+            ),
+        };
+        Self {
+            binding,
+            pattern,
+            ty: Box::new(ty.clone()),
+        }
+    }
+}
+
+impl ReturnKind {
+    fn of(ty: &Type) -> Self {
+        if let Type::Path(path) = ty {
+            if let Some(last) = path.path.segments.last() {
+                if last.ident == "Result" {
+                    if let PathArguments::AngleBracketed(args) = &last.arguments {
+                        if let Some(GenericArgument::Type(ok)) = args.args.first() {
+                            return Self::Result {
+                                ok: Box::new(ok.clone()),
+                            };
+                        }
+                    }
+                }
+            }
+        }
+        Self::Plain
+    }
+}

@@ -1,0 +1,194 @@
+//! The Redis backend: a tokio `ConnectionManager` for async calls and a small
+//! r2d2 pool of plain connections for sync calls.
+//!
+//! The async connection is made, and reconnected, on a dedicated one-thread
+//! runtime owned by this crate ([`io_runtime`]), so a `Cache` keeps working
+//! when the runtime that first used it shuts down (as each `#[tokio::test]`
+//! does) and callers on any runtime share one connection. Connecting is
+//! lazy: building a `Cache` never touches the network, and while Redis is
+//! down each call waits at most the connect timeout (concurrent calls share
+//! one attempt).
+
+use std::sync::{LazyLock, Mutex, OnceLock};
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, Shared};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Client, Cmd, Connection, ConnectionLike};
+
+use crate::Error;
+
+/// Connection settings a backend needs.
+#[derive(Debug, Clone)]
+pub(crate) struct Timeouts {
+    pub(crate) connect: Duration,
+    pub(crate) response: Duration,
+}
+
+/// A Redis deployment, reached lazily.
+pub(crate) struct RedisBackend {
+    client: Client,
+    timeouts: Timeouts,
+    pool_size: u32,
+    async_conn: Mutex<AsyncConn>,
+    pool: OnceLock<r2d2::Pool<SyncManager>>,
+}
+
+type Connecting = Shared<BoxFuture<'static, Result<ConnectionManager, redis::RedisError>>>;
+
+/// The state of the shared async connection.
+enum AsyncConn {
+    /// Not connected, or the last attempt failed.
+    Idle,
+    /// An attempt is under way; callers join it.
+    Connecting(Connecting),
+    /// Connected; the manager reconnects by itself from here on.
+    Ready(ConnectionManager),
+}
+
+impl RedisBackend {
+    pub(crate) fn new(url: &str, timeouts: Timeouts, pool_size: u32) -> Result<Self, Error> {
+        let client = Client::open(url).map_err(|e| Error::Config(format!("{url:?}: {e}")))?;
+        Ok(Self {
+            client,
+            timeouts,
+            pool_size,
+            async_conn: Mutex::new(AsyncConn::Idle),
+            pool: OnceLock::new(),
+        })
+    }
+
+    /// Runs one command on the shared async connection.
+    pub(crate) async fn query_async<T: redis::FromRedisValue>(
+        &self,
+        cmd: &Cmd,
+    ) -> Result<T, Error> {
+        let mut conn = self.connection().await?;
+        Ok(cmd.query_async(&mut conn).await?)
+    }
+
+    /// Runs one command on a pooled sync connection.
+    pub(crate) fn query_sync<T: redis::FromRedisValue>(&self, cmd: &Cmd) -> Result<T, Error> {
+        let mut conn = self.pool().get()?;
+        Ok(cmd.query(&mut *conn)?)
+    }
+
+    async fn connection(&self) -> Result<ConnectionManager, Error> {
+        let attempt = {
+            let mut state = self.async_conn.lock().unwrap_or_else(|e| e.into_inner());
+            match &*state {
+                AsyncConn::Ready(manager) => return Ok(manager.clone()),
+                AsyncConn::Connecting(attempt) => attempt.clone(),
+                AsyncConn::Idle => {
+                    let attempt = self.connect();
+                    *state = AsyncConn::Connecting(attempt.clone());
+                    attempt
+                }
+            }
+        };
+        let result = attempt.clone().await;
+        let mut state = self.async_conn.lock().unwrap_or_else(|e| e.into_inner());
+        if matches!(&*state, AsyncConn::Connecting(current) if current.ptr_eq(&attempt)) {
+            *state = match &result {
+                Ok(manager) => AsyncConn::Ready(manager.clone()),
+                Err(_) => AsyncConn::Idle,
+            };
+        }
+        Ok(result?)
+    }
+
+    /// Starts a connection attempt on the io runtime, bounded by the connect timeout.
+    fn connect(&self) -> Connecting {
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.timeouts.connect))
+            .set_response_timeout(Some(self.timeouts.response))
+            .set_number_of_retries(0);
+        let client = self.client.clone();
+        let limit = self.timeouts.connect;
+        let runtime = match io_runtime() {
+            Ok(runtime) => runtime,
+            Err(e) => return futures_util::future::ready(Err(e)).boxed().shared(),
+        };
+        let task = runtime.spawn(async move {
+            let connect = ConnectionManager::new_with_config(client, config);
+            match tokio::time::timeout(limit, connect).await {
+                Ok(result) => result,
+                Err(_) => Err(timed_out("connect")),
+            }
+        });
+        async move {
+            task.await
+                .unwrap_or_else(|_| Err(timed_out("connect task")))
+        }
+        .boxed()
+        .shared()
+    }
+
+    fn pool(&self) -> &r2d2::Pool<SyncManager> {
+        self.pool.get_or_init(|| {
+            let manager = SyncManager {
+                client: self.client.clone(),
+                timeouts: self.timeouts.clone(),
+            };
+            r2d2::Pool::builder()
+                .max_size(self.pool_size)
+                .min_idle(Some(0))
+                .connection_timeout(self.timeouts.connect)
+                .error_handler(Box::new(r2d2::NopErrorHandler))
+                .build_unchecked(manager)
+        })
+    }
+}
+
+fn timed_out(what: &str) -> redis::RedisError {
+    redis::RedisError::from(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!("{what} timed out"),
+    ))
+}
+
+/// The runtime that owns every async Redis connection of the process.
+fn io_runtime() -> Result<&'static tokio::runtime::Runtime, redis::RedisError> {
+    static RUNTIME: LazyLock<std::io::Result<tokio::runtime::Runtime>> = LazyLock::new(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("redis-cached-io")
+            .enable_all()
+            .build()
+    });
+    match &*RUNTIME {
+        Ok(runtime) => Ok(runtime),
+        Err(e) => {
+            Err(std::io::Error::new(e.kind(), format!("starting the io runtime: {e}")).into())
+        }
+    }
+}
+
+/// Makes sync connections with the cache's timeouts for the r2d2 pool.
+struct SyncManager {
+    client: Client,
+    timeouts: Timeouts,
+}
+
+impl r2d2::ManageConnection for SyncManager {
+    type Connection = Connection;
+    type Error = redis::RedisError;
+
+    fn connect(&self) -> Result<Connection, redis::RedisError> {
+        let conn = self
+            .client
+            .get_connection_with_timeout(self.timeouts.connect)?;
+        conn.set_read_timeout(Some(self.timeouts.response))?;
+        conn.set_write_timeout(Some(self.timeouts.response))?;
+        Ok(conn)
+    }
+
+    fn is_valid(&self, conn: &mut Connection) -> Result<(), redis::RedisError> {
+        redis::cmd("PING").query(conn)
+    }
+
+    fn has_broken(&self, conn: &mut Connection) -> bool {
+        !conn.is_open()
+    }
+}

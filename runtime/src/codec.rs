@@ -1,0 +1,125 @@
+//! How values are stored: a one-byte format version, then the bincode
+//! encoding of the value (bincode 2, serde API, standard config).
+//!
+//! Decoding is strict and bounded: an unknown version, a short or overlong
+//! payload, or bytes claiming more memory than the payload could describe are
+//! errors, which a cached call treats as a miss (and overwrites).
+
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::Error;
+
+/// bincode's standard configuration (varint integers, little endian).
+pub(crate) const CONFIG: bincode::config::Configuration = bincode::config::standard();
+
+/// The first byte of every stored value. Bump it when the layout changes;
+/// values with another byte are rejected as a miss and overwritten.
+const FORMAT: u8 = 1;
+
+/// Encodes `value` behind the format byte; fails if the result exceeds `limit` bytes.
+pub(crate) fn encode<T: Serialize + ?Sized>(value: &T, limit: usize) -> Result<Vec<u8>, Error> {
+    let mut bytes = vec![FORMAT];
+    bincode::serde::encode_into_std_write(value, &mut bytes, CONFIG)?;
+    check_size(bytes.len(), limit)?;
+    Ok(bytes)
+}
+
+/// Decodes bytes written by [`encode`], refusing anything over `limit` bytes.
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], limit: usize) -> Result<T, Error> {
+    check_size(bytes.len(), limit)?;
+    match bytes.split_first() {
+        Some((&FORMAT, payload)) => decode_payload(payload),
+        Some((other, _)) => Err(Error::Decode(format!("unknown format version {other}"))),
+        None => Err(Error::Decode("empty value".into())),
+    }
+}
+
+fn check_size(size: usize, limit: usize) -> Result<(), Error> {
+    if size > limit {
+        return Err(Error::TooLarge { size, limit });
+    }
+    Ok(())
+}
+
+/// Decodes with a bincode byte limit a little above the payload's size, so
+/// that a corrupt length prefix can't make bincode allocate far more memory
+/// than the stored value holds. bincode's limit is a const generic, hence
+/// the tiers.
+fn decode_payload<T: DeserializeOwned>(payload: &[u8]) -> Result<T, Error> {
+    const KIB: usize = 1 << 10;
+    const MIB: usize = 1 << 20;
+    let result = match payload.len() {
+        n if n <= 4 * KIB => decode_within::<T, { 16 * KIB }>(payload),
+        n if n <= 256 * KIB => decode_within::<T, { MIB }>(payload),
+        n if n <= 16 * MIB => decode_within::<T, { 64 * MIB }>(payload),
+        _ => decode_within::<T, { 1024 * MIB }>(payload),
+    };
+    let (value, read) = result.map_err(|e| Error::Decode(e.to_string()))?;
+    if read != payload.len() {
+        return Err(Error::Decode(format!(
+            "{} trailing bytes after the value",
+            payload.len() - read
+        )));
+    }
+    Ok(value)
+}
+
+fn decode_within<T: DeserializeOwned, const LIMIT: usize>(
+    payload: &[u8],
+) -> Result<(T, usize), bincode::error::DecodeError> {
+    bincode::serde::decode_from_slice(payload, CONFIG.with_limit::<LIMIT>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMIT: usize = 1 << 20;
+
+    #[test]
+    fn round_trips_values() {
+        let value = (7u64, String::from("seven"), vec![1.5f64, 2.5]);
+        let bytes = encode(&value, LIMIT).unwrap();
+        assert_eq!(bytes[0], FORMAT);
+        let back: (u64, String, Vec<f64>) = decode(&bytes, LIMIT).unwrap();
+        assert_eq!(back, value);
+    }
+
+    #[test]
+    fn rejects_garbage_unknown_versions_and_trailing_bytes() {
+        let err = decode::<u64>(b"not bincode at all", LIMIT).unwrap_err();
+        assert!(
+            err.to_string().contains("unknown format version 110"),
+            "{err}"
+        );
+        let err = decode::<u64>(&[], LIMIT).unwrap_err();
+        assert!(err.to_string().contains("empty value"), "{err}");
+        let mut bytes = encode(&5u8, LIMIT).unwrap();
+        bytes.push(0);
+        let err = decode::<u8>(&bytes, LIMIT).unwrap_err();
+        assert!(err.to_string().contains("1 trailing bytes"), "{err}");
+    }
+
+    #[test]
+    fn a_huge_length_prefix_is_refused_not_allocated() {
+        // FORMAT, then a varint length of u64::MAX / 2 for a Vec<u8>, then 3 bytes.
+        let mut bytes = vec![FORMAT, 253];
+        bytes.extend_from_slice(&(u64::MAX / 2).to_le_bytes());
+        bytes.extend_from_slice(b"abc");
+        let err = decode::<Vec<u8>>(&bytes, LIMIT).unwrap_err();
+        assert!(matches!(err, Error::Decode(_)), "{err}");
+    }
+
+    #[test]
+    fn enforces_the_size_limit_both_ways() {
+        let big = vec![0u8; 2048];
+        let err = encode(&big, 1024).unwrap_err();
+        assert!(matches!(err, Error::TooLarge { limit: 1024, .. }), "{err}");
+        let bytes = encode(&big, LIMIT).unwrap();
+        let err = decode::<Vec<u8>>(&bytes, 1024).unwrap_err();
+        assert!(
+            matches!(err, Error::TooLarge { size, .. } if size == bytes.len()),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,46 @@
+//! The process-wide default cache, used by every `#[redis_cached]` function
+//! without a `cache = …` argument.
+
+use std::sync::OnceLock;
+
+use crate::Cache;
+
+static DEFAULT: OnceLock<Cache> = OnceLock::new();
+
+/// The URL used when neither `REDIS_CACHED_URL` nor `REDIS_URL` is set.
+pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379";
+
+/// Makes `cache` the default for functions without `cache = …`.
+///
+/// Call it once at start-up, before the first cached call. If the default
+/// was already set, or already created from the environment by a cached
+/// call, nothing changes and `cache` is handed back.
+///
+/// ```
+/// let cache = redis_cached::Cache::builder("redis://127.0.0.1:6379").prefix("app:").build().unwrap();
+/// redis_cached::set_default(cache).expect("set before the first cached call");
+/// assert_eq!(redis_cached::default_cache().prefix(), "app:");
+/// ```
+pub fn set_default(cache: Cache) -> Result<(), Cache> {
+    DEFAULT.set(cache)
+}
+
+/// The default cache: the one given to [`set_default`], else one built on
+/// first use from `REDIS_CACHED_URL`, else `REDIS_URL`, else [`DEFAULT_URL`].
+///
+/// A malformed URL in the environment does not panic: it is logged at
+/// `error`, and every cached call runs uncached (and counts an error).
+pub fn default_cache() -> &'static Cache {
+    DEFAULT.get_or_init(from_env)
+}
+
+fn from_env() -> Cache {
+    let url = ["REDIS_CACHED_URL", "REDIS_URL"]
+        .into_iter()
+        .find_map(|name| std::env::var(name).ok())
+        .unwrap_or_else(|| DEFAULT_URL.to_owned());
+    Cache::new(&url).unwrap_or_else(|error| {
+        tracing::error!(%error, "redis-cached: the default cache is unusable; cached functions run uncached");
+        Cache::unusable(error.to_string())
+    })
+}

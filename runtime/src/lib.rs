@@ -1,0 +1,39 @@
+//! Memoize functions in Redis with one attribute.
+//!
+//! ```no_run
+//! use redis_cached::redis_cached;
+//!
+//! #[redis_cached(ttl = "5m")]
+//! async fn price(item: u64, region: &str) -> Result<f64, std::io::Error> {
+//!     // expensive: runs only when Redis has no value for (item, region)
+//!     Ok(item as f64 * 1.2)
+//! }
+//! ```
+//!
+//! Each call hashes its arguments into a key, reads the key with one `GET`,
+//! and on a hit returns the stored value without running the body. On a
+//! miss the body runs and its result is stored with `SET … PX <ttl>`. If Redis
+//! is down, slow, or holds bytes that don't decode, the body runs and its
+//! result is returned: a cache never breaks the function it caches. Such
+//! failures are logged through `tracing` and counted in [`Cache::stats`].
+//!
+//! See the README for every argument of the attribute and the key format.
+#![warn(missing_docs)]
+
+mod backend;
+mod cache;
+mod codec;
+mod error;
+mod global;
+mod key;
+mod metrics;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
+pub use cache::{Cache, CacheBuilder};
+pub use error::Error;
+pub use global::{DEFAULT_URL, default_cache, set_default};
+pub use metrics::Stats;
+pub use redis_cached_macros::redis_cached;

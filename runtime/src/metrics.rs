@@ -1,0 +1,59 @@
+//! Counters of what cached calls did, per [`Cache`](crate::Cache).
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// Live counters, shared by every call through one cache.
+#[derive(Debug, Default)]
+pub(crate) struct Metrics {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    stores: AtomicU64,
+    errors: AtomicU64,
+}
+
+/// What the counters of a [`Cache`](crate::Cache) read at one moment.
+///
+/// ```
+/// let cache = redis_cached::Cache::new("redis://127.0.0.1:6379").unwrap();
+/// let stats = cache.stats();
+/// assert_eq!(stats.hits + stats.misses, 0);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Calls answered from the cache without running the body.
+    pub hits: u64,
+    /// Calls that ran the body (key absent, Redis failing, or stored bytes unusable).
+    pub misses: u64,
+    /// Values written to the cache.
+    pub stores: u64,
+    /// Failures talking to Redis or decoding what it held; each one was logged.
+    pub errors: u64,
+}
+
+impl Metrics {
+    pub(crate) fn hit(&self) {
+        self.hits.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn miss(&self) {
+        self.misses.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn store(&self) {
+        self.stores.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn error(&self) {
+        self.errors.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self) -> Stats {
+        Stats {
+            hits: self.hits.load(Relaxed),
+            misses: self.misses.load(Relaxed),
+            stores: self.stores.load(Relaxed),
+            errors: self.errors.load(Relaxed),
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! Shared by the integration tests: throwaway `redis-server` processes (via
+//! `redis-test`) and helpers that read what is in them.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use redis::Commands;
+use redis_cached::Cache;
+use redis_test::server::RedisServer;
+
+/// A `redis-server` on a free port, killed when dropped.
+pub struct TestRedis {
+    server: RedisServer,
+    url: String,
+}
+
+impl TestRedis {
+    /// Starts a server and waits until it answers `PING`.
+    pub fn start() -> Self {
+        let server = RedisServer::new();
+        let (host, port) = server.host_and_port().expect("a TCP server");
+        let url = format!("redis://{host}:{port}");
+        let redis = Self { server, url };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match redis
+                .try_conn()
+                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
+            {
+                Ok(_) => return redis,
+                Err(e) if Instant::now() > deadline => panic!("redis-server did not start: {e}"),
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    }
+
+    /// Starts a server and points `slot` at a cache on it.
+    pub fn start_for(slot: &CacheSlot) -> Self {
+        let redis = Self::start();
+        slot.set(redis.cache());
+        redis
+    }
+
+    /// The server's `redis://` URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// A fresh cache on this server.
+    pub fn cache(&self) -> Cache {
+        Cache::new(&self.url).expect("valid url")
+    }
+
+    fn try_conn(&self) -> redis::RedisResult<redis::Connection> {
+        redis::Client::open(self.url.as_str())?.get_connection()
+    }
+
+    /// A plain connection, for looking at what the cache wrote.
+    pub fn conn(&self) -> redis::Connection {
+        self.try_conn().expect("connect to the test server")
+    }
+
+    /// Every key on the server, sorted.
+    pub fn keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self.conn().keys("*").expect("KEYS");
+        keys.sort();
+        keys
+    }
+
+    /// The one key on the server; fails the test if there are more or none.
+    pub fn only_key(&self) -> String {
+        let keys = self.keys();
+        assert_eq!(keys.len(), 1, "expected exactly one key, found {keys:?}");
+        keys.into_iter().next().unwrap_or_default()
+    }
+
+    /// `PTTL key`, in milliseconds (-2: no key, -1: no expiry).
+    pub fn pttl(&self, key: &str) -> i64 {
+        redis::cmd("PTTL")
+            .arg(key)
+            .query(&mut self.conn())
+            .expect("PTTL")
+    }
+
+    /// The raw bytes under `key`.
+    pub fn get_raw(&self, key: &str) -> Option<Vec<u8>> {
+        self.conn().get(key).expect("GET")
+    }
+
+    /// Overwrites `key` with `bytes`, keeping no TTL.
+    pub fn set_raw(&self, key: &str, bytes: &[u8]) {
+        let _: () = self.conn().set(key, bytes).expect("SET");
+    }
+
+    /// Stops the server now (the test goes on without Redis).
+    pub fn stop(&mut self) {
+        self.server.stop();
+    }
+}
+
+/// A `Cache` a test sets at its start, for `#[redis_cached(cache = SLOT)]`
+/// functions declared inside the test.
+pub struct CacheSlot(OnceLock<Cache>);
+
+impl CacheSlot {
+    pub const fn new() -> Self {
+        Self(OnceLock::new())
+    }
+
+    pub fn set(&self, cache: Cache) {
+        assert!(
+            self.0.set(cache).is_ok(),
+            "a CacheSlot is set once per test"
+        );
+    }
+}
+
+impl std::ops::Deref for CacheSlot {
+    type Target = Cache;
+    fn deref(&self) -> &Cache {
+        self.0
+            .get()
+            .expect("start the test's Redis before calling its cached functions")
+    }
+}
+
+/// Counts how often a function body ran.
+pub struct Calls(std::sync::atomic::AtomicUsize);
+
+impl Calls {
+    pub const fn new() -> Self {
+        Self(std::sync::atomic::AtomicUsize::new(0))
+    }
+
+    pub fn inc(&self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn get(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
