@@ -45,6 +45,7 @@ pub(crate) fn function(args: &Args, signature: &Signature) -> TokenStream {
         ReturnKind::Plain => (quote!(#private::Always), output),
         ReturnKind::Result { ok } => (quote!(#private::OkOnly), ok),
     };
+    // Spanned at the type, so a type that can't be stored is reported there.
     let assert_value = quote_spanned!(value_ty.span()=> #private::assert_value::<#value_ty>(););
     let bind_patterns = signature.params.iter().filter_map(|param| {
         let binding = &param.binding;
