@@ -70,7 +70,11 @@ async fn async_fn_works_without_redis_even_when_called_concurrently() {
 #[test]
 fn a_malformed_url_is_an_error_at_build_time() {
     let err = Cache::new("http://not-redis").unwrap_err();
-    assert!(err.to_string().starts_with("configuration: \"http://not-redis\""), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("configuration: \"http://not-redis\""),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -93,7 +97,9 @@ async fn a_paused_redis_times_out_and_the_body_answers() {
 
     CACHE.ping().await.unwrap();
     let _: () = redis::cmd("CLIENT")
-        .arg("PAUSE").arg(1500).arg("ALL")
+        .arg("PAUSE")
+        .arg(1500)
+        .arg("ALL")
         .query(&mut redis.conn())
         .unwrap();
     let started = Instant::now();
@@ -121,11 +127,19 @@ fn garbage_under_a_key_is_recomputed_and_overwritten() {
     for garbage in [&b"garbage"[..], &[], &[1, 200, 200, 200, 200]] {
         redis.set_raw(&key, garbage);
         assert_eq!(name_of(9), "user-9");
-        assert_eq!(redis.get_raw(&key).as_deref(), Some(&good[..]), "overwritten");
+        assert_eq!(
+            redis.get_raw(&key).as_deref(),
+            Some(&good[..]),
+            "overwritten"
+        );
         assert!(redis.pttl(&key) > 59_000, "TTL restored");
     }
     assert_eq!(name_of(9), "user-9");
-    assert_eq!(CALLS.get(), 4, "one miss, then one per garbage value, then a hit");
+    assert_eq!(
+        CALLS.get(),
+        4,
+        "one miss, then one per garbage value, then a hit"
+    );
     let stats = CACHE.stats();
     assert_eq!((stats.hits, stats.errors), (1, 3));
 }
@@ -135,7 +149,12 @@ fn values_over_the_size_limit_are_returned_but_not_stored() {
     static CACHE: CacheSlot = CacheSlot::new();
     static CALLS: Calls = Calls::new();
     let redis = TestRedis::start();
-    CACHE.set(Cache::builder(redis.url()).max_value_size(64).build().unwrap());
+    CACHE.set(
+        Cache::builder(redis.url())
+            .max_value_size(64)
+            .build()
+            .unwrap(),
+    );
 
     #[redis_cached(ttl = 60, cache = CACHE)]
     fn blob(len: usize) -> Vec<u8> {
