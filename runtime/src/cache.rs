@@ -152,8 +152,10 @@ impl Cache {
     /// and returns how many were deleted: the next call of each recomputes.
     ///
     /// `name` is the function's path as the key holds it,
-    /// `module::path::fn_name` (or the attribute's `name = …`), e.g.
-    /// `concat!(module_path!(), "::price")` from the function's own module.
+    /// `module::path::fn_name`, e.g. `concat!(module_path!(), "::price")`
+    /// from the function's own module. For a method it is
+    /// `module::path::method`, without the type: same-named methods of
+    /// several types in one module are invalidated together.
     /// Other functions' entries, including those of a function whose name
     /// merely starts the same (`price_eu`), are kept.
     ///
