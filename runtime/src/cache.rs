@@ -1,12 +1,12 @@
-//! The [`Cache`] handle: one Redis deployment plus the settings and counters
-//! shared by every function cached in it.
+//! The [`Cache`] handle: one store (a Redis deployment, or this process's
+//! memory) plus the settings and counters shared by every function cached in it.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::backend::{Backend, RedisBackend, Timeouts};
+use crate::backend::{Backend, MemoryBackend, RedisBackend, Timeouts};
 use crate::metrics::{Metrics, Stats};
 use crate::{Error, codec};
 
@@ -47,19 +47,24 @@ pub struct CacheBuilder {
     timeouts: Timeouts,
     max_value_size: usize,
     pool_size: u32,
+    max_entries: u64,
 }
 
+/// The URL of the in-process backend.
+const MEMORY_URL: &str = "mem://";
+
 impl Cache {
-    /// A cache on the Redis at `url` with default settings.
+    /// A cache on the store at `url` with default settings.
     ///
     /// `url` is anything the `redis` crate understands: `redis://[user:pass@]host[:port][/db]`,
-    /// `rediss://…` (TLS, with the `tls` feature) or `redis+unix:///path/to.sock`.
+    /// `rediss://…` (TLS, with the `tls` feature) or `redis+unix:///path/to.sock`;
+    /// or `mem://` for a cache in this process's memory (see [`in_memory`](Self::in_memory)).
     /// Fails only if the URL is malformed.
     pub fn new(url: &str) -> Result<Self, Error> {
         Self::builder(url).build()
     }
 
-    /// Starts configuring a cache on the Redis at `url`.
+    /// Starts configuring a cache on the store at `url` (see [`new`](Self::new)).
     pub fn builder(url: &str) -> CacheBuilder {
         CacheBuilder {
             url: url.to_owned(),
@@ -70,7 +75,38 @@ impl Cache {
             },
             max_value_size: 16 << 20,
             pool_size: 8,
+            max_entries: 100_000,
         }
+    }
+
+    /// A cache in this process's memory, with default settings: for tests,
+    /// local development, or a single process that needs no shared cache.
+    ///
+    /// It behaves like the Redis backend (values are encoded the same way,
+    /// each expires after its TTL, [`invalidate_all`](Self::invalidate_all)
+    /// works) but is not shared with other processes and is lost on exit. It
+    /// holds at most 100 000 entries, evicting the least recently used; set
+    /// another bound with `Cache::builder("mem://").max_entries(n)`. The same
+    /// cache is had with the URL `mem://`, e.g. `REDIS_CACHED_URL=mem://`.
+    ///
+    /// ```
+    /// use redis_cached::{Cache, redis_cached};
+    ///
+    /// static CACHE: std::sync::LazyLock<Cache> = std::sync::LazyLock::new(Cache::in_memory);
+    ///
+    /// #[redis_cached(ttl = 60, cache = CACHE)]
+    /// fn double(x: u32) -> u32 {
+    ///     x * 2
+    /// }
+    ///
+    /// assert_eq!(double(21), 42);
+    /// assert_eq!(double(21), 42);
+    /// assert_eq!(CACHE.stats().hits, 1);
+    /// ```
+    pub fn in_memory() -> Self {
+        let builder = Self::builder(MEMORY_URL);
+        let backend = Backend::Memory(MemoryBackend::new(builder.max_entries));
+        Self::from_backend(backend, builder.prefix, builder.max_value_size)
     }
 
     /// A cache whose every operation fails with `message`: cached calls run
@@ -101,7 +137,8 @@ impl Cache {
         self.inner.metrics.snapshot()
     }
 
-    /// Checks that Redis answers, connecting if needed (for health checks and start-up).
+    /// Checks that Redis answers, connecting if needed (for health checks and
+    /// start-up). An in-memory cache always answers.
     pub async fn ping(&self) -> Result<(), Error> {
         self.inner.backend.ping().await
     }
@@ -109,6 +146,75 @@ impl Cache {
     /// Blocking [`ping`](Self::ping), on the pool used by sync functions.
     pub fn ping_blocking(&self) -> Result<(), Error> {
         self.inner.backend.ping_sync()
+    }
+
+    /// Deletes every cached value of the function `name`, for all arguments,
+    /// and returns how many were deleted: the next call of each recomputes.
+    ///
+    /// `name` is the function's path as the key holds it,
+    /// `module::path::fn_name`, e.g. `concat!(module_path!(), "::price")`
+    /// from the function's own module. For a method it is
+    /// `module::path::method`, without the type: same-named methods of
+    /// several types in one module are invalidated together.
+    /// Other functions' entries, including those of a function whose name
+    /// merely starts the same (`price_eu`), are kept.
+    ///
+    /// On Redis this walks the keys with `SCAN … MATCH <prefix><name>:*`
+    /// (never `KEYS`, so Redis keeps serving other clients) and deletes them
+    /// with `UNLINK` in batches; glob characters in the prefix or name match
+    /// only themselves. A call that stores a value while this runs may keep it.
+    /// Unlike a cached call, this does not fail open: a Redis error is returned.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), redis_cached::Error> {
+    /// let cache = redis_cached::default_cache();
+    /// let deleted = cache.invalidate_all("shop::prices::price").await?;
+    /// println!("dropped {deleted} cached prices");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn invalidate_all(&self, name: &str) -> Result<u64, Error> {
+        self.delete_matching(&self.function_prefix(name)).await
+    }
+
+    /// Blocking [`invalidate_all`](Self::invalidate_all), for sync code, on
+    /// the pool used by sync functions.
+    pub fn invalidate_all_blocking(&self, name: &str) -> Result<u64, Error> {
+        self.delete_matching_sync(&self.function_prefix(name))
+    }
+
+    /// The start shared by every key of the function `name`: `<prefix><name>:`.
+    fn function_prefix(&self, name: &str) -> String {
+        format!("{}{}:", self.prefix(), name)
+    }
+
+    /// Deletes `key`; whether it existed. Errors are returned, not counted.
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "for invalidating one call's entry (issue 3)")
+    )]
+    pub(crate) async fn delete(&self, key: &str) -> Result<bool, Error> {
+        self.inner.backend.del(key).await
+    }
+
+    /// Sync [`delete`](Self::delete).
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "for invalidating one call's entry (issue 3)")
+    )]
+    pub(crate) fn delete_sync(&self, key: &str) -> Result<bool, Error> {
+        self.inner.backend.del_sync(key)
+    }
+
+    /// Deletes every key starting with `prefix`, taken literally; how many
+    /// were deleted. Errors are returned, not counted.
+    pub(crate) async fn delete_matching(&self, prefix: &str) -> Result<u64, Error> {
+        self.inner.backend.delete_matching(prefix).await
+    }
+
+    /// Sync [`delete_matching`](Self::delete_matching).
+    pub(crate) fn delete_matching_sync(&self, prefix: &str) -> Result<u64, Error> {
+        self.inner.backend.delete_matching_sync(prefix)
     }
 
     /// Reads and decodes the value under `key`. Every failure (Redis down,
@@ -219,18 +325,97 @@ impl CacheBuilder {
     }
 
     /// How many connections sync functions may hold at once (default 8).
+    /// An in-memory cache has no connections and ignores it.
     pub fn pool_size(mut self, connections: u32) -> Self {
         self.pool_size = connections.max(1);
         self
     }
 
+    /// The most values an in-memory (`mem://`) cache holds (default 100 000);
+    /// past it, the least recently used are evicted. Redis ignores it: bound
+    /// Redis with its own `maxmemory` and `maxmemory-policy` settings.
+    pub fn max_entries(mut self, entries: u64) -> Self {
+        self.max_entries = entries;
+        self
+    }
+
     /// The cache; fails only if the URL is malformed.
     pub fn build(self) -> Result<Cache, Error> {
-        let backend = RedisBackend::new(&self.url, self.timeouts, self.pool_size)?;
+        let backend = if self.url.starts_with(MEMORY_URL) {
+            if self.url != MEMORY_URL {
+                return Err(Error::Config(format!(
+                    "{:?}: an in-memory cache's URL is just {MEMORY_URL:?}; set its size with `max_entries`",
+                    self.url
+                )));
+            }
+            Backend::Memory(MemoryBackend::new(self.max_entries))
+        } else {
+            Backend::Redis(RedisBackend::new(&self.url, self.timeouts, self.pool_size)?)
+        };
         Ok(Cache::from_backend(
-            Backend::Redis(backend),
+            backend,
             self.prefix,
             self.max_value_size,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mem_url_makes_an_in_memory_cache_and_nothing_else_follows_it() {
+        let cache = Cache::builder("mem://").prefix("p:").build().unwrap();
+        assert!(matches!(cache.inner.backend, Backend::Memory(_)));
+        assert_eq!(cache.prefix(), "p:");
+        let err = Cache::new("mem://somewhere").unwrap_err();
+        assert!(matches!(err, Error::Config(_)), "{err}");
+        assert!(err.to_string().contains("mem://somewhere"), "{err}");
+        assert!(matches!(
+            Cache::in_memory().inner.backend,
+            Backend::Memory(_)
+        ));
+    }
+
+    #[test]
+    fn delete_reports_whether_the_key_was_there() {
+        let cache = Cache::in_memory();
+        cache.store_sync("k", &1u8, Duration::from_secs(60));
+        assert!(cache.delete_sync("k").unwrap());
+        assert!(!cache.delete_sync("k").unwrap());
+        assert_eq!(cache.lookup_sync::<u8>("k"), None);
+    }
+
+    #[tokio::test]
+    async fn async_delete_reports_whether_the_key_was_there() {
+        let cache = Cache::in_memory();
+        cache.store("k", &1u8, Duration::from_secs(60)).await;
+        assert!(cache.delete("k").await.unwrap());
+        assert!(!cache.delete("k").await.unwrap());
+        assert_eq!(cache.lookup::<u8>("k").await, None);
+    }
+
+    #[test]
+    fn invalidate_all_takes_one_function_under_the_cache_prefix() {
+        let cache = Cache::builder("mem://").prefix("app:").build().unwrap();
+        let ttl = Duration::from_secs(60);
+        cache.store_sync("app:m::f:{1}", &1u8, ttl);
+        cache.store_sync("app:m::f:{2}", &2u8, ttl);
+        cache.store_sync("app:m::f2:{1}", &3u8, ttl);
+        cache.store_sync("m::f:{3}", &4u8, ttl);
+        assert_eq!(cache.invalidate_all_blocking("m::f").unwrap(), 2);
+        assert_eq!(cache.lookup_sync::<u8>("app:m::f2:{1}"), Some(3));
+        assert_eq!(cache.lookup_sync::<u8>("m::f:{3}"), Some(4));
+        assert_eq!(cache.invalidate_all_blocking("m::f").unwrap(), 0);
+    }
+
+    #[test]
+    fn an_unusable_cache_returns_its_error_from_explicit_calls() {
+        let cache = Cache::unusable("bad url".to_owned());
+        let err = cache.invalidate_all_blocking("f").unwrap_err();
+        assert!(err.to_string().contains("bad url"), "{err}");
+        assert!(cache.delete_sync("k").is_err());
+        assert_eq!(cache.stats().errors, 0, "explicit calls are not counted");
     }
 }

@@ -27,6 +27,8 @@ pub fn set_default(cache: Cache) -> Result<(), Cache> {
 
 /// The default cache: the one given to [`set_default`], else one built on
 /// first use from `REDIS_CACHED_URL`, else `REDIS_URL`, else [`DEFAULT_URL`].
+/// `REDIS_CACHED_URL=mem://` keeps the values in this process instead
+/// (see [`Cache::in_memory`]).
 ///
 /// A malformed URL in the environment does not panic: it is logged at
 /// `error`, and every cached call runs uncached (and counts an error).

@@ -17,6 +17,9 @@
 //! result is returned: a cache never breaks the function it caches. Such
 //! failures are logged through `tracing` and counted in [`Cache::stats`].
 //!
+//! For tests and single-process programs, [`Cache::in_memory`] (or the URL
+//! `mem://`) keeps the values in this process, with the same TTL semantics.
+//!
 //! See the README for every argument of the attribute and the key format.
 #![warn(missing_docs)]
 

@@ -74,6 +74,43 @@ impl RedisBackend {
         Ok(cmd.query(&mut *conn)?)
     }
 
+    /// Deletes every key starting with `prefix`: `SCAN … MATCH <prefix>* COUNT 500`,
+    /// each batch `UNLINK`ed as it comes. Returns how many keys were deleted.
+    pub(crate) async fn delete_matching(&self, prefix: &str) -> Result<u64, Error> {
+        let pattern = match_prefix(prefix);
+        let mut cursor = 0;
+        let mut deleted = 0;
+        loop {
+            let (next, keys): (u64, Vec<Vec<u8>>) =
+                self.query_async(&scan(&pattern, cursor)).await?;
+            if !keys.is_empty() {
+                deleted += self.query_async::<u64>(&unlink(&keys)).await?;
+            }
+            if next == 0 {
+                return Ok(deleted);
+            }
+            cursor = next;
+        }
+    }
+
+    /// Sync [`delete_matching`](Self::delete_matching), on one pooled connection.
+    pub(crate) fn delete_matching_sync(&self, prefix: &str) -> Result<u64, Error> {
+        let pattern = match_prefix(prefix);
+        let mut conn = self.pool().get()?;
+        let mut cursor = 0;
+        let mut deleted = 0;
+        loop {
+            let (next, keys): (u64, Vec<Vec<u8>>) = scan(&pattern, cursor).query(&mut *conn)?;
+            if !keys.is_empty() {
+                deleted += unlink(&keys).query::<u64>(&mut *conn)?;
+            }
+            if next == 0 {
+                return Ok(deleted);
+            }
+            cursor = next;
+        }
+    }
+
     async fn connection(&self) -> Result<ConnectionManager, Error> {
         let attempt = {
             let mut state = self.async_conn.lock().unwrap_or_else(|e| e.into_inner());
@@ -141,6 +178,41 @@ impl RedisBackend {
     }
 }
 
+/// The `SCAN` pattern for keys starting with `prefix`: the prefix with the
+/// glob characters `* ? [ ] \` escaped, then `*`.
+fn match_prefix(prefix: &str) -> String {
+    let mut pattern = String::with_capacity(prefix.len() + 1);
+    for c in prefix.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('*');
+    pattern
+}
+
+/// One step of a `SCAN` for `pattern`, from `cursor`.
+fn scan(pattern: &str, cursor: u64) -> Cmd {
+    let mut cmd = redis::cmd("SCAN");
+    cmd.arg(cursor)
+        .arg("MATCH")
+        .arg(pattern)
+        .arg("COUNT")
+        .arg(SCAN_COUNT);
+    cmd
+}
+
+/// How many keys one `SCAN` step looks at.
+const SCAN_COUNT: u32 = 500;
+
+/// `UNLINK` of one batch of keys; answers how many existed.
+fn unlink(keys: &[Vec<u8>]) -> Cmd {
+    let mut cmd = redis::cmd("UNLINK");
+    cmd.arg(keys);
+    cmd
+}
+
 fn timed_out(what: &str) -> redis::RedisError {
     redis::RedisError::from(std::io::Error::new(
         std::io::ErrorKind::TimedOut,
@@ -190,5 +262,17 @@ impl r2d2::ManageConnection for SyncManager {
 
     fn has_broken(&self, conn: &mut Connection) -> bool {
         !conn.is_open()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::match_prefix;
+
+    #[test]
+    fn glob_characters_in_a_prefix_are_escaped() {
+        assert_eq!(match_prefix("app:"), "app:*");
+        assert_eq!(match_prefix(""), "*");
+        assert_eq!(match_prefix(r"a*b?[1]\:"), r"a\*b\?\[1\]\\:*");
     }
 }

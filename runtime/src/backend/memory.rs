@@ -1,0 +1,174 @@
+//! The in-process backend (`mem://`): a bounded `moka` cache that keeps the
+//! semantics of the Redis backend, per-entry TTLs included.
+//!
+//! Each value carries the instant it expires; a [`moka::Expiry`] turns that
+//! into moka's per-entry expiry, so a read after that instant misses, like a
+//! `GET` after `PX` ran out. Storing over a key replaces its value and its
+//! TTL, like `SET … PX`. When the cache holds `max_entries` values, the least
+//! recently used ones are evicted (Redis with `maxmemory-policy allkeys-lru`).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use moka::policy::EvictionPolicy;
+
+/// The longest TTL kept; longer ones are cut to it (about 100 years), so an
+/// expiry instant can always be computed.
+const MAX_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
+/// Values of one process, bounded by entry count.
+pub(crate) struct MemoryBackend {
+    entries: moka::sync::Cache<String, Entry>,
+}
+
+/// One stored value and when it stops being readable.
+#[derive(Clone)]
+struct Entry {
+    bytes: Arc<[u8]>,
+    expires_at: Instant,
+}
+
+impl Entry {
+    fn is_live(&self, now: Instant) -> bool {
+        self.expires_at > now
+    }
+
+    fn remaining(&self, now: Instant) -> Duration {
+        self.expires_at.saturating_duration_since(now)
+    }
+}
+
+/// Tells moka when each entry expires: at its own `expires_at`, reset by every store.
+struct PerEntry;
+
+impl moka::Expiry<String, Entry> for PerEntry {
+    fn expire_after_create(
+        &self,
+        _: &String,
+        entry: &Entry,
+        created_at: Instant,
+    ) -> Option<Duration> {
+        Some(entry.remaining(created_at))
+    }
+
+    fn expire_after_update(
+        &self,
+        _: &String,
+        entry: &Entry,
+        updated_at: Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(entry.remaining(updated_at))
+    }
+}
+
+impl MemoryBackend {
+    /// An empty store holding at most `max_entries` values.
+    pub(crate) fn new(max_entries: u64) -> Self {
+        let entries = moka::sync::Cache::builder()
+            .max_capacity(max_entries)
+            .eviction_policy(EvictionPolicy::lru())
+            .expire_after(PerEntry)
+            .build();
+        Self { entries }
+    }
+
+    /// The bytes stored under `key`, unless absent or expired.
+    pub(crate) fn get(&self, key: &str) -> Option<Vec<u8>> {
+        self.entries.get(key).map(|entry| entry.bytes.to_vec())
+    }
+
+    /// Stores `bytes` under `key` for `ttl_ms` milliseconds, replacing any value and TTL.
+    pub(crate) fn set(&self, key: &str, bytes: &[u8], ttl_ms: u64) {
+        let ttl = Duration::from_millis(ttl_ms).min(MAX_TTL);
+        let entry = Entry {
+            bytes: bytes.into(),
+            expires_at: Instant::now() + ttl,
+        };
+        self.entries.insert(key.to_owned(), entry);
+    }
+
+    /// Deletes `key`; whether it held a live value.
+    pub(crate) fn del(&self, key: &str) -> bool {
+        let removed = self.entries.remove(key);
+        removed.is_some_and(|entry| entry.is_live(Instant::now()))
+    }
+
+    /// Deletes every key starting with `prefix`; how many held live values.
+    pub(crate) fn delete_matching(&self, prefix: &str) -> u64 {
+        let matching: Vec<Arc<String>> = self
+            .entries
+            .iter()
+            .map(|(key, _)| key)
+            .filter(|key| key.starts_with(prefix))
+            .collect();
+        let deleted = matching.iter().filter(|key| self.del(key)).count();
+        u64::try_from(deleted).unwrap_or(u64::MAX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_is_read_until_its_ttl_runs_out() {
+        let store = MemoryBackend::new(100);
+        store.set("short", b"s", 60);
+        store.set("long", b"l", 60_000);
+        assert_eq!(store.get("short").as_deref(), Some(&b"s"[..]));
+        std::thread::sleep(Duration::from_millis(90));
+        assert_eq!(store.get("short"), None);
+        assert_eq!(store.get("long").as_deref(), Some(&b"l"[..]));
+        assert!(
+            !store.del("short"),
+            "an expired key does not count as deleted"
+        );
+        assert!(store.del("long"));
+        assert!(!store.del("long"));
+    }
+
+    #[test]
+    fn storing_again_replaces_value_and_ttl() {
+        let store = MemoryBackend::new(100);
+        store.set("k", b"old", 60_000);
+        store.set("k", b"new", 60);
+        assert_eq!(store.get("k").as_deref(), Some(&b"new"[..]));
+        std::thread::sleep(Duration::from_millis(90));
+        assert_eq!(store.get("k"), None, "the second TTL applies");
+
+        store.set("k", b"again", 60);
+        store.set("k", b"kept", 60_000);
+        std::thread::sleep(Duration::from_millis(90));
+        assert_eq!(store.get("k").as_deref(), Some(&b"kept"[..]));
+    }
+
+    #[test]
+    fn it_holds_at_most_max_entries_and_keeps_the_recent_ones() {
+        let store = MemoryBackend::new(10);
+        for i in 0..100 {
+            store.set(&format!("k{i}"), &[i], 60_000);
+        }
+        store.entries.run_pending_tasks();
+        assert_eq!(store.entries.entry_count(), 10);
+        assert_eq!(store.get("k99").as_deref(), Some(&[99][..]));
+        assert_eq!(store.get("k0"), None);
+    }
+
+    #[test]
+    fn delete_matching_takes_exactly_the_prefix() {
+        let store = MemoryBackend::new(1_000);
+        for i in 0..300 {
+            store.set(&format!("app:f:{{{i}}}"), b"v", 60_000);
+        }
+        store.set("app:f2:{0}", b"v", 60_000);
+        store.set("app:g:{0}", b"v", 60_000);
+        store.set("app:f:{gone}", b"v", 1);
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(store.delete_matching("app:f:"), 300);
+        assert_eq!(store.get("app:f:{7}"), None);
+        assert_eq!(store.get("app:f2:{0}").as_deref(), Some(&b"v"[..]));
+        assert_eq!(store.get("app:g:{0}").as_deref(), Some(&b"v"[..]));
+        assert_eq!(store.delete_matching("app:f:"), 0);
+    }
+}
