@@ -1,30 +1,63 @@
-//! The attribute's arguments, parsed into [`Args`].
+//! The attribute's arguments, parsed into [`Args`]. Each argument is checked
+//! on its own here; checks against the function live in `validate.rs`.
 
 use proc_macro2::Span;
+use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
-use syn::{Expr, Ident, Lit, Token, UnOp};
+use syn::{Expr, Ident, Lit, LitStr, Token, UnOp};
 
 use crate::duration;
 
-/// Everything `#[redis_cached(...)]` can say, each checked on its own.
-/// Checks that involve the function live in `validate.rs`.
+/// Everything `#[redis_cached(...)]` can say.
 pub(crate) struct Args {
     /// Time to live, in milliseconds (positive).
     pub(crate) ttl_ms: u64,
     /// `cache = <expr>`: an expression that derefs to a `Cache`.
     pub(crate) cache: Option<Expr>,
+    /// `skip(a, self)`: parameters left out of the key.
+    pub(crate) skip: Option<Given<Vec<Ident>>>,
+    /// `key = <expr>`: the key is this value instead of the arguments.
+    pub(crate) key: Option<Given<Expr>>,
+    /// `name = "…"`: replaces `module::path::fn_name` in keys.
+    pub(crate) name: Option<LitStr>,
+    /// `version = N`: mixed into every key of the function.
+    pub(crate) version: u32,
+    /// `cache_none = false`: don't store `None`.
+    pub(crate) cache_none: Option<Given<bool>>,
+    /// `cache_err = true`: store `Err` too.
+    pub(crate) cache_err: Option<Given<bool>>,
+    /// `unless = <closure or fn path>`: when it returns true for a result, don't store it.
+    pub(crate) unless: Option<Expr>,
+    /// `siblings = false`: don't emit `f_invalidate`, `f_refresh`, …
+    pub(crate) siblings: bool,
 }
 
-/// One `name = value` as written.
-struct Arg {
-    name: Ident,
-    value: Expr,
+/// An argument's value with the name it was given under, for error spans.
+pub(crate) struct Given<T> {
+    pub(crate) name: Ident,
+    pub(crate) value: T,
+}
+
+/// One argument as written: `name = value` or `name(a, b)`.
+enum Arg {
+    Value { name: Ident, value: Expr },
+    List { name: Ident, items: Vec<Ident> },
 }
 
 impl Parse for Arg {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
         let name: Ident = input.parse()?;
+        if input.peek(syn::token::Paren) {
+            let content;
+            syn::parenthesized!(content in input);
+            let items =
+                Punctuated::<Ident, Token![,]>::parse_terminated_with(&content, Ident::parse_any)?;
+            return Ok(Self::List {
+                name,
+                items: items.into_iter().collect(),
+            });
+        }
         if !input.peek(Token![=]) {
             return Err(syn::Error::new(
                 name.span(),
@@ -33,9 +66,11 @@ impl Parse for Arg {
         }
         input.parse::<Token![=]>()?;
         let value = input.parse()?;
-        Ok(Self { name, value })
+        Ok(Self::Value { name, value })
     }
 }
+
+const KNOWN: &str = "ttl, cache, skip, key, name, version, cache_none, cache_err, unless, siblings";
 
 impl Args {
     /// Parses the attribute's tokens; every mistake is reported, not just the first.
@@ -45,23 +80,61 @@ impl Args {
         let mut errors = Errors::default();
         let mut ttl_ms = None;
         let mut cache = None;
+        let mut skip = None;
+        let mut key = None;
+        let mut name = None;
+        let mut version = None;
+        let mut cache_none = None;
+        let mut cache_err = None;
+        let mut unless = None;
+        let mut siblings = None;
         for arg in list {
-            let name = arg.name.to_string();
-            let seen = match name.as_str() {
-                "ttl" => set(&mut ttl_ms, ttl(&arg.value), &mut errors),
-                "cache" => set(&mut cache, Ok(arg.value), &mut errors),
-                _ => {
-                    errors.push(syn::Error::new(
-                        arg.name.span(),
-                        format!("unknown argument `{name}`; expected `ttl` or `cache`"),
-                    ));
-                    false
+            let (ident, taken) = match arg {
+                Arg::List { name: ident, items } => {
+                    let taken = match ident.to_string().as_str() {
+                        "skip" => set(&mut skip, Ok(given(&ident, items)), &mut errors),
+                        _ => {
+                            errors.push(unknown(&ident));
+                            false
+                        }
+                    };
+                    (ident, taken)
+                }
+                Arg::Value { name: ident, value } => {
+                    let taken = match ident.to_string().as_str() {
+                        "ttl" => set(&mut ttl_ms, ttl(&value), &mut errors),
+                        "cache" => set(&mut cache, Ok(value), &mut errors),
+                        "key" => set(&mut key, Ok(given(&ident, value)), &mut errors),
+                        "name" => set(&mut name, key_name(&value), &mut errors),
+                        "version" => set(&mut version, int(&value, "version"), &mut errors),
+                        "cache_none" => set(
+                            &mut cache_none,
+                            flag(&value).map(|b| given(&ident, b)),
+                            &mut errors,
+                        ),
+                        "cache_err" => set(
+                            &mut cache_err,
+                            flag(&value).map(|b| given(&ident, b)),
+                            &mut errors,
+                        ),
+                        "unless" => set(&mut unless, Ok(value), &mut errors),
+                        "siblings" => set(&mut siblings, flag(&value), &mut errors),
+                        "skip" => {
+                            errors.push(syn::Error::new(ident.span(), "write `skip(arg, …)`"));
+                            false
+                        }
+                        _ => {
+                            errors.push(unknown(&ident));
+                            false
+                        }
+                    };
+                    (ident, taken)
                 }
             };
-            if seen {
+            if taken {
                 errors.push(syn::Error::new(
-                    arg.name.span(),
-                    format!("`{name}` is given twice"),
+                    ident.span(),
+                    format!("`{ident}` is given twice"),
                 ));
             }
         }
@@ -75,8 +148,30 @@ impl Args {
         Ok(Self {
             ttl_ms: ttl_ms.unwrap_or_default(),
             cache,
+            skip,
+            key,
+            name,
+            version: version.unwrap_or_default(),
+            cache_none,
+            cache_err,
+            unless,
+            siblings: siblings.unwrap_or(true),
         })
     }
+}
+
+fn given<T>(name: &Ident, value: T) -> Given<T> {
+    Given {
+        name: name.clone(),
+        value,
+    }
+}
+
+fn unknown(name: &Ident) -> syn::Error {
+    syn::Error::new(
+        name.span(),
+        format!("unknown argument `{name}`; expected one of: {KNOWN}"),
+    )
 }
 
 /// Stores `value` in `slot`; returns whether the slot was already taken.
@@ -117,6 +212,65 @@ fn ttl(value: &Expr) -> syn::Result<u64> {
         ));
     }
     Ok(millis)
+}
+
+/// `true` or `false`.
+fn flag(value: &Expr) -> syn::Result<bool> {
+    match value {
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Bool(b), ..
+        }) => Ok(b.value),
+        other => Err(syn::Error::new_spanned(other, "expected `true` or `false`")),
+    }
+}
+
+/// A non-negative integer literal that fits a `u32`.
+fn int(value: &Expr, what: &str) -> syn::Result<u32> {
+    match value {
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Int(int), ..
+        }) => int.base10_parse::<u32>().map_err(|_| {
+            syn::Error::new_spanned(
+                int,
+                format!("`{what}` takes a whole number from 0 to {}", u32::MAX),
+            )
+        }),
+        other => Err(syn::Error::new_spanned(
+            other,
+            format!("`{what}` takes an integer literal, e.g. `{what} = 2`"),
+        )),
+    }
+}
+
+/// `name = "…"`: non-empty, and free of characters that would break a key's
+/// hash tag or the `SCAN` pattern of `invalidate_all`.
+fn key_name(value: &Expr) -> syn::Result<LitStr> {
+    let Expr::Lit(syn::ExprLit {
+        lit: Lit::Str(text),
+        ..
+    }) = value
+    else {
+        return Err(syn::Error::new_spanned(
+            value,
+            "`name` takes a string literal, e.g. `name = \"pricing::price\"`",
+        ));
+    };
+    let name = text.value();
+    if name.is_empty() {
+        return Err(syn::Error::new_spanned(text, "`name` can't be empty"));
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| c.is_whitespace() || "{}*?[]\\".contains(*c))
+    {
+        return Err(syn::Error::new_spanned(
+            text,
+            format!(
+                "`name` can't contain {bad:?}: keys use braces as a hash tag and invalidation matches with a glob"
+            ),
+        ));
+    }
+    Ok(text.clone())
 }
 
 /// Collects errors so that the user sees all of them at once.

@@ -1,101 +1,330 @@
 //! Emission: the cached function becomes a short call into
 //! `::redis_cached::__private`, with the original body moved into a closure
 //! (sync) or an async block (async), so `return` and `?` keep their meaning.
+//! Unless `siblings = false`, the invalidation and control functions follow.
 
-use proc_macro2::TokenStream;
-use quote::{quote, quote_spanned};
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{GenericParam, ItemFn};
+use syn::{Attribute, GenericParam, Ident};
 
 use crate::args::Args;
-use crate::signature::{Param, ReturnKind, Signature};
+use crate::signature::{ReturnKind, Signature};
 
-/// The rewritten function.
-pub(crate) fn function(args: &Args, signature: &Signature) -> TokenStream {
-    let ItemFn {
-        attrs,
-        vis,
-        sig,
-        block,
-    } = &signature.func;
-    let mut outer = sig.clone();
-    for (input, param) in outer
-        .inputs
-        .iter_mut()
-        .filter_map(|input| match input {
+/// The rewritten function and its siblings.
+pub(crate) fn expand(args: &Args, signature: &Signature) -> TokenStream {
+    let parts = Parts::new(args, signature);
+    let func = &signature.func;
+    let cached = parts.cached(&func.sig.ident, &func.attrs, Mode::Cached);
+    if !args.siblings {
+        return cached;
+    }
+    let name = func.sig.ident.to_string();
+    let kept: Vec<_> = func
+        .attrs
+        .iter()
+        .filter(|a| !a.path().is_ident("doc"))
+        .cloned()
+        .collect();
+    let cfgs: Vec<_> = func
+        .attrs
+        .iter()
+        .filter(|a| a.path().is_ident("cfg"))
+        .cloned()
+        .collect();
+
+    let refresh_doc = doc(format!(
+        "Runs `{name}` and stores its result in the cache whatever it holds; returns the result."
+    ));
+    let refresh = parts.cached(
+        &sibling(&name, "refresh"),
+        &with(&kept, refresh_doc),
+        Mode::Refresh,
+    );
+
+    let mut uncached = func.clone();
+    uncached.sig.ident = sibling(&name, "uncached");
+    uncached.attrs = with(
+        &kept,
+        doc(format!("`{name}` without the cache: its body as written.")),
+    );
+    let uncached = quote!(#[allow(dead_code)] #uncached);
+
+    let invalidate = parts.invalidate(&name, &cfgs);
+    let invalidate_all = parts.invalidate_all(&name, &cfgs);
+    quote!(#cached #refresh #uncached #invalidate #invalidate_all)
+}
+
+/// What a generated function does with the cache.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    /// Read; on a miss run the body and store.
+    Cached,
+    /// Run the body and store, without reading.
+    Refresh,
+}
+
+/// Tokens shared by the function and its siblings.
+struct Parts<'a> {
+    signature: &'a Signature,
+    /// The signature with every parameter bound to a plain name.
+    outer: syn::Signature,
+    private: TokenStream,
+    spec: TokenStream,
+    cache: TokenStream,
+    key: TokenStream,
+    store: TokenStream,
+    asserts: TokenStream,
+    unless: TokenStream,
+    bind_patterns: TokenStream,
+}
+
+impl<'a> Parts<'a> {
+    fn new(args: &Args, signature: &'a Signature) -> Self {
+        let private = quote!(::redis_cached::__private);
+        let sig = &signature.func.sig;
+        let mut outer = sig.clone();
+        let typed = outer.inputs.iter_mut().filter_map(|input| match input {
             syn::FnArg::Typed(typed) => Some(typed),
             syn::FnArg::Receiver(_) => None,
-        })
-        .zip(&signature.params)
-    {
-        let binding = &param.binding;
-        *input.pat = syn::parse_quote!(#binding);
+        });
+        for (input, param) in typed.zip(&signature.params) {
+            let binding = &param.binding;
+            *input.pat = syn::parse_quote!(#binding);
+        }
+
+        let name = match &args.name {
+            Some(name) => quote!(#name),
+            None => {
+                let ident = sig.ident.to_string();
+                quote!(::core::concat!(::core::module_path!(), "::", #ident))
+            }
+        };
+        let ttl_ms = args.ttl_ms;
+        let version = args.version;
+        let spec = quote! {
+            static __RC_SPEC: #private::Spec = #private::Spec::new(#name, #ttl_ms).version(#version);
+        };
+        let cache = match &args.cache {
+            Some(expr) => quote_spanned!(expr.span()=> &*(#expr)),
+            None => quote!(#private::default_cache()),
+        };
+        let output = &signature.output;
+        let (store, asserts) = store(args, signature);
+        let unless = match &args.unless {
+            Some(expr) => quote_spanned! {expr.span()=>
+                {
+                    let __rc_unless: fn(&#output) -> bool = #expr;
+                    ::core::option::Option::Some(__rc_unless)
+                }
+            },
+            None => quote!(::core::option::Option::None),
+        };
+        let bind_patterns = signature.params.iter().filter_map(|param| {
+            let binding = &param.binding;
+            param
+                .pattern
+                .as_ref()
+                .map(|pattern| quote!(let #pattern = #binding;))
+        });
+        Self {
+            signature,
+            outer,
+            spec,
+            cache,
+            key: key(args, signature),
+            store,
+            asserts,
+            unless,
+            bind_patterns: quote!(#(#bind_patterns)*),
+            private,
+        }
     }
 
-    let private = quote!(::redis_cached::__private);
-    let name = sig.ident.to_string();
-    let ttl_ms = args.ttl_ms;
-    let cache = match &args.cache {
-        Some(expr) => quote_spanned!(expr.span()=> &*(#expr)),
-        None => quote!(#private::default_cache()),
-    };
-    let key = key(&signature.params, &signature.func.sig.generics);
-    let output = &signature.output;
-    let (store, value_ty) = match &signature.kind {
-        ReturnKind::Plain => (quote!(#private::Always), output),
-        ReturnKind::Result { ok } => (quote!(#private::OkOnly), ok),
-    };
-    // Spanned at the type, so a type that can't be stored is reported there.
-    let assert_value = quote_spanned!(value_ty.span()=> #private::assert_value::<#value_ty>(););
-    let bind_patterns = signature.params.iter().filter_map(|param| {
-        let binding = &param.binding;
-        param
-            .pattern
-            .as_ref()
-            .map(|pattern| quote!(let #pattern = #binding;))
-    });
-    let bind_patterns = quote!(#(#bind_patterns)*);
+    /// The function itself (`Mode::Cached`) or `f_refresh`.
+    fn cached(&self, ident: &Ident, attrs: &[Attribute], mode: Mode) -> TokenStream {
+        let Self {
+            private,
+            spec,
+            cache,
+            key,
+            store,
+            asserts,
+            unless,
+            bind_patterns,
+            ..
+        } = self;
+        let mut sig = self.outer.clone();
+        sig.ident = ident.clone();
+        let vis = &self.signature.func.vis;
+        let block = &self.signature.func.block;
+        let output = &self.signature.output;
+        let is_async = sig.asyncness.is_some();
+        let call = match (mode, is_async) {
+            (Mode::Cached, false) => quote!(call_sync),
+            (Mode::Cached, true) => quote!(call_async),
+            (Mode::Refresh, false) => quote!(refresh_sync),
+            (Mode::Refresh, true) => quote!(refresh_async),
+        };
+        let body = if is_async {
+            quote! {
+                #private::#call::<#store, _>(&__RC_SPEC, #cache, #key, #unless, async move {
+                    #bind_patterns
+                    // Pins the block's output type, so `?` in the body infers its error type.
+                    #[allow(unreachable_code, clippy::diverging_sub_expression, clippy::needless_return)]
+                    if false {
+                        let __rc_output: #output = ::core::unreachable!();
+                        return __rc_output;
+                    }
+                    #block
+                }).await
+            }
+        } else {
+            quote! {
+                #private::#call::<#store, _>(&__RC_SPEC, #cache, #key, #unless, move || -> #output {
+                    #bind_patterns
+                    #block
+                })
+            }
+        };
+        let allow = (mode == Mode::Refresh).then(|| quote!(#[allow(dead_code)]));
+        quote! {
+            #(#attrs)*
+            #allow
+            #vis #sig {
+                #asserts
+                #spec
+                #body
+            }
+        }
+    }
 
-    let call = if sig.asyncness.is_some() {
+    /// `f_invalidate(args…)`: deletes this call's entry.
+    fn invalidate(&self, name: &str, cfgs: &[Attribute]) -> TokenStream {
+        let Self {
+            private,
+            spec,
+            cache,
+            key,
+            ..
+        } = self;
+        let mut sig = self.outer.clone();
+        sig.ident = sibling(name, "invalidate");
+        sig.unsafety = None;
+        sig.output = syn::parse_quote!(-> ::core::result::Result<bool, ::redis_cached::Error>);
+        let vis = &self.signature.func.vis;
+        let output = &self.signature.output;
+        let receiver = self.signature.has_receiver.then(|| quote!(let _ = &self;));
+        let params = self.signature.params.iter().map(|p| &p.binding);
+        let call = if sig.asyncness.is_some() {
+            quote!(#private::invalidate_async::<#output>(&__RC_SPEC, #cache, #key).await)
+        } else {
+            quote!(#private::invalidate_sync::<#output>(&__RC_SPEC, #cache, #key))
+        };
+        let doc = doc(format!(
+            "Deletes the cached value of `{name}` for these arguments; `Ok(true)` if there was one. \
+             Redis errors are returned, not swallowed."
+        ));
         quote! {
-            #private::call_async::<#store, _>(&__RC_SPEC, #cache, #key, async move {
-                #bind_patterns
-                // Pins the block's output type, so `?` in the body infers its error type.
-                #[allow(unreachable_code, clippy::diverging_sub_expression, clippy::needless_return)]
-                if false {
-                    let __rc_output: #output = ::core::unreachable!();
-                    return __rc_output;
-                }
-                #block
-            }).await
+            #(#cfgs)*
+            #doc
+            #[allow(dead_code)]
+            #vis #sig {
+                #receiver
+                #(let _ = &#params;)*
+                #spec
+                #call
+            }
         }
-    } else {
+    }
+
+    /// `f_invalidate_all()`: deletes every entry of the function.
+    fn invalidate_all(&self, name: &str, cfgs: &[Attribute]) -> TokenStream {
+        let Self {
+            private,
+            spec,
+            cache,
+            ..
+        } = self;
+        let vis = &self.signature.func.vis;
+        let ident = sibling(name, "invalidate_all");
+        let asyncness = &self.signature.func.sig.asyncness;
+        let call = if asyncness.is_some() {
+            quote!(#private::invalidate_all_async(&__RC_SPEC, #cache).await)
+        } else {
+            quote!(#private::invalidate_all_sync(&__RC_SPEC, #cache))
+        };
+        let doc = doc(format!(
+            "Deletes every cached value of `{name}`, for all arguments; returns how many."
+        ));
         quote! {
-            #private::call_sync::<#store, _>(&__RC_SPEC, #cache, #key, move || -> #output {
-                #bind_patterns
-                #block
-            })
-        }
-    };
-    quote! {
-        #(#attrs)*
-        #vis #outer {
-            #assert_value
-            static __RC_SPEC: #private::Spec =
-                #private::Spec::new(::core::concat!(::core::module_path!(), "::", #name), #ttl_ms);
-            #call
+            #(#cfgs)*
+            #doc
+            #[allow(dead_code)]
+            #vis #asyncness fn #ident() -> ::core::result::Result<u64, ::redis_cached::Error> {
+                #spec
+                #call
+            }
         }
     }
 }
 
-/// The key: every parameter (spanned at its type, so a missing `Serialize`
-/// is reported there), then the function's own type parameters.
-fn key(params: &[Param], generics: &syn::Generics) -> TokenStream {
-    let args = params.iter().map(|param| {
-        let binding = &param.binding;
-        quote_spanned!(param.ty.span()=> .arg(&#binding))
-    });
-    let type_params: Vec<_> = generics
+/// The store policy, and assertions that put a missing serde impl's error on
+/// the user's type (or on the argument that requires it).
+fn store(args: &Args, signature: &Signature) -> (TokenStream, TokenStream) {
+    let private = quote!(::redis_cached::__private);
+    let assert =
+        |ty: &syn::Type, span: Span| quote_spanned!(span=> #private::assert_value::<#ty>(););
+    let output = &signature.output;
+    let flag =
+        |given: &Option<crate::args::Given<bool>>| given.as_ref().map(|g| (g.value, g.name.span()));
+    match &signature.kind {
+        ReturnKind::Result { ok, err } => match (flag(&args.cache_err), err) {
+            (Some((true, span)), Some(err)) => {
+                let asserts = [assert(ok, ok.span()), assert(err, span)];
+                (quote!(#private::Always), quote!(#(#asserts)*))
+            }
+            _ => (quote!(#private::OkOnly), assert(ok, ok.span())),
+        },
+        ReturnKind::Option if matches!(flag(&args.cache_none), Some((false, _))) => {
+            (quote!(#private::SomeOnly), assert(output, output.span()))
+        }
+        _ => (quote!(#private::Always), assert(output, output.span())),
+    }
+}
+
+/// The key: `key = …` if given, else the receiver and every parameter not
+/// skipped (each spanned at its type, so a missing `Serialize` is reported
+/// there), then the function's own type parameters.
+fn key(args: &Args, signature: &Signature) -> TokenStream {
+    let hasher = quote!(::redis_cached::__private::KeyHasher::new());
+    if let Some(key) = &args.key {
+        let expr = &key.value;
+        return quote_spanned!(expr.span()=> #hasher.arg(&(#expr)));
+    }
+    let skipped = |name: &str| {
+        args.skip
+            .as_ref()
+            .is_some_and(|skip| skip.value.iter().any(|s| s == name))
+    };
+    let receiver = signature
+        .func
+        .sig
+        .receiver()
+        .filter(|_| !skipped("self"))
+        .map(|receiver| quote_spanned!(receiver.span()=> .arg(&self)));
+    let params = signature
+        .params
+        .iter()
+        .filter(|param| param.pattern.is_some() || !skipped(&param.binding.to_string()))
+        .map(|param| {
+            let binding = &param.binding;
+            quote_spanned!(param.ty.span()=> .arg(&#binding))
+        });
+    let type_params: Vec<_> = signature
+        .func
+        .sig
+        .generics
         .params
         .iter()
         .filter_map(|param| match param {
@@ -105,5 +334,22 @@ fn key(params: &[Param], generics: &syn::Generics) -> TokenStream {
         .collect();
     let type_params = (!type_params.is_empty())
         .then(|| quote!(.type_name(::core::any::type_name::<(#(#type_params,)*)>())));
-    quote!(::redis_cached::__private::KeyHasher::new() #(#args)* #type_params)
+    quote!(#hasher #receiver #(#params)* #type_params)
+}
+
+/// `f_suffix`, spanned at the attribute: if the function sits in a trait
+/// impl, rustc's "not a member of trait" error then points at
+/// `#[redis_cached]`, where `siblings = false` is the fix.
+fn sibling(name: &str, suffix: &str) -> Ident {
+    format_ident!("{}_{}", name, suffix, span = Span::call_site())
+}
+
+fn doc(text: String) -> Attribute {
+    syn::parse_quote!(#[doc = #text])
+}
+
+fn with(attrs: &[Attribute], extra: Attribute) -> Vec<Attribute> {
+    let mut all = vec![extra];
+    all.extend_from_slice(attrs);
+    all
 }

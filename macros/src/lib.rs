@@ -57,5 +57,7 @@ fn expand(
         }
         (Err(e), _) | (_, Err(e)) => return Err(e),
     };
-    Ok(expand::function(&args, &signature::Signature::new(func)))
+    let signature = signature::Signature::new(func);
+    validate::arguments(&args, &signature)?;
+    Ok(expand::expand(&args, &signature))
 }

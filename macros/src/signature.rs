@@ -7,6 +7,8 @@ use syn::{FnArg, GenericArgument, Ident, ItemFn, Pat, PathArguments, ReturnType,
 /// A parsed `fn` item. Built only after `validate` accepted it.
 pub(crate) struct Signature {
     pub(crate) func: ItemFn,
+    /// Whether the function takes `self` in some form.
+    pub(crate) has_receiver: bool,
     pub(crate) params: Vec<Param>,
     pub(crate) output: Box<Type>,
     pub(crate) kind: ReturnKind,
@@ -23,10 +25,16 @@ pub(crate) struct Param {
 
 /// What the return type tells about what to cache.
 pub(crate) enum ReturnKind {
-    /// Any other type, `Option<T>` included: the whole value is cached.
+    /// Any other type: the whole value is cached.
     Plain,
-    /// `Result<T, E>` (or an alias `Result<T>`): only `Ok(T)` is cached.
-    Result { ok: Box<Type> },
+    /// `Option<T>`: `None` is cached too, unless `cache_none = false`.
+    Option,
+    /// `Result<T, E>` (or an alias `Result<T>`): only `Ok(T)` is cached,
+    /// unless `cache_err = true`. `err` is `E` when written out.
+    Result {
+        ok: Box<Type>,
+        err: Option<Box<Type>>,
+    },
 }
 
 impl Signature {
@@ -47,8 +55,10 @@ impl Signature {
             ReturnType::Default => Box::new(syn::parse_quote!(())),
         };
         let kind = ReturnKind::of(&output);
+        let has_receiver = func.sig.receiver().is_some();
         Self {
             func,
+            has_receiver,
             params,
             output,
             kind,
@@ -76,20 +86,28 @@ impl Param {
 }
 
 impl ReturnKind {
+    /// Decided by the last path segment's name, as a reader would.
     fn of(ty: &Type) -> Self {
-        if let Type::Path(path) = ty {
-            if let Some(last) = path.path.segments.last() {
-                if last.ident == "Result" {
-                    if let PathArguments::AngleBracketed(args) = &last.arguments {
-                        if let Some(GenericArgument::Type(ok)) = args.args.first() {
-                            return Self::Result {
-                                ok: Box::new(ok.clone()),
-                            };
-                        }
-                    }
-                }
-            }
+        let Type::Path(path) = ty else {
+            return Self::Plain;
+        };
+        let Some(last) = path.path.segments.last() else {
+            return Self::Plain;
+        };
+        let PathArguments::AngleBracketed(args) = &last.arguments else {
+            return Self::Plain;
+        };
+        let mut types = args.args.iter().filter_map(|arg| match arg {
+            GenericArgument::Type(ty) => Some(Box::new(ty.clone())),
+            _ => None,
+        });
+        match (last.ident.to_string().as_str(), types.next()) {
+            ("Option", Some(_)) => Self::Option,
+            ("Result", Some(ok)) => Self::Result {
+                ok,
+                err: types.next(),
+            },
+            _ => Self::Plain,
         }
-        Self::Plain
     }
 }

@@ -1,9 +1,11 @@
-//! Every reason to refuse a function, in one place. Each error points at the
-//! token to change and says what to do; all of them are reported at once.
+//! Every reason to refuse a function or an argument combination, in one
+//! place. Each error points at the token to change and says what to do; all
+//! of them are reported at once.
 
 use syn::{FnArg, ItemFn, ReturnType, Type};
 
-use crate::args::Errors;
+use crate::args::{Args, Errors};
+use crate::signature::{ReturnKind, Signature};
 
 /// Checks the item under the attribute and returns it as a function.
 pub(crate) fn item(item: syn::Item) -> syn::Result<ItemFn> {
@@ -50,24 +52,101 @@ fn function(func: &ItemFn) -> syn::Result<()> {
         }
     }
     for input in &sig.inputs {
-        match input {
-            FnArg::Receiver(receiver) => errors.push(syn::Error::new_spanned(
-                receiver,
-                "methods with `self` are not supported yet; make it an associated function that takes what the key needs",
-            )),
-            FnArg::Typed(typed) => {
-                if let Type::Reference(reference) = &*typed.ty {
-                    if let Some(mutability) = &reference.mutability {
-                        errors.push(syn::Error::new_spanned(
-                            mutability,
-                            "a `&mut` argument can't be cached: a hit would skip the mutation; take it by `&` or by value",
-                        ));
-                    }
-                }
-            }
+        let mutable = match input {
+            FnArg::Receiver(receiver) => match &*receiver.ty {
+                Type::Reference(reference) => reference.mutability.as_ref(),
+                _ => None,
+            },
+            FnArg::Typed(typed) => match &*typed.ty {
+                Type::Reference(reference) => reference.mutability.as_ref(),
+                _ => None,
+            },
+        };
+        if let Some(mutability) = mutable {
+            errors.push(syn::Error::new_spanned(
+                mutability,
+                "a `&mut` argument can't be cached: a hit would skip the mutation; take it by `&` or by value",
+            ));
         }
     }
     errors.finish()
+}
+
+/// Checks the arguments against the function they are on.
+pub(crate) fn arguments(args: &Args, signature: &Signature) -> syn::Result<()> {
+    let mut errors = Errors::default();
+    if let Some(skip) = &args.skip {
+        if let Some(key) = &args.key {
+            errors.push(syn::Error::new_spanned(
+                &key.name,
+                "`key` replaces the whole key, so `skip` has nothing to do; remove one of them",
+            ));
+        }
+        for name in &skip.value {
+            let known = if name == "self" {
+                signature.has_receiver
+            } else {
+                signature
+                    .params
+                    .iter()
+                    .any(|p| p.pattern.is_none() && p.binding == *name)
+            };
+            if !known {
+                errors.push(syn::Error::new_spanned(
+                    name,
+                    format!(
+                        "`skip` names `{name}`, which is not an argument of this function{}",
+                        {
+                            let names = key_names(signature);
+                            if names.is_empty() {
+                                String::new()
+                            } else {
+                                format!("; its arguments are: {names}")
+                            }
+                        }
+                    ),
+                ));
+            }
+        }
+    }
+    if let Some(cache_none) = &args.cache_none {
+        if !matches!(signature.kind, ReturnKind::Option) {
+            errors.push(syn::Error::new_spanned(
+                &cache_none.name,
+                "`cache_none` applies to functions returning `Option<T>`; remove it",
+            ));
+        }
+    }
+    if let Some(cache_err) = &args.cache_err {
+        match &signature.kind {
+            ReturnKind::Result { err: Some(_), .. } => {}
+            ReturnKind::Result { err: None, .. } if !cache_err.value => {}
+            ReturnKind::Result { err: None, .. } => errors.push(syn::Error::new_spanned(
+                &cache_err.name,
+                "`cache_err = true` needs the error type written out: return `Result<T, E>`, not an alias",
+            )),
+            _ => errors.push(syn::Error::new_spanned(
+                &cache_err.name,
+                "`cache_err` applies to functions returning `Result<T, E>`; remove it",
+            )),
+        }
+    }
+    errors.finish()
+}
+
+/// The names `skip` accepts, for error messages.
+fn key_names(signature: &Signature) -> String {
+    let receiver = signature.has_receiver.then(|| "self".to_owned());
+    let params = signature
+        .params
+        .iter()
+        .filter(|p| p.pattern.is_none())
+        .map(|p| p.binding.to_string());
+    receiver
+        .into_iter()
+        .chain(params)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The first `impl Trait` anywhere in `ty`, if any.

@@ -189,19 +189,11 @@ impl Cache {
     }
 
     /// Deletes `key`; whether it existed. Errors are returned, not counted.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "for invalidating one call's entry (issue 3)")
-    )]
     pub(crate) async fn delete(&self, key: &str) -> Result<bool, Error> {
         self.inner.backend.del(key).await
     }
 
     /// Sync [`delete`](Self::delete).
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "for invalidating one call's entry (issue 3)")
-    )]
     pub(crate) fn delete_sync(&self, key: &str) -> Result<bool, Error> {
         self.inner.backend.del_sync(key)
     }

@@ -7,26 +7,38 @@ use std::time::Duration;
 pub use serde::Serialize;
 pub use serde::de::DeserializeOwned;
 
-use crate::Cache;
 pub use crate::global::default_cache;
 pub use crate::key::KeyHasher;
+use crate::{Cache, Error};
 
 /// What the attribute said about one function.
 #[derive(Debug)]
 pub struct Spec {
     name: &'static str,
     ttl: Duration,
+    version: u32,
 }
 
 impl Spec {
-    /// `name` is `module::path::fn_name`; `ttl_ms` was checked positive by the macro.
+    /// `name` is `module::path::fn_name` or the attribute's `name`; `ttl_ms`
+    /// was checked positive by the macro.
     pub const fn new(name: &'static str, ttl_ms: u64) -> Self {
         Self {
             name,
             ttl: Duration::from_millis(ttl_ms),
+            version: 0,
         }
     }
+
+    /// The attribute's `version`, mixed into the hash when not 0.
+    pub const fn version(mut self, version: u32) -> Self {
+        self.version = version;
+        self
+    }
 }
+
+/// `unless = …`: a result for which this returns true is not stored.
+pub type Unless<R> = Option<fn(&R) -> bool>;
 
 /// Which part of a return value `R` is cached, and how it is rebuilt on a hit.
 pub trait Store<R> {
@@ -64,20 +76,37 @@ impl<T: Serialize + DeserializeOwned, E> Store<Result<T, E>> for OkOnly {
     }
 }
 
+/// For `Option<T>` with `cache_none = false`: stores `Some` values only.
+pub struct SomeOnly;
+
+impl<T: Serialize + DeserializeOwned> Store<Option<T>> for SomeOnly {
+    type Value = T;
+    fn cacheable(result: &Option<T>) -> Option<&T> {
+        result.as_ref()
+    }
+    fn rebuild(value: T) -> Option<T> {
+        Some(value)
+    }
+}
+
 /// Makes a missing `Serialize + DeserializeOwned` on a return type an error
 /// at that type (the macro applies it with the type's span).
 pub fn assert_value<T: Serialize + DeserializeOwned>() {}
 
-/// The key of this call, or `None` (logged and counted) if an argument could not be serialized.
-fn key<R>(spec: &Spec, cache: &Cache, key: KeyHasher) -> Option<String> {
-    let key = key.type_name(std::any::type_name::<R>());
-    match key.finish(cache.prefix(), spec.name) {
-        Ok(key) => Some(key),
-        Err(error) => {
-            cache.failed("key", spec.name, &error);
-            None
-        }
+/// The key of this call: the arguments' hash, the return type, the version.
+fn key<R>(spec: &Spec, cache: &Cache, key: KeyHasher) -> Result<String, Error> {
+    let mut key = key.type_name(std::any::type_name::<R>());
+    if spec.version != 0 {
+        key = key.arg(&spec.version);
     }
+    key.finish(cache.prefix(), spec.name)
+}
+
+/// [`key`] for a cached call: a failure is logged and counted, and the call runs uncached.
+fn call_key<R>(spec: &Spec, cache: &Cache, hasher: KeyHasher) -> Option<String> {
+    key::<R>(spec, cache, hasher)
+        .map_err(|error| cache.failed("key", spec.name, &error))
+        .ok()
 }
 
 /// A cached call of a sync function: `GET`; on a miss run `body`, then `SET … PX ttl`.
@@ -85,16 +114,17 @@ pub fn call_sync<P: Store<R>, R>(
     spec: &Spec,
     cache: &Cache,
     key: KeyHasher,
+    unless: Unless<R>,
     body: impl FnOnce() -> R,
 ) -> R {
-    let Some(key) = self::key::<R>(spec, cache, key) else {
+    let Some(key) = call_key::<R>(spec, cache, key) else {
         return body();
     };
     if let Some(value) = cache.lookup_sync::<P::Value>(&key) {
         return P::rebuild(value);
     }
     let result = body();
-    if let Some(value) = P::cacheable(&result) {
+    if let Some(value) = storable::<P, R>(&result, unless) {
         cache.store_sync(&key, value, spec.ttl);
     }
     result
@@ -105,17 +135,83 @@ pub async fn call_async<P: Store<R>, R>(
     spec: &Spec,
     cache: &Cache,
     key: KeyHasher,
+    unless: Unless<R>,
     body: impl Future<Output = R>,
 ) -> R {
-    let Some(key) = self::key::<R>(spec, cache, key) else {
+    let Some(key) = call_key::<R>(spec, cache, key) else {
         return body.await;
     };
     if let Some(value) = cache.lookup::<P::Value>(&key).await {
         return P::rebuild(value);
     }
     let result = body.await;
-    if let Some(value) = P::cacheable(&result) {
+    if let Some(value) = storable::<P, R>(&result, unless) {
         cache.store(&key, value, spec.ttl).await;
     }
     result
+}
+
+/// What of `result` to store: its cacheable part, unless `unless` vetoes it.
+fn storable<P: Store<R>, R>(result: &R, unless: Unless<R>) -> Option<&P::Value> {
+    P::cacheable(result).filter(|_| !unless.is_some_and(|veto| veto(result)))
+}
+
+/// `f_refresh`: runs `body` and stores its result whatever the cache holds.
+pub fn refresh_sync<P: Store<R>, R>(
+    spec: &Spec,
+    cache: &Cache,
+    key: KeyHasher,
+    unless: Unless<R>,
+    body: impl FnOnce() -> R,
+) -> R {
+    let result = body();
+    if let (Some(key), Some(value)) = (
+        call_key::<R>(spec, cache, key),
+        storable::<P, R>(&result, unless),
+    ) {
+        cache.store_sync(&key, value, spec.ttl);
+    }
+    result
+}
+
+/// Async [`refresh_sync`].
+pub async fn refresh_async<P: Store<R>, R>(
+    spec: &Spec,
+    cache: &Cache,
+    key: KeyHasher,
+    unless: Unless<R>,
+    body: impl Future<Output = R>,
+) -> R {
+    let result = body.await;
+    if let (Some(key), Some(value)) = (
+        call_key::<R>(spec, cache, key),
+        storable::<P, R>(&result, unless),
+    ) {
+        cache.store(&key, value, spec.ttl).await;
+    }
+    result
+}
+
+/// `f_invalidate`: deletes the entry of one call; whether there was one.
+pub fn invalidate_sync<R>(spec: &Spec, cache: &Cache, key: KeyHasher) -> Result<bool, Error> {
+    cache.delete_sync(&self::key::<R>(spec, cache, key)?)
+}
+
+/// Async [`invalidate_sync`].
+pub async fn invalidate_async<R>(
+    spec: &Spec,
+    cache: &Cache,
+    key: KeyHasher,
+) -> Result<bool, Error> {
+    cache.delete(&self::key::<R>(spec, cache, key)?).await
+}
+
+/// `f_invalidate_all`: deletes every entry of the function.
+pub fn invalidate_all_sync(spec: &Spec, cache: &Cache) -> Result<u64, Error> {
+    cache.invalidate_all_blocking(spec.name)
+}
+
+/// Async [`invalidate_all_sync`].
+pub async fn invalidate_all_async(spec: &Spec, cache: &Cache) -> Result<u64, Error> {
+    cache.invalidate_all(spec.name).await
 }

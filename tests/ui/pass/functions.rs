@@ -103,3 +103,78 @@ fn main() {
     let _ = early_return(1);
     let _ = Meters::double(1);
 }
+
+mod methods_and_arguments {
+    use std::sync::Arc;
+
+    use redis_cached::redis_cached;
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Serialize)]
+    pub struct Keyed {
+        pub id: u32,
+    }
+
+    pub struct Service;
+
+    #[derive(Debug, Serialize, Deserialize)]
+    pub enum LoadError {
+        Missing,
+    }
+
+    impl Keyed {
+        #[redis_cached(ttl = 5)]
+        pub fn by_ref(&self, x: u32) -> u32 {
+            self.id + x
+        }
+
+        #[redis_cached(ttl = 5, skip(self))]
+        pub async fn by_arc(self: &Arc<Self>, x: u32) -> u32 {
+            self.id + x
+        }
+    }
+
+    impl Service {
+        #[redis_cached(ttl = 5, skip(self), name = "svc::get", version = 3, cache_none = false)]
+        pub fn get(&self, id: u32) -> Option<u32> {
+            Some(id)
+        }
+
+        #[redis_cached(ttl = 5, skip(self), cache_err = true, unless = |r: &Result<u32, LoadError>| r.is_err())]
+        pub async fn load(&self, id: u32) -> Result<u32, LoadError> {
+            if id == 0 { Err(LoadError::Missing) } else { Ok(id) }
+        }
+
+        #[redis_cached(ttl = 5, key = id % 10)]
+        pub fn bucket(_service: &Service, id: u32) -> u32 {
+            id % 10
+        }
+    }
+
+    #[redis_cached(ttl = 5)]
+    pub fn impl_trait_arg(name: impl AsRef<str> + Serialize) -> usize {
+        name.as_ref().len()
+    }
+
+    pub trait Repo {
+        fn find(&self, id: u32) -> Option<u32>;
+    }
+
+    impl Repo for Service {
+        #[redis_cached(ttl = 5, skip(self), siblings = false)]
+        fn find(&self, id: u32) -> Option<u32> {
+            Some(id)
+        }
+    }
+
+    pub async fn use_siblings() {
+        let arc = Arc::new(Keyed { id: 1 });
+        let _ = arc.by_arc_refresh(1).await;
+        let _ = Keyed { id: 1 }.by_ref_uncached(2);
+        let _: Result<bool, redis_cached::Error> = Service.get_invalidate(1);
+        let _: Result<u64, redis_cached::Error> = Service::load_invalidate_all().await;
+        let _ = Service::bucket_refresh(&Service, 3);
+        let _ = impl_trait_arg_invalidate("x");
+        let _ = Service.find(1);
+    }
+}
