@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::backend::{Backend, RedisBackend, Timeouts};
+use crate::flight::Flights;
 use crate::metrics::{Metrics, Stats};
 use crate::{Error, codec};
 
@@ -36,6 +37,7 @@ struct Inner {
     prefix: String,
     max_value_size: usize,
     metrics: Metrics,
+    flights: Flights,
 }
 
 /// Settings for a [`Cache`]; start from [`Cache::builder`].
@@ -85,6 +87,7 @@ impl Cache {
             prefix,
             max_value_size,
             metrics: Metrics::default(),
+            flights: Flights::default(),
         };
         Self {
             inner: Arc::new(inner),
@@ -124,6 +127,19 @@ impl Cache {
         self.decode_found(key, found)
     }
 
+    /// The calls of this cache that are computing a value right now.
+    pub(crate) fn flights(&self) -> &Flights {
+        &self.inner.flights
+    }
+
+    /// Decodes bytes another call computed or stored; a failure is logged
+    /// and counted, and the caller computes the value itself.
+    pub(crate) fn decode<T: DeserializeOwned>(&self, key: &str, bytes: &[u8]) -> Option<T> {
+        codec::decode(bytes, self.inner.max_value_size)
+            .inspect_err(|error| self.failed("read", key, error))
+            .ok()
+    }
+
     fn decode_found<T: DeserializeOwned>(
         &self,
         key: &str,
@@ -146,19 +162,23 @@ impl Cache {
         None
     }
 
-    /// Encodes and stores `value` under `key`; failures are logged and counted.
-    pub(crate) async fn store<T: Serialize + ?Sized>(&self, key: &str, value: &T, ttl: Duration) {
-        let result = match codec::encode(value, self.inner.max_value_size) {
-            Ok(bytes) => self.inner.backend.set(key, &bytes, ttl_millis(ttl)).await,
-            Err(e) => Err(e),
-        };
+    /// Encodes `value` for `key`; `None` (logged and counted) if it can't be
+    /// encoded or is over the size limit, and so won't be stored.
+    pub(crate) fn encode<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> Option<Vec<u8>> {
+        codec::encode(value, self.inner.max_value_size)
+            .inspect_err(|error| self.failed("write", key, error))
+            .ok()
+    }
+
+    /// Stores encoded `bytes` under `key`; failures are logged and counted.
+    pub(crate) async fn store(&self, key: &str, bytes: &[u8], ttl: Duration) {
+        let result = self.inner.backend.set(key, bytes, ttl_millis(ttl)).await;
         self.stored(key, result);
     }
 
     /// Sync [`store`](Self::store).
-    pub(crate) fn store_sync<T: Serialize + ?Sized>(&self, key: &str, value: &T, ttl: Duration) {
-        let result = codec::encode(value, self.inner.max_value_size)
-            .and_then(|bytes| self.inner.backend.set_sync(key, &bytes, ttl_millis(ttl)));
+    pub(crate) fn store_sync(&self, key: &str, bytes: &[u8], ttl: Duration) {
+        let result = self.inner.backend.set_sync(key, bytes, ttl_millis(ttl));
         self.stored(key, result);
     }
 

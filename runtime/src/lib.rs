@@ -24,9 +24,11 @@ mod backend;
 mod cache;
 mod codec;
 mod error;
+mod flight;
 mod global;
 mod key;
 mod metrics;
+mod miss;
 
 #[doc(hidden)]
 #[path = "private.rs"]

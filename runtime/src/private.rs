@@ -81,6 +81,7 @@ fn key<R>(spec: &Spec, cache: &Cache, key: KeyHasher) -> Option<String> {
 }
 
 /// A cached call of a sync function: `GET`; on a miss run `body`, then `SET … PX ttl`.
+/// Concurrent misses of one key share one run of `body` (see `flight.rs`).
 pub fn call_sync<P: Store<R>, R>(
     spec: &Spec,
     cache: &Cache,
@@ -93,11 +94,7 @@ pub fn call_sync<P: Store<R>, R>(
     if let Some(value) = cache.lookup_sync::<P::Value>(&key) {
         return P::rebuild(value);
     }
-    let result = body();
-    if let Some(value) = P::cacheable(&result) {
-        cache.store_sync(&key, value, spec.ttl);
-    }
-    result
+    crate::miss::fill_sync(cache, &key, spec.ttl, P::cacheable, P::rebuild, body)
 }
 
 /// A cached call of an async function: like [`call_sync`], awaiting `body` on a miss.
@@ -113,9 +110,5 @@ pub async fn call_async<P: Store<R>, R>(
     if let Some(value) = cache.lookup::<P::Value>(&key).await {
         return P::rebuild(value);
     }
-    let result = body.await;
-    if let Some(value) = P::cacheable(&result) {
-        cache.store(&key, value, spec.ttl).await;
-    }
-    result
+    crate::miss::fill(cache, &key, spec.ttl, P::cacheable, P::rebuild, body).await
 }
