@@ -13,8 +13,9 @@
 //!   dependency, and queueing the waiters one behind another would multiply
 //!   their latency by their number;
 //! - the leader never finished (its body panicked, or its future was dropped):
-//!   the flight is *abandoned*, and the waiters re-elect a leader among
-//!   themselves: the first to re-join computes, the others wait for it.
+//!   the flight becomes *vacant*, and the first waiter to wake up takes over
+//!   as its leader and computes; the others go on waiting for the same
+//!   flight. If nobody waits, the flight ends.
 //!
 //! Sync callers block on a [`Condvar`]; async callers await a tokio
 //! [`Notify`], which works on any executor. A call that hits never gets here.
@@ -35,25 +36,34 @@ pub(crate) struct Flights {
     running: Mutex<HashMap<String, Arc<Flight>>>,
 }
 
-/// One run of a body, watched by the calls waiting for it.
+/// One computation of a key's value, watched by the calls waiting for it.
 #[derive(Debug, Default)]
 struct Flight {
-    outcome: Mutex<Option<Outcome>>,
+    state: Mutex<State>,
     /// Wakes sync waiters.
-    done: Condvar,
+    changed: Condvar,
     /// Wakes async waiters.
     notify: Notify,
 }
 
-/// How a flight ended.
+#[derive(Debug, Default)]
+enum State {
+    /// A leader is computing.
+    #[default]
+    Running,
+    /// The leader panicked or was cancelled: the next to look takes over.
+    Vacant,
+    /// The leader finished.
+    Done(Outcome),
+}
+
+/// How a finished flight ended.
 #[derive(Debug, Clone)]
 enum Outcome {
     /// The leader's result, encoded (and stored).
     Value(Arc<[u8]>),
     /// The leader's result was not cacheable.
     Uncacheable,
-    /// The leader panicked or was cancelled.
-    Abandoned,
 }
 
 /// What a call that missed should do.
@@ -81,13 +91,19 @@ pub(crate) struct Leader<'a> {
 impl Flights {
     /// Joins the flight for `key`, blocking the thread while another call leads it.
     pub(crate) fn join_sync(&self, key: &str) -> Joined<'_> {
-        loop {
-            match self.enter(key) {
-                Ok(leader) => return Joined::Leader(leader),
-                Err(flight) => {
-                    if let Some(joined) = flight.wait_sync().joined() {
-                        return joined;
+        match self.enter(key) {
+            Ok(leader) => Joined::Leader(leader),
+            Err(flight) => {
+                let mut state = lock(&flight.state);
+                loop {
+                    if let Some(turn) = state.turn() {
+                        drop(state);
+                        return self.joined(key, flight, turn);
                     }
+                    state = flight
+                        .changed
+                        .wait(state)
+                        .unwrap_or_else(PoisonError::into_inner);
                 }
             }
         }
@@ -95,79 +111,77 @@ impl Flights {
 
     /// Joins the flight for `key`, awaiting the outcome while another call leads it.
     pub(crate) async fn join(&self, key: &str) -> Joined<'_> {
-        loop {
-            match self.enter(key) {
-                Ok(leader) => return Joined::Leader(leader),
-                Err(flight) => {
-                    if let Some(joined) = flight.wait().await.joined() {
-                        return joined;
-                    }
+        match self.enter(key) {
+            Ok(leader) => Joined::Leader(leader),
+            Err(flight) => loop {
+                // Registered before the check, so a wake-up between the two isn't lost.
+                let notified = flight.notify.notified();
+                let turn = lock(&flight.state).turn();
+                if let Some(turn) = turn {
+                    drop(notified);
+                    return self.joined(key, flight, turn);
                 }
-            }
+                notified.await;
+            },
         }
     }
 
-    /// Leads a new flight for `key`, or returns the one under way.
+    /// Leads a new (or vacant) flight for `key`, or returns the one under way.
     fn enter(&self, key: &str) -> Result<Leader<'_>, Arc<Flight>> {
         let mut running = lock(&self.running);
-        match running.entry(key.to_owned()) {
-            Entry::Occupied(entry) => Err(Arc::clone(entry.get())),
-            Entry::Vacant(entry) => {
-                let flight = Arc::clone(entry.insert(Arc::default()));
-                Ok(Leader {
-                    flights: self,
-                    key: key.to_owned(),
-                    flight,
-                    outcome: None,
-                })
+        let flight = match running.entry(key.to_owned()) {
+            Entry::Occupied(entry) => {
+                let flight = Arc::clone(entry.get());
+                let mut state = lock(&flight.state);
+                if !matches!(*state, State::Vacant) {
+                    drop(state);
+                    return Err(flight);
+                }
+                *state = State::Running;
+                drop(state);
+                flight
             }
+            Entry::Vacant(entry) => Arc::clone(entry.insert(Arc::default())),
+        };
+        Ok(self.leader(key, flight))
+    }
+
+    fn leader(&self, key: &str, flight: Arc<Flight>) -> Leader<'_> {
+        Leader {
+            flights: self,
+            key: key.to_owned(),
+            flight,
+            outcome: None,
+        }
+    }
+
+    fn joined(&self, key: &str, flight: Arc<Flight>, turn: Turn) -> Joined<'_> {
+        match turn {
+            Turn::Lead => Joined::Leader(self.leader(key, flight)),
+            Turn::Done(Outcome::Value(bytes)) => Joined::Shared(bytes),
+            Turn::Done(Outcome::Uncacheable) => Joined::Alone,
         }
     }
 }
 
-impl Flight {
-    fn outcome(&self) -> Option<Outcome> {
-        lock(&self.outcome).clone()
-    }
-
-    fn wait_sync(&self) -> Outcome {
-        let mut outcome = lock(&self.outcome);
-        loop {
-            if let Some(outcome) = &*outcome {
-                return outcome.clone();
-            }
-            outcome = self
-                .done
-                .wait(outcome)
-                .unwrap_or_else(PoisonError::into_inner);
-        }
-    }
-
-    async fn wait(&self) -> Outcome {
-        loop {
-            // Registered before the check, so a wake-up between the two isn't lost.
-            let notified = self.notify.notified();
-            if let Some(outcome) = self.outcome() {
-                return outcome;
-            }
-            notified.await;
-        }
-    }
-
-    fn publish(&self, outcome: Outcome) {
-        *lock(&self.outcome) = Some(outcome);
-        self.done.notify_all();
-        self.notify.notify_waiters();
-    }
+/// What a waiter does next.
+enum Turn {
+    /// Take over the vacant flight.
+    Lead,
+    /// Use the outcome.
+    Done(Outcome),
 }
 
-impl Outcome {
-    /// What a waiter does with this outcome; `None`: join again.
-    fn joined<'a>(self) -> Option<Joined<'a>> {
+impl State {
+    /// The waiter's turn, if it has come: claims a vacant flight for the caller.
+    fn turn(&mut self) -> Option<Turn> {
         match self {
-            Self::Value(bytes) => Some(Joined::Shared(bytes)),
-            Self::Uncacheable => Some(Joined::Alone),
-            Self::Abandoned => None,
+            Self::Running => None,
+            Self::Vacant => {
+                *self = Self::Running;
+                Some(Turn::Lead)
+            }
+            Self::Done(outcome) => Some(Turn::Done(outcome.clone())),
         }
     }
 }
@@ -182,17 +196,25 @@ impl Leader<'_> {
 
 impl Drop for Leader<'_> {
     fn drop(&mut self) {
-        {
-            let mut running = lock(&self.flights.running);
-            if running
-                .get(&self.key)
-                .is_some_and(|flight| Arc::ptr_eq(flight, &self.flight))
-            {
-                running.remove(&self.key);
-            }
+        let mut running = lock(&self.flights.running);
+        let ours = running
+            .get(&self.key)
+            .is_some_and(|flight| Arc::ptr_eq(flight, &self.flight));
+        // Under the map's lock nobody can join: the map and this leader
+        // holding the flight means nobody waits for it.
+        let waited_for = Arc::strong_count(&self.flight) > 2;
+        let state = match self.outcome.take() {
+            Some(outcome) => State::Done(outcome),
+            None if waited_for => State::Vacant,
+            None => State::Done(Outcome::Uncacheable),
+        };
+        if ours && !matches!(state, State::Vacant) {
+            running.remove(&self.key);
         }
-        let outcome = self.outcome.take().unwrap_or(Outcome::Abandoned);
-        self.flight.publish(outcome);
+        *lock(&self.flight.state) = state;
+        drop(running);
+        self.flight.changed.notify_all();
+        self.flight.notify.notify_waiters();
     }
 }
 
@@ -267,7 +289,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_abandoned_flight_elects_a_new_leader() {
+    async fn a_waiter_takes_over_an_abandoned_flight() {
         let flights = Flights::default();
         let Joined::Leader(leader) = flights.join("k").await else {
             panic!("the first call leads");
@@ -285,7 +307,23 @@ mod tests {
         let Joined::Leader(new_leader) = joined else {
             panic!("the waiter takes over, got {joined:?}");
         };
-        assert!(!Arc::ptr_eq(&new_leader.flight, &flight));
+        assert!(Arc::ptr_eq(&new_leader.flight, &flight), "the same flight");
         assert_eq!(lock(&flights.running).len(), 1);
+        drop(flight);
+        drop(new_leader);
+        assert!(lock(&flights.running).is_empty(), "nobody waits: it ends");
+    }
+
+    #[test]
+    fn a_vacant_flight_nobody_took_over_goes_to_the_next_caller() {
+        let flights = Flights::default();
+        let Joined::Leader(leader) = flights.join_sync("k") else {
+            panic!("the first call leads");
+        };
+        // A waiter that is cancelled after its leader was.
+        let waiter = Arc::clone(&leader.flight);
+        drop(leader);
+        drop(waiter);
+        assert!(matches!(flights.join_sync("k"), Joined::Leader(_)));
     }
 }
