@@ -35,6 +35,7 @@ pub(crate) fn function(args: &Args, signature: &Signature) -> TokenStream {
     let private = quote!(::redis_cached::__private);
     let name = sig.ident.to_string();
     let ttl_ms = args.ttl_ms;
+    let lock = args.lock_ms.map(|ms| quote!(.lock(#ms)));
     let cache = match &args.cache {
         Some(expr) => quote_spanned!(expr.span()=> &*(#expr)),
         None => quote!(#private::default_cache()),
@@ -81,7 +82,7 @@ pub(crate) fn function(args: &Args, signature: &Signature) -> TokenStream {
         #vis #outer {
             #assert_value
             static __RC_SPEC: #private::Spec =
-                #private::Spec::new(::core::concat!(::core::module_path!(), "::", #name), #ttl_ms);
+                #private::Spec::new(::core::concat!(::core::module_path!(), "::", #name), #ttl_ms)#lock;
             #call
         }
     }

@@ -127,6 +127,11 @@ impl Cache {
         self.decode_found(key, found)
     }
 
+    /// The store behind this cache, for commands beyond `GET` and `SET`.
+    pub(crate) fn backend(&self) -> &Backend {
+        &self.inner.backend
+    }
+
     /// The calls of this cache that are computing a value right now.
     pub(crate) fn flights(&self) -> &Flights {
         &self.inner.flights

@@ -17,6 +17,10 @@
 //! result is returned: a cache never breaks the function it caches. Such
 //! failures are logged through `tracing` and counted in [`Cache::stats`].
 //!
+//! Concurrent misses of one key in one process share one run of the body;
+//! with `lock = "5s"`, concurrent misses across processes do too, through a
+//! Redis lock next to the key.
+//!
 //! See the README for every argument of the attribute and the key format.
 #![warn(missing_docs)]
 
@@ -27,6 +31,7 @@ mod error;
 mod flight;
 mod global;
 mod key;
+mod lock;
 mod metrics;
 mod miss;
 

@@ -16,6 +16,8 @@ pub use crate::key::KeyHasher;
 pub struct Spec {
     name: &'static str,
     ttl: Duration,
+    /// `lock = …`: how long a miss may hold the cross-process lock.
+    lock: Option<Duration>,
 }
 
 impl Spec {
@@ -24,6 +26,16 @@ impl Spec {
         Self {
             name,
             ttl: Duration::from_millis(ttl_ms),
+            lock: None,
+        }
+    }
+
+    /// `lock = …`: on a miss, compute under a Redis lock held for at most
+    /// `lock_ms` (checked positive by the macro).
+    pub const fn lock(self, lock_ms: u64) -> Self {
+        Self {
+            lock: Some(Duration::from_millis(lock_ms)),
+            ..self
         }
     }
 }
@@ -94,7 +106,15 @@ pub fn call_sync<P: Store<R>, R>(
     if let Some(value) = cache.lookup_sync::<P::Value>(&key) {
         return P::rebuild(value);
     }
-    crate::miss::fill_sync(cache, &key, spec.ttl, P::cacheable, P::rebuild, body)
+    crate::miss::fill_sync(
+        cache,
+        &key,
+        spec.ttl,
+        spec.lock,
+        P::cacheable,
+        P::rebuild,
+        body,
+    )
 }
 
 /// A cached call of an async function: like [`call_sync`], awaiting `body` on a miss.
@@ -110,5 +130,14 @@ pub async fn call_async<P: Store<R>, R>(
     if let Some(value) = cache.lookup::<P::Value>(&key).await {
         return P::rebuild(value);
     }
-    crate::miss::fill(cache, &key, spec.ttl, P::cacheable, P::rebuild, body).await
+    crate::miss::fill(
+        cache,
+        &key,
+        spec.ttl,
+        spec.lock,
+        P::cacheable,
+        P::rebuild,
+        body,
+    )
+    .await
 }
