@@ -31,6 +31,9 @@ pub(crate) struct Args {
     pub(crate) unless: Option<Expr>,
     /// `siblings = false`: don't emit `f_invalidate`, `f_refresh`, …
     pub(crate) siblings: bool,
+    /// `lock = 5` / `lock = "5s"`: hold a Redis lock while computing, for at
+    /// most this many milliseconds (positive).
+    pub(crate) lock_ms: Option<u64>,
 }
 
 /// An argument's value with the name it was given under, for error spans.
@@ -70,7 +73,8 @@ impl Parse for Arg {
     }
 }
 
-const KNOWN: &str = "ttl, cache, skip, key, name, version, cache_none, cache_err, unless, siblings";
+const KNOWN: &str =
+    "ttl, cache, skip, key, name, version, cache_none, cache_err, unless, siblings, lock";
 
 impl Args {
     /// Parses the attribute's tokens; every mistake is reported, not just the first.
@@ -88,6 +92,7 @@ impl Args {
         let mut cache_err = None;
         let mut unless = None;
         let mut siblings = None;
+        let mut lock_ms = None;
         for arg in list {
             let (ident, taken) = match arg {
                 Arg::List { name: ident, items } => {
@@ -102,7 +107,12 @@ impl Args {
                 }
                 Arg::Value { name: ident, value } => {
                     let taken = match ident.to_string().as_str() {
-                        "ttl" => set(&mut ttl_ms, ttl(&value), &mut errors),
+                        "ttl" => set(&mut ttl_ms, duration("ttl", ZERO_TTL, &value), &mut errors),
+                        "lock" => set(
+                            &mut lock_ms,
+                            duration("lock", ZERO_LOCK, &value),
+                            &mut errors,
+                        ),
                         "cache" => set(&mut cache, Ok(value), &mut errors),
                         "key" => set(&mut key, Ok(given(&ident, value)), &mut errors),
                         "name" => set(&mut name, key_name(&value), &mut errors),
@@ -156,6 +166,7 @@ impl Args {
             cache_err,
             unless,
             siblings: siblings.unwrap_or(true),
+            lock_ms,
         })
     }
 }
@@ -185,30 +196,39 @@ fn set<T>(slot: &mut Option<T>, value: syn::Result<T>, errors: &mut Errors) -> b
     taken
 }
 
-/// `ttl = 60` (seconds) or `ttl = "5m"`, as positive milliseconds.
-fn ttl(value: &Expr) -> syn::Result<u64> {
-    const HELP: &str = "`ttl` takes whole seconds (`ttl = 60`) or a duration string (`ttl = \"90s\"`, `\"5m\"`, `\"1h\"`)";
+const ZERO_TTL: &str = "a zero TTL would cache nothing";
+const ZERO_LOCK: &str = "a zero lock would make the other processes compute too";
+
+/// `<name> = 60` (seconds) or `<name> = "5m"`, as positive milliseconds;
+/// for `ttl` and `lock`. `zero` says why zero is refused.
+fn duration(name: &str, zero: &str, value: &Expr) -> syn::Result<u64> {
+    let help = format!(
+        "`{name}` takes whole seconds (`{name} = 60`) or a duration string (`{name} = \"90s\"`, `\"5m\"`, `\"1h\"`)"
+    );
     let millis = match value {
         Expr::Lit(lit) => match &lit.lit {
             Lit::Int(int) => int
                 .base10_parse::<u64>()
                 .ok()
                 .and_then(|secs| secs.checked_mul(1000))
-                .ok_or_else(|| syn::Error::new_spanned(int, "`ttl` is too large"))?,
+                .ok_or_else(|| syn::Error::new_spanned(int, format!("`{name}` is too large")))?,
             Lit::Str(text) => duration::parse_millis(&text.value()).map_err(|msg| {
-                syn::Error::new_spanned(text, format!("invalid `ttl`: {msg}; {HELP}"))
+                syn::Error::new_spanned(text, format!("invalid `{name}`: {msg}; {help}"))
             })?,
-            other => return Err(syn::Error::new_spanned(other, HELP)),
+            other => return Err(syn::Error::new_spanned(other, help)),
         },
         Expr::Unary(neg) if matches!(neg.op, UnOp::Neg(_)) => {
-            return Err(syn::Error::new_spanned(value, "`ttl` must be positive"));
+            return Err(syn::Error::new_spanned(
+                value,
+                format!("`{name}` must be positive"),
+            ));
         }
-        other => return Err(syn::Error::new_spanned(other, HELP)),
+        other => return Err(syn::Error::new_spanned(other, help)),
     };
     if millis == 0 {
         return Err(syn::Error::new_spanned(
             value,
-            "`ttl` must be positive; a zero TTL would cache nothing",
+            format!("`{name}` must be positive; {zero}"),
         ));
     }
     Ok(millis)
@@ -291,5 +311,45 @@ impl Errors {
 
     pub(crate) fn finish(self) -> syn::Result<()> {
         self.0.map_or(Ok(()), Err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Args;
+
+    fn parse(tokens: &str) -> Result<Args, String> {
+        let tokens = tokens.parse().map_err(|e| format!("{e:?}"))?;
+        Args::parse(tokens).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn lock_is_parsed_like_ttl() {
+        let args = parse(r#"ttl = 60, lock = "5s""#).unwrap();
+        assert_eq!((args.ttl_ms, args.lock_ms), (60_000, Some(5_000)));
+        assert_eq!(parse("ttl = 60, lock = 2").unwrap().lock_ms, Some(2_000));
+        assert_eq!(parse("ttl = 60").unwrap().lock_ms, None);
+    }
+
+    #[test]
+    fn a_zero_or_unreadable_lock_is_refused() {
+        let Err(zero) = parse("ttl = 60, lock = 0") else {
+            panic!("lock = 0 accepted");
+        };
+        assert_eq!(
+            zero,
+            "`lock` must be positive; a zero lock would make the other processes compute too"
+        );
+        let Err(text) = parse(r#"ttl = 60, lock = "x""#) else {
+            panic!(r#"lock = "x" accepted"#);
+        };
+        assert!(
+            text.starts_with("invalid `lock`: expected a number at `x`"),
+            "{text}"
+        );
+        let Err(twice) = parse("ttl = 60, lock = 1, lock = 2") else {
+            panic!("lock given twice accepted");
+        };
+        assert_eq!(twice, "`lock` is given twice");
     }
 }

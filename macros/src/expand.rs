@@ -102,8 +102,9 @@ impl<'a> Parts<'a> {
         };
         let ttl_ms = args.ttl_ms;
         let version = args.version;
+        let lock = args.lock_ms.map(|ms| quote!(.lock(#ms)));
         let spec = quote! {
-            static __RC_SPEC: #private::Spec = #private::Spec::new(#name, #ttl_ms).version(#version);
+            static __RC_SPEC: #private::Spec = #private::Spec::new(#name, #ttl_ms).version(#version)#lock;
         };
         let cache = match &args.cache {
             Some(expr) => quote_spanned!(expr.span()=> &*(#expr)),

@@ -25,6 +25,14 @@ mod validate;
 /// - `ttl = 60` or `ttl = "90s"` / `"5m"` / `"1h"` / `"250ms"` (required): how long a value lives.
 /// - `cache = EXPR`: the `redis_cached::Cache` to use (an expression that
 ///   derefs to one, such as a `LazyLock<Cache>` static); default: `redis_cached::default_cache()`.
+/// - `lock = 5` or `lock = "5s"` (optional): on a miss, take the Redis lock
+///   `<key>:lock` (`SET … NX PX`) before running the body, so that one process
+///   in a deployment computes a value while the others wait for it (polling
+///   the key, for at most the lock time) instead of computing it too. The
+///   lock expires after this long even if its holder dies; make it longer
+///   than the body usually takes. A waiter whose wait runs out runs the body
+///   itself. Within one process, concurrent misses always share one run of
+///   the body, with or without `lock`.
 ///
 /// Arguments must be `Serialize`; the return type `Serialize + DeserializeOwned`
 /// (for `Result<T, E>`, only `T`: errors are returned, not stored).

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::backend::{Backend, MemoryBackend, RedisBackend, Timeouts};
+use crate::flight::Flights;
 use crate::metrics::{Metrics, Stats};
 use crate::{Error, codec};
 
@@ -36,6 +37,7 @@ struct Inner {
     prefix: String,
     max_value_size: usize,
     metrics: Metrics,
+    flights: Flights,
 }
 
 /// Settings for a [`Cache`]; start from [`Cache::builder`].
@@ -121,6 +123,7 @@ impl Cache {
             prefix,
             max_value_size,
             metrics: Metrics::default(),
+            flights: Flights::default(),
         };
         Self {
             inner: Arc::new(inner),
@@ -222,6 +225,24 @@ impl Cache {
         self.decode_found(key, found)
     }
 
+    /// The store behind this cache, for commands beyond `GET` and `SET`.
+    pub(crate) fn backend(&self) -> &Backend {
+        &self.inner.backend
+    }
+
+    /// The calls of this cache that are computing a value right now.
+    pub(crate) fn flights(&self) -> &Flights {
+        &self.inner.flights
+    }
+
+    /// Decodes bytes another call computed or stored; a failure is logged
+    /// and counted, and the caller computes the value itself.
+    pub(crate) fn decode<T: DeserializeOwned>(&self, key: &str, bytes: &[u8]) -> Option<T> {
+        codec::decode(bytes, self.inner.max_value_size)
+            .inspect_err(|error| self.failed("read", key, error))
+            .ok()
+    }
+
     fn decode_found<T: DeserializeOwned>(
         &self,
         key: &str,
@@ -244,19 +265,23 @@ impl Cache {
         None
     }
 
-    /// Encodes and stores `value` under `key`; failures are logged and counted.
-    pub(crate) async fn store<T: Serialize + ?Sized>(&self, key: &str, value: &T, ttl: Duration) {
-        let result = match codec::encode(value, self.inner.max_value_size) {
-            Ok(bytes) => self.inner.backend.set(key, &bytes, ttl_millis(ttl)).await,
-            Err(e) => Err(e),
-        };
+    /// Encodes `value` for `key`; `None` (logged and counted) if it can't be
+    /// encoded or is over the size limit, and so won't be stored.
+    pub(crate) fn encode<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> Option<Vec<u8>> {
+        codec::encode(value, self.inner.max_value_size)
+            .inspect_err(|error| self.failed("write", key, error))
+            .ok()
+    }
+
+    /// Stores encoded `bytes` under `key`; failures are logged and counted.
+    pub(crate) async fn store(&self, key: &str, bytes: &[u8], ttl: Duration) {
+        let result = self.inner.backend.set(key, bytes, ttl_millis(ttl)).await;
         self.stored(key, result);
     }
 
     /// Sync [`store`](Self::store).
-    pub(crate) fn store_sync<T: Serialize + ?Sized>(&self, key: &str, value: &T, ttl: Duration) {
-        let result = codec::encode(value, self.inner.max_value_size)
-            .and_then(|bytes| self.inner.backend.set_sync(key, &bytes, ttl_millis(ttl)));
+    pub(crate) fn store_sync(&self, key: &str, bytes: &[u8], ttl: Duration) {
+        let result = self.inner.backend.set_sync(key, bytes, ttl_millis(ttl));
         self.stored(key, result);
     }
 
@@ -373,7 +398,11 @@ mod tests {
     #[test]
     fn delete_reports_whether_the_key_was_there() {
         let cache = Cache::in_memory();
-        cache.store_sync("k", &1u8, Duration::from_secs(60));
+        cache.store_sync(
+            "k",
+            &cache.encode("k", &1u8).unwrap(),
+            Duration::from_secs(60),
+        );
         assert!(cache.delete_sync("k").unwrap());
         assert!(!cache.delete_sync("k").unwrap());
         assert_eq!(cache.lookup_sync::<u8>("k"), None);
@@ -382,7 +411,13 @@ mod tests {
     #[tokio::test]
     async fn async_delete_reports_whether_the_key_was_there() {
         let cache = Cache::in_memory();
-        cache.store("k", &1u8, Duration::from_secs(60)).await;
+        cache
+            .store(
+                "k",
+                &cache.encode("k", &1u8).unwrap(),
+                Duration::from_secs(60),
+            )
+            .await;
         assert!(cache.delete("k").await.unwrap());
         assert!(!cache.delete("k").await.unwrap());
         assert_eq!(cache.lookup::<u8>("k").await, None);
@@ -392,10 +427,22 @@ mod tests {
     fn invalidate_all_takes_one_function_under_the_cache_prefix() {
         let cache = Cache::builder("mem://").prefix("app:").build().unwrap();
         let ttl = Duration::from_secs(60);
-        cache.store_sync("app:m::f:{1}", &1u8, ttl);
-        cache.store_sync("app:m::f:{2}", &2u8, ttl);
-        cache.store_sync("app:m::f2:{1}", &3u8, ttl);
-        cache.store_sync("m::f:{3}", &4u8, ttl);
+        cache.store_sync(
+            "app:m::f:{1}",
+            &cache.encode("app:m::f:{1}", &1u8).unwrap(),
+            ttl,
+        );
+        cache.store_sync(
+            "app:m::f:{2}",
+            &cache.encode("app:m::f:{2}", &2u8).unwrap(),
+            ttl,
+        );
+        cache.store_sync(
+            "app:m::f2:{1}",
+            &cache.encode("app:m::f2:{1}", &3u8).unwrap(),
+            ttl,
+        );
+        cache.store_sync("m::f:{3}", &cache.encode("m::f:{3}", &4u8).unwrap(), ttl);
         assert_eq!(cache.invalidate_all_blocking("m::f").unwrap(), 2);
         assert_eq!(cache.lookup_sync::<u8>("app:m::f2:{1}"), Some(3));
         assert_eq!(cache.lookup_sync::<u8>("m::f:{3}"), Some(4));

@@ -25,6 +25,10 @@ pub enum Error {
     /// format version, or not by this crate at all.
     #[error("decoding a stored value: {0}")]
     Decode(String),
+    /// The operating system gave no random bytes for a `lock = …` token; the
+    /// call computed without the lock.
+    #[error("no random lock token: {0}")]
+    Random(String),
     /// A value is larger than the cache's `max_value_size`.
     #[error("value of {size} bytes exceeds the limit of {limit} bytes")]
     TooLarge {

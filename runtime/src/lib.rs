@@ -20,6 +20,10 @@
 //! For tests and single-process programs, [`Cache::in_memory`] (or the URL
 //! `mem://`) keeps the values in this process, with the same TTL semantics.
 //!
+//! Concurrent misses of one key in one process share one run of the body;
+//! with `lock = "5s"`, concurrent misses across processes do too, through a
+//! Redis lock next to the key.
+//!
 //! See the README for every argument of the attribute and the key format.
 #![warn(missing_docs)]
 
@@ -27,9 +31,12 @@ mod backend;
 mod cache;
 mod codec;
 mod error;
+mod flight;
 mod global;
 mod key;
+mod lock;
 mod metrics;
+mod miss;
 
 #[doc(hidden)]
 #[path = "private.rs"]

@@ -23,7 +23,9 @@ pub(crate) struct Metrics {
 pub struct Stats {
     /// Calls answered from the cache without running the body.
     pub hits: u64,
-    /// Calls that ran the body (key absent, Redis failing, or stored bytes unusable).
+    /// Calls whose `GET` found nothing usable (key absent, Redis failing, or
+    /// stored bytes unusable). Each ran the body, or received the result of a
+    /// concurrent call of the same key that did (single flight).
     pub misses: u64,
     /// Values written to the cache.
     pub stores: u64,

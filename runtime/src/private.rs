@@ -17,6 +17,8 @@ pub struct Spec {
     name: &'static str,
     ttl: Duration,
     version: u32,
+    /// `lock = …`: how long a miss may hold the cross-process lock.
+    lock: Option<Duration>,
 }
 
 impl Spec {
@@ -27,6 +29,16 @@ impl Spec {
             name,
             ttl: Duration::from_millis(ttl_ms),
             version: 0,
+            lock: None,
+        }
+    }
+
+    /// `lock = …`: on a miss, compute under a Redis lock held for at most
+    /// `lock_ms` (checked positive by the macro).
+    pub const fn lock(self, lock_ms: u64) -> Self {
+        Self {
+            lock: Some(Duration::from_millis(lock_ms)),
+            ..self
         }
     }
 
@@ -110,6 +122,7 @@ fn call_key<R>(spec: &Spec, cache: &Cache, hasher: KeyHasher) -> Option<String> 
 }
 
 /// A cached call of a sync function: `GET`; on a miss run `body`, then `SET … PX ttl`.
+/// Concurrent misses of one key share one run of `body` (see `flight.rs`).
 pub fn call_sync<P: Store<R>, R>(
     spec: &Spec,
     cache: &Cache,
@@ -123,11 +136,15 @@ pub fn call_sync<P: Store<R>, R>(
     if let Some(value) = cache.lookup_sync::<P::Value>(&key) {
         return P::rebuild(value);
     }
-    let result = body();
-    if let Some(value) = storable::<P, R>(&result, unless) {
-        cache.store_sync(&key, value, spec.ttl);
-    }
-    result
+    crate::miss::fill_sync(
+        cache,
+        &key,
+        spec.ttl,
+        spec.lock,
+        |result: &R| storable::<P, R>(result, unless),
+        P::rebuild,
+        body,
+    )
 }
 
 /// A cached call of an async function: like [`call_sync`], awaiting `body` on a miss.
@@ -144,11 +161,16 @@ pub async fn call_async<P: Store<R>, R>(
     if let Some(value) = cache.lookup::<P::Value>(&key).await {
         return P::rebuild(value);
     }
-    let result = body.await;
-    if let Some(value) = storable::<P, R>(&result, unless) {
-        cache.store(&key, value, spec.ttl).await;
-    }
-    result
+    crate::miss::fill(
+        cache,
+        &key,
+        spec.ttl,
+        spec.lock,
+        |result: &R| storable::<P, R>(result, unless),
+        P::rebuild,
+        body,
+    )
+    .await
 }
 
 /// What of `result` to store: its cacheable part, unless `unless` vetoes it.
@@ -169,7 +191,9 @@ pub fn refresh_sync<P: Store<R>, R>(
         call_key::<R>(spec, cache, key),
         storable::<P, R>(&result, unless),
     ) {
-        cache.store_sync(&key, value, spec.ttl);
+        if let Some(bytes) = cache.encode(&key, value) {
+            cache.store_sync(&key, &bytes, spec.ttl);
+        }
     }
     result
 }
@@ -187,7 +211,9 @@ pub async fn refresh_async<P: Store<R>, R>(
         call_key::<R>(spec, cache, key),
         storable::<P, R>(&result, unless),
     ) {
-        cache.store(&key, value, spec.ttl).await;
+        if let Some(bytes) = cache.encode(&key, value) {
+            cache.store(&key, &bytes, spec.ttl).await;
+        }
     }
     result
 }

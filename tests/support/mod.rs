@@ -137,7 +137,48 @@ impl Calls {
         self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 
+    /// Counts a run and returns its number (1 for the first).
+    pub fn next(&self) -> usize {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1
+    }
+
     pub fn get(&self) -> usize {
         self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl TestRedis {
+    /// The integer under `key` (0 if absent), e.g. a counter a body `INCR`s.
+    pub fn counter(&self, key: &str) -> i64 {
+        let value: Option<i64> = self.conn().get(key).expect("GET");
+        value.unwrap_or(0)
+    }
+
+    /// `EXISTS key`.
+    pub fn exists(&self, key: &str) -> bool {
+        self.conn().exists(key).expect("EXISTS")
+    }
+}
+
+/// `INCR key` on the Redis at `url`, for a function body to count its runs in Redis.
+pub fn incr(url: &str, key: &str) -> i64 {
+    let mut conn = redis::Client::open(url)
+        .and_then(|client| client.get_connection())
+        .expect("connect to the test server");
+    conn.incr(key, 1).expect("INCR")
+}
+
+/// Blocks until `cache` has counted `misses` misses: every caller has read
+/// the key, found nothing, and gone on to join the key's flight.
+pub fn wait_for_misses(cache: &Cache, misses: u64) {
+    while cache.stats().misses < misses {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Async [`wait_for_misses`].
+pub async fn wait_for_misses_async(cache: &Cache, misses: u64) {
+    while cache.stats().misses < misses {
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }

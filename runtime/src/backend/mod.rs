@@ -5,8 +5,18 @@ mod redis;
 #[cfg(test)]
 mod tests;
 
+use std::sync::LazyLock;
+
 pub(crate) use self::memory::MemoryBackend;
-pub(crate) use self::redis::{RedisBackend, Timeouts};
+pub(crate) use self::redis::{RedisBackend, Timeouts, sleep};
+
+/// Deletes `KEYS[1]` only if it holds `ARGV[1]`: a lock is released by its
+/// owner only, never by a process whose lock expired and was taken over.
+static UNLOCK: LazyLock<::redis::Script> = LazyLock::new(|| {
+    ::redis::Script::new(
+        r#"if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) else return 0 end"#,
+    )
+});
 
 /// The store behind a [`Cache`](crate::Cache).
 pub(crate) enum Backend {
@@ -116,6 +126,106 @@ impl Backend {
         }
     }
 
+    /// Takes `lock_key` for `token` unless someone holds it (`SET … NX PX`);
+    /// whether it was taken.
+    pub(crate) async fn try_lock(
+        &self,
+        lock_key: &str,
+        token: &str,
+        ttl_ms: u64,
+    ) -> Result<bool, crate::Error> {
+        match self {
+            Self::Redis(redis) => {
+                let taken: Option<String> = redis
+                    .query_async(&set_nx_px(lock_key, token, ttl_ms))
+                    .await?;
+                Ok(taken.is_some())
+            }
+            // One process: its flights already let one call compute.
+            Self::Memory(_) => Ok(true),
+            Self::Unusable(message) => Err(Self::unusable(message)),
+        }
+    }
+
+    /// Sync [`try_lock`](Self::try_lock).
+    pub(crate) fn try_lock_sync(
+        &self,
+        lock_key: &str,
+        token: &str,
+        ttl_ms: u64,
+    ) -> Result<bool, crate::Error> {
+        match self {
+            Self::Redis(redis) => {
+                let taken: Option<String> =
+                    redis.query_sync(&set_nx_px(lock_key, token, ttl_ms))?;
+                Ok(taken.is_some())
+            }
+            // One process: its flights already let one call compute.
+            Self::Memory(_) => Ok(true),
+            Self::Unusable(message) => Err(Self::unusable(message)),
+        }
+    }
+
+    /// The bytes under `key`, and whether `lock_key` exists, in one round
+    /// trip (`MGET`; the two keys share a hash slot).
+    pub(crate) async fn peek(
+        &self,
+        key: &str,
+        lock_key: &str,
+    ) -> Result<(Option<Vec<u8>>, bool), crate::Error> {
+        match self {
+            Self::Redis(redis) => {
+                let (value, lock): (Option<Vec<u8>>, Option<Vec<u8>>) = redis
+                    .query_async(::redis::cmd("MGET").arg(key).arg(lock_key))
+                    .await?;
+                Ok((value, lock.is_some()))
+            }
+            Self::Memory(memory) => Ok((memory.get(key), false)),
+            Self::Unusable(message) => Err(Self::unusable(message)),
+        }
+    }
+
+    /// Sync [`peek`](Self::peek).
+    pub(crate) fn peek_sync(
+        &self,
+        key: &str,
+        lock_key: &str,
+    ) -> Result<(Option<Vec<u8>>, bool), crate::Error> {
+        match self {
+            Self::Redis(redis) => {
+                let (value, lock): (Option<Vec<u8>>, Option<Vec<u8>>) =
+                    redis.query_sync(::redis::cmd("MGET").arg(key).arg(lock_key))?;
+                Ok((value, lock.is_some()))
+            }
+            Self::Memory(memory) => Ok((memory.get(key), false)),
+            Self::Unusable(message) => Err(Self::unusable(message)),
+        }
+    }
+
+    /// Deletes `lock_key` if it still holds `token`; whether it did.
+    pub(crate) async fn unlock(&self, lock_key: &str, token: &str) -> Result<bool, crate::Error> {
+        match self {
+            Self::Redis(redis) => {
+                let deleted: u8 = redis.invoke_async(UNLOCK.key(lock_key).arg(token)).await?;
+                Ok(deleted == 1)
+            }
+            Self::Memory(_) => Ok(true),
+            Self::Unusable(message) => Err(Self::unusable(message)),
+        }
+    }
+
+    /// Sync [`unlock`](Self::unlock).
+    pub(crate) fn unlock_sync(&self, lock_key: &str, token: &str) -> Result<bool, crate::Error> {
+        match self {
+            Self::Redis(redis) => {
+                let deleted: u8 = redis.invoke_sync(UNLOCK.key(lock_key).arg(token))?;
+                Ok(deleted == 1)
+            }
+            Self::Memory(_) => Ok(true),
+            Self::Unusable(message) => Err(Self::unusable(message)),
+        }
+    }
+
     /// Checks that the store answers.
     pub(crate) async fn ping(&self) -> Result<(), crate::Error> {
         match self {
@@ -144,5 +254,11 @@ fn set_px(key: &str, bytes: &[u8], ttl_ms: u64) -> ::redis::Cmd {
 fn unlink(key: &str) -> ::redis::Cmd {
     let mut cmd = ::redis::cmd("UNLINK");
     cmd.arg(key);
+    cmd
+}
+
+fn set_nx_px(key: &str, token: &str, ttl_ms: u64) -> ::redis::Cmd {
+    let mut cmd = ::redis::cmd("SET");
+    cmd.arg(key).arg(token).arg("NX").arg("PX").arg(ttl_ms);
     cmd
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, Cmd, Connection, ConnectionLike};
+use redis::{Client, Cmd, Connection, ConnectionLike, ScriptInvocation};
 
 use crate::Error;
 
@@ -109,6 +109,24 @@ impl RedisBackend {
             }
             cursor = next;
         }
+    }
+
+    /// Runs a Lua script on the shared async connection (`EVALSHA`, loading it if needed).
+    pub(crate) async fn invoke_async<T: redis::FromRedisValue>(
+        &self,
+        script: &ScriptInvocation<'_>,
+    ) -> Result<T, Error> {
+        let mut conn = self.connection().await?;
+        Ok(script.invoke_async(&mut conn).await?)
+    }
+
+    /// Runs a Lua script on a pooled sync connection.
+    pub(crate) fn invoke_sync<T: redis::FromRedisValue>(
+        &self,
+        script: &ScriptInvocation<'_>,
+    ) -> Result<T, Error> {
+        let mut conn = self.pool().get()?;
+        Ok(script.invoke(&mut *conn)?)
     }
 
     async fn connection(&self) -> Result<ConnectionManager, Error> {
@@ -234,6 +252,17 @@ fn io_runtime() -> Result<&'static tokio::runtime::Runtime, redis::RedisError> {
         Err(e) => {
             Err(std::io::Error::new(e.kind(), format!("starting the io runtime: {e}")).into())
         }
+    }
+}
+
+/// Waits for `duration` on the io runtime's timer, so that async callers on
+/// any executor (or on a tokio runtime without timers) can pause. Returns at
+/// once if that runtime could not start: nothing else in the backend works
+/// then either, and the caller's next command fails.
+pub(crate) async fn sleep(duration: Duration) {
+    if let Ok(runtime) = io_runtime() {
+        // A JoinError means the runtime is shutting down: stop waiting.
+        let _ = runtime.spawn(tokio::time::sleep(duration)).await;
     }
 }
 
