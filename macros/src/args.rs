@@ -34,6 +34,12 @@ pub(crate) struct Args {
     /// `lock = 5` / `lock = "5s"`: hold a Redis lock while computing, for at
     /// most this many milliseconds (positive).
     pub(crate) lock_ms: Option<u64>,
+    /// `stale = "30s"`: serve a value this long past its ttl while it is refreshed.
+    pub(crate) stale_ms: Option<u64>,
+    /// `refresh = "xfetch"`: refresh hot values early (XFetch).
+    pub(crate) xfetch: bool,
+    /// `beta = 1.5`: XFetch's eagerness (default 1.0); needs `refresh`.
+    pub(crate) beta: Option<Given<f64>>,
 }
 
 /// An argument's value with the name it was given under, for error spans.
@@ -73,8 +79,7 @@ impl Parse for Arg {
     }
 }
 
-const KNOWN: &str =
-    "ttl, cache, skip, key, name, version, cache_none, cache_err, unless, siblings, lock";
+const KNOWN: &str = "ttl, cache, skip, key, name, version, cache_none, cache_err, unless, siblings, lock, stale, refresh, beta";
 
 impl Args {
     /// Parses the attribute's tokens; every mistake is reported, not just the first.
@@ -93,6 +98,9 @@ impl Args {
         let mut unless = None;
         let mut siblings = None;
         let mut lock_ms = None;
+        let mut stale_ms = None;
+        let mut xfetch = None;
+        let mut beta = None;
         for arg in list {
             let (ident, taken) = match arg {
                 Arg::List { name: ident, items } => {
@@ -108,6 +116,17 @@ impl Args {
                 Arg::Value { name: ident, value } => {
                     let taken = match ident.to_string().as_str() {
                         "ttl" => set(&mut ttl_ms, duration("ttl", ZERO_TTL, &value), &mut errors),
+                        "stale" => set(
+                            &mut stale_ms,
+                            duration("stale", ZERO_STALE, &value),
+                            &mut errors,
+                        ),
+                        "refresh" => set(&mut xfetch, refresh(&value), &mut errors),
+                        "beta" => set(
+                            &mut beta,
+                            positive_float(&value).map(|b| given(&ident, b)),
+                            &mut errors,
+                        ),
                         "lock" => set(
                             &mut lock_ms,
                             duration("lock", ZERO_LOCK, &value),
@@ -167,6 +186,9 @@ impl Args {
             unless,
             siblings: siblings.unwrap_or(true),
             lock_ms,
+            stale_ms,
+            xfetch: xfetch.unwrap_or(false),
+            beta,
         })
     }
 }
@@ -197,6 +219,7 @@ fn set<T>(slot: &mut Option<T>, value: syn::Result<T>, errors: &mut Errors) -> b
 }
 
 const ZERO_TTL: &str = "a zero TTL would cache nothing";
+const ZERO_STALE: &str = "leave `stale` out to serve nothing past the ttl";
 const ZERO_LOCK: &str = "a zero lock would make the other processes compute too";
 
 /// `<name> = 60` (seconds) or `<name> = "5m"`, as positive milliseconds;
@@ -232,6 +255,40 @@ fn duration(name: &str, zero: &str, value: &Expr) -> syn::Result<u64> {
         ));
     }
     Ok(millis)
+}
+
+/// `refresh = "xfetch"`, the one early-refresh strategy there is.
+fn refresh(value: &Expr) -> syn::Result<bool> {
+    match value {
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Str(text),
+            ..
+        }) if text.value() == "xfetch" => Ok(true),
+        other => Err(syn::Error::new_spanned(
+            other,
+            "`refresh` takes \"xfetch\": refresh hot values early, with XFetch's probability",
+        )),
+    }
+}
+
+/// A positive number literal, for `beta`.
+fn positive_float(value: &Expr) -> syn::Result<f64> {
+    let number = match value {
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Float(f), ..
+        }) => f.base10_parse::<f64>().ok(),
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Int(i), ..
+        }) => i.base10_parse::<f64>().ok(),
+        _ => None,
+    };
+    match number {
+        Some(n) if n.is_finite() && n > 0.0 => Ok(n),
+        _ => Err(syn::Error::new_spanned(
+            value,
+            "`beta` takes a positive number, e.g. `beta = 1.0` (the default; larger refreshes earlier)",
+        )),
+    }
 }
 
 /// `true` or `false`.

@@ -77,6 +77,9 @@ struct Parts<'a> {
     asserts: TokenStream,
     unless: TokenStream,
     bind_patterns: TokenStream,
+    /// Async with `stale` or `refresh`, and a body that owns what it uses:
+    /// refreshes run in a spawned task.
+    spawning: bool,
 }
 
 impl<'a> Parts<'a> {
@@ -103,8 +106,14 @@ impl<'a> Parts<'a> {
         let ttl_ms = args.ttl_ms;
         let version = args.version;
         let lock = args.lock_ms.map(|ms| quote!(.lock(#ms)));
+        let stale = args.stale_ms.map(|ms| quote!(.stale(#ms)));
+        let xfetch = args.xfetch.then(|| {
+            let beta = args.beta.as_ref().map_or(1.0, |beta| beta.value);
+            quote!(.xfetch(#beta))
+        });
         let spec = quote! {
-            static __RC_SPEC: #private::Spec = #private::Spec::new(#name, #ttl_ms).version(#version)#lock;
+            static __RC_SPEC: #private::Spec =
+                #private::Spec::new(#name, #ttl_ms).version(#version)#lock #stale #xfetch;
         };
         let cache = match &args.cache {
             Some(expr) => quote_spanned!(expr.span()=> &*(#expr)),
@@ -138,6 +147,9 @@ impl<'a> Parts<'a> {
             asserts,
             unless,
             bind_patterns: quote!(#(#bind_patterns)*),
+            spawning: (args.stale_ms.is_some() || args.xfetch)
+                && sig.asyncness.is_some()
+                && owns_its_arguments(signature),
             private,
         }
     }
@@ -163,13 +175,23 @@ impl<'a> Parts<'a> {
         let is_async = sig.asyncness.is_some();
         let call = match (mode, is_async) {
             (Mode::Cached, false) => quote!(call_sync),
+            (Mode::Cached, true) if self.spawning => quote!(call_async_spawning),
             (Mode::Cached, true) => quote!(call_async),
             (Mode::Refresh, false) => quote!(refresh_sync),
             (Mode::Refresh, true) => quote!(refresh_async),
         };
+        // The spawning call takes a closure that makes the future, so that a
+        // refresh can run it in a task.
+        let spawning = mode == Mode::Cached && self.spawning;
+        let make = spawning.then(|| quote!(move ||));
+        let generics = if spawning {
+            quote!(::<#store, _, _, _>)
+        } else {
+            quote!(::<#store, _>)
+        };
         let body = if is_async {
             quote! {
-                #private::#call::<#store, _>(&__RC_SPEC, #cache, #key, #unless, async move {
+                #private::#call #generics (&__RC_SPEC, #cache, #key, #unless, #make async move {
                     #bind_patterns
                     // Pins the block's output type, so `?` in the body infers its error type.
                     #[allow(unreachable_code, clippy::diverging_sub_expression, clippy::needless_return)]
@@ -336,6 +358,35 @@ fn key(args: &Args, signature: &Signature) -> TokenStream {
     let type_params = (!type_params.is_empty())
         .then(|| quote!(.type_name(::core::any::type_name::<(#(#type_params,)*)>())));
     quote!(#hasher #receiver #(#params)* #type_params)
+}
+
+/// Whether the body can move into a `'static` task: no borrowed receiver,
+/// no reference, lifetime or `impl Trait` in a parameter, no type parameter.
+fn owns_its_arguments(signature: &Signature) -> bool {
+    let sig = &signature.func.sig;
+    let receiver_owned = sig
+        .receiver()
+        .is_none_or(|r| r.reference.is_none() && !borrows(&r.ty));
+    let generic = sig
+        .generics
+        .params
+        .iter()
+        .any(|p| !matches!(p, GenericParam::Const(_)));
+    receiver_owned && !generic && !signature.params.iter().any(|p| borrows(&p.ty))
+}
+
+/// Whether a type mentions a reference, a lifetime or `impl Trait`, anywhere.
+fn borrows(ty: &syn::Type) -> bool {
+    use proc_macro2::TokenTree;
+    fn walk(tokens: proc_macro2::TokenStream) -> bool {
+        tokens.into_iter().any(|token| match token {
+            TokenTree::Punct(p) => p.as_char() == '&' || p.as_char() == '\'',
+            TokenTree::Ident(i) => i == "impl" || i == "Self",
+            TokenTree::Group(g) => walk(g.stream()),
+            TokenTree::Literal(_) => false,
+        })
+    }
+    walk(quote!(#ty))
 }
 
 /// `f_suffix`, spanned at the attribute: if the function sits in a trait

@@ -109,6 +109,14 @@ pub(crate) fn arguments(args: &Args, signature: &Signature) -> syn::Result<()> {
             }
         }
     }
+    if let Some(beta) = &args.beta {
+        if !args.xfetch {
+            errors.push(syn::Error::new_spanned(
+                &beta.name,
+                "`beta` tunes `refresh = \"xfetch\"`; add that or remove `beta`",
+            ));
+        }
+    }
     if let Some(cache_none) = &args.cache_none {
         if !matches!(signature.kind, ReturnKind::Option) {
             errors.push(syn::Error::new_spanned(

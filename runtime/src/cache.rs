@@ -7,8 +7,10 @@ use std::time::Duration;
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::backend::{Backend, MemoryBackend, RedisBackend, Timeouts};
+use crate::codec::Meta;
 use crate::flight::Flights;
 use crate::metrics::{Metrics, Stats};
+use crate::renew::Renewals;
 use crate::{Error, codec};
 
 /// A handle to a cache: cheap to clone, safe to share between threads and runtimes.
@@ -38,6 +40,7 @@ struct Inner {
     max_value_size: usize,
     metrics: Metrics,
     flights: Flights,
+    renewals: Renewals,
 }
 
 /// Settings for a [`Cache`]; start from [`Cache::builder`].
@@ -124,6 +127,7 @@ impl Cache {
             max_value_size,
             metrics: Metrics::default(),
             flights: Flights::default(),
+            renewals: Renewals::default(),
         };
         Self {
             inner: Arc::new(inner),
@@ -214,13 +218,13 @@ impl Cache {
 
     /// Reads and decodes the value under `key`. Every failure (Redis down,
     /// garbage bytes) is logged, counted, and reported as a miss.
-    pub(crate) async fn lookup<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
+    pub(crate) async fn lookup<T: DeserializeOwned>(&self, key: &str) -> Option<(T, Meta)> {
         let found = self.inner.backend.get(key).await;
         self.decode_found(key, found)
     }
 
     /// Sync [`lookup`](Self::lookup).
-    pub(crate) fn lookup_sync<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
+    pub(crate) fn lookup_sync<T: DeserializeOwned>(&self, key: &str) -> Option<(T, Meta)> {
         let found = self.inner.backend.get_sync(key);
         self.decode_found(key, found)
     }
@@ -235,19 +239,25 @@ impl Cache {
         &self.inner.flights
     }
 
+    /// The keys of this cache whose values are being refreshed right now.
+    pub(crate) fn renewals(&self) -> &Renewals {
+        &self.inner.renewals
+    }
+
     /// Decodes bytes another call computed or stored; a failure is logged
     /// and counted, and the caller computes the value itself.
     pub(crate) fn decode<T: DeserializeOwned>(&self, key: &str, bytes: &[u8]) -> Option<T> {
         codec::decode(bytes, self.inner.max_value_size)
             .inspect_err(|error| self.failed("read", key, error))
             .ok()
+            .map(|(value, _)| value)
     }
 
     fn decode_found<T: DeserializeOwned>(
         &self,
         key: &str,
         found: Result<Option<Vec<u8>>, Error>,
-    ) -> Option<T> {
+    ) -> Option<(T, Meta)> {
         let decoded = match found {
             Ok(Some(bytes)) => codec::decode(&bytes, self.inner.max_value_size).map(Some),
             Ok(None) => Ok(None),
@@ -267,8 +277,13 @@ impl Cache {
 
     /// Encodes `value` for `key`; `None` (logged and counted) if it can't be
     /// encoded or is over the size limit, and so won't be stored.
-    pub(crate) fn encode<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> Option<Vec<u8>> {
-        codec::encode(value, self.inner.max_value_size)
+    pub(crate) fn encode<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+        meta: Meta,
+    ) -> Option<Vec<u8>> {
+        codec::encode(value, meta, self.inner.max_value_size)
             .inspect_err(|error| self.failed("write", key, error))
             .ok()
     }
@@ -381,6 +396,11 @@ impl CacheBuilder {
 mod tests {
     use super::*;
 
+    const META: Meta = Meta {
+        fresh_until_ms: u64::MAX,
+        compute_ms: 0,
+    };
+
     #[test]
     fn mem_url_makes_an_in_memory_cache_and_nothing_else_follows_it() {
         let cache = Cache::builder("mem://").prefix("p:").build().unwrap();
@@ -400,7 +420,7 @@ mod tests {
         let cache = Cache::in_memory();
         cache.store_sync(
             "k",
-            &cache.encode("k", &1u8).unwrap(),
+            &cache.encode("k", &1u8, META).unwrap(),
             Duration::from_secs(60),
         );
         assert!(cache.delete_sync("k").unwrap());
@@ -414,7 +434,7 @@ mod tests {
         cache
             .store(
                 "k",
-                &cache.encode("k", &1u8).unwrap(),
+                &cache.encode("k", &1u8, META).unwrap(),
                 Duration::from_secs(60),
             )
             .await;
@@ -429,23 +449,27 @@ mod tests {
         let ttl = Duration::from_secs(60);
         cache.store_sync(
             "app:m::f:{1}",
-            &cache.encode("app:m::f:{1}", &1u8).unwrap(),
+            &cache.encode("app:m::f:{1}", &1u8, META).unwrap(),
             ttl,
         );
         cache.store_sync(
             "app:m::f:{2}",
-            &cache.encode("app:m::f:{2}", &2u8).unwrap(),
+            &cache.encode("app:m::f:{2}", &2u8, META).unwrap(),
             ttl,
         );
         cache.store_sync(
             "app:m::f2:{1}",
-            &cache.encode("app:m::f2:{1}", &3u8).unwrap(),
+            &cache.encode("app:m::f2:{1}", &3u8, META).unwrap(),
             ttl,
         );
-        cache.store_sync("m::f:{3}", &cache.encode("m::f:{3}", &4u8).unwrap(), ttl);
+        cache.store_sync(
+            "m::f:{3}",
+            &cache.encode("m::f:{3}", &4u8, META).unwrap(),
+            ttl,
+        );
         assert_eq!(cache.invalidate_all_blocking("m::f").unwrap(), 2);
-        assert_eq!(cache.lookup_sync::<u8>("app:m::f2:{1}"), Some(3));
-        assert_eq!(cache.lookup_sync::<u8>("m::f:{3}"), Some(4));
+        assert_eq!(cache.lookup_sync::<u8>("app:m::f2:{1}"), Some((3, META)));
+        assert_eq!(cache.lookup_sync::<u8>("m::f:{3}"), Some((4, META)));
         assert_eq!(cache.invalidate_all_blocking("m::f").unwrap(), 0);
     }
 

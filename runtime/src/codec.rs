@@ -1,5 +1,10 @@
-//! How values are stored: a one-byte format version, then the bincode
-//! encoding of the value (bincode 2, serde API, standard config).
+//! How values are stored: a one-byte format version, a fixed header of
+//! metadata ([`Meta`]), then the bincode encoding of the value (bincode 2,
+//! serde API, standard config).
+//!
+//! Format 2, the current one: `[2][fresh_until_ms: u64 LE][compute_ms: u32 LE][bincode value]`.
+//! Format 1 (no header) was never released; it and any other version are
+//! rejected cleanly, like garbage.
 //!
 //! Decoding is strict and bounded: an unknown version, a short or overlong
 //! payload, or bytes claiming more memory than the payload could describe are
@@ -14,21 +19,50 @@ pub(crate) const CONFIG: bincode::config::Configuration = bincode::config::stand
 
 /// The first byte of every stored value. Bump it when the layout changes;
 /// values with another byte are rejected as a miss and overwritten.
-const FORMAT: u8 = 1;
+const FORMAT: u8 = 2;
 
-/// Encodes `value` behind the format byte; fails if the result exceeds `limit` bytes.
-pub(crate) fn encode<T: Serialize + ?Sized>(value: &T, limit: usize) -> Result<Vec<u8>, Error> {
-    let mut bytes = vec![FORMAT];
+/// Bytes of the header after the format byte.
+const HEADER: usize = 8 + 4;
+
+/// What is stored beside a value, for early refresh and stale serving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Meta {
+    /// Unix time in milliseconds when the value stops being fresh (its `ttl` ends).
+    pub(crate) fresh_until_ms: u64,
+    /// How long the body took to compute it, in milliseconds (XFetch's delta).
+    pub(crate) compute_ms: u32,
+}
+
+/// Encodes `value` behind the format byte and `meta`; fails if the result
+/// exceeds `limit` bytes.
+pub(crate) fn encode<T: Serialize + ?Sized>(
+    value: &T,
+    meta: Meta,
+    limit: usize,
+) -> Result<Vec<u8>, Error> {
+    let mut bytes = Vec::with_capacity(64);
+    bytes.push(FORMAT);
+    bytes.extend_from_slice(&meta.fresh_until_ms.to_le_bytes());
+    bytes.extend_from_slice(&meta.compute_ms.to_le_bytes());
     bincode::serde::encode_into_std_write(value, &mut bytes, CONFIG)?;
     check_size(bytes.len(), limit)?;
     Ok(bytes)
 }
 
 /// Decodes bytes written by [`encode`], refusing anything over `limit` bytes.
-pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], limit: usize) -> Result<T, Error> {
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], limit: usize) -> Result<(T, Meta), Error> {
     check_size(bytes.len(), limit)?;
     match bytes.split_first() {
-        Some((&FORMAT, payload)) => decode_payload(payload),
+        Some((&FORMAT, rest)) if rest.len() >= HEADER => {
+            let (header, payload) = rest.split_at(HEADER);
+            let (until, compute) = header.split_at(8);
+            let meta = Meta {
+                fresh_until_ms: u64::from_le_bytes(until.try_into().unwrap_or_default()),
+                compute_ms: u32::from_le_bytes(compute.try_into().unwrap_or_default()),
+            };
+            Ok((decode_payload(payload)?, meta))
+        }
+        Some((&FORMAT, _)) => Err(Error::Decode("value shorter than its header".into())),
         Some((other, _)) => Err(Error::Decode(format!("unknown format version {other}"))),
         None => Err(Error::Decode("empty value".into())),
     }
@@ -75,18 +109,23 @@ mod tests {
     use super::*;
 
     const LIMIT: usize = 1 << 20;
+    const META: Meta = Meta {
+        fresh_until_ms: 1_700_000_000_123,
+        compute_ms: 250,
+    };
 
     #[test]
-    fn round_trips_values() {
+    fn round_trips_values_and_metadata() {
         let value = (7u64, String::from("seven"), vec![1.5f64, 2.5]);
-        let bytes = encode(&value, LIMIT).unwrap();
+        let bytes = encode(&value, META, LIMIT).unwrap();
         assert_eq!(bytes[0], FORMAT);
-        let back: (u64, String, Vec<f64>) = decode(&bytes, LIMIT).unwrap();
-        assert_eq!(back, value);
+        assert_eq!(&bytes[1..9], &META.fresh_until_ms.to_le_bytes());
+        let (back, meta): ((u64, String, Vec<f64>), Meta) = decode(&bytes, LIMIT).unwrap();
+        assert_eq!((back, meta), (value, META));
     }
 
     #[test]
-    fn rejects_garbage_unknown_versions_and_trailing_bytes() {
+    fn rejects_garbage_other_versions_and_trailing_bytes() {
         let err = decode::<u64>(b"not bincode at all", LIMIT).unwrap_err();
         assert!(
             err.to_string().contains("unknown format version 110"),
@@ -94,7 +133,14 @@ mod tests {
         );
         let err = decode::<u64>(&[], LIMIT).unwrap_err();
         assert!(err.to_string().contains("empty value"), "{err}");
-        let mut bytes = encode(&5u8, LIMIT).unwrap();
+        let err = decode::<u64>(&[1, 5], LIMIT).unwrap_err();
+        assert!(
+            err.to_string().contains("unknown format version 1"),
+            "{err}"
+        );
+        let err = decode::<u64>(&[FORMAT, 1, 2, 3], LIMIT).unwrap_err();
+        assert!(err.to_string().contains("shorter than its header"), "{err}");
+        let mut bytes = encode(&5u8, META, LIMIT).unwrap();
         bytes.push(0);
         let err = decode::<u8>(&bytes, LIMIT).unwrap_err();
         assert!(err.to_string().contains("1 trailing bytes"), "{err}");
@@ -102,8 +148,9 @@ mod tests {
 
     #[test]
     fn a_huge_length_prefix_is_refused_not_allocated() {
-        // FORMAT, then a varint length of u64::MAX / 2 for a Vec<u8>, then 3 bytes.
-        let mut bytes = vec![FORMAT, 253];
+        // Header, then a varint length of u64::MAX / 2 for a Vec<u8>, then 3 bytes.
+        let mut bytes = encode(&(), META, LIMIT).unwrap();
+        bytes.push(253);
         bytes.extend_from_slice(&(u64::MAX / 2).to_le_bytes());
         bytes.extend_from_slice(b"abc");
         let err = decode::<Vec<u8>>(&bytes, LIMIT).unwrap_err();
@@ -113,9 +160,9 @@ mod tests {
     #[test]
     fn enforces_the_size_limit_both_ways() {
         let big = vec![0u8; 2048];
-        let err = encode(&big, 1024).unwrap_err();
+        let err = encode(&big, META, 1024).unwrap_err();
         assert!(matches!(err, Error::TooLarge { limit: 1024, .. }), "{err}");
-        let bytes = encode(&big, LIMIT).unwrap();
+        let bytes = encode(&big, META, LIMIT).unwrap();
         let err = decode::<Vec<u8>>(&bytes, 1024).unwrap_err();
         assert!(
             matches!(err, Error::TooLarge { size, .. } if size == bytes.len()),

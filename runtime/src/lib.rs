@@ -37,6 +37,8 @@ mod key;
 mod lock;
 mod metrics;
 mod miss;
+mod renew;
+mod ttl;
 
 #[doc(hidden)]
 #[path = "private.rs"]

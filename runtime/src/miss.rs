@@ -10,19 +10,21 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::Cache;
+use crate::codec::Meta;
 use crate::flight::{Joined, Leader};
 use crate::lock::{self, Acquired, Lock};
+use crate::ttl::Lifetime;
 
 /// The miss path of a sync cached call.
 pub(crate) fn fill_sync<V, R>(
     cache: &Cache,
     key: &str,
-    ttl: Duration,
+    lifetime: Lifetime,
     lock_time: Option<Duration>,
     cacheable: impl FnOnce(&R) -> Option<&V>,
     rebuild: impl FnOnce(V) -> R,
@@ -50,10 +52,12 @@ where
             return rebuild(value);
         }
     };
+    let started = Instant::now();
     let result = body();
-    let bytes = encoded(cache, key, cacheable(&result));
+    let meta = lifetime.meta(started.elapsed());
+    let bytes = encoded(cache, key, cacheable(&result), meta);
     if let Some(bytes) = &bytes {
-        cache.store_sync(key, bytes, ttl);
+        cache.store_sync(key, bytes, lifetime.storage_ttl());
     }
     finish(leader, bytes);
     if let Some(lock) = lock {
@@ -66,7 +70,7 @@ where
 pub(crate) async fn fill<V, R>(
     cache: &Cache,
     key: &str,
-    ttl: Duration,
+    lifetime: Lifetime,
     lock_time: Option<Duration>,
     cacheable: impl FnOnce(&R) -> Option<&V>,
     rebuild: impl FnOnce(V) -> R,
@@ -94,10 +98,12 @@ where
             return rebuild(value);
         }
     };
+    let started = Instant::now();
     let result = body.await;
-    let bytes = encoded(cache, key, cacheable(&result));
+    let meta = lifetime.meta(started.elapsed());
+    let bytes = encoded(cache, key, cacheable(&result), meta);
     if let Some(bytes) = &bytes {
-        cache.store(key, bytes, ttl).await;
+        cache.store(key, bytes, lifetime.storage_ttl()).await;
     }
     finish(leader, bytes);
     if let Some(lock) = lock {
@@ -124,9 +130,14 @@ fn locked<'a, V: DeserializeOwned>(
 }
 
 /// The bytes to store and share for `value`, if it is to be cached and encodes.
-fn encoded<V: Serialize>(cache: &Cache, key: &str, value: Option<&V>) -> Option<Arc<[u8]>> {
+fn encoded<V: Serialize>(
+    cache: &Cache,
+    key: &str,
+    value: Option<&V>,
+    meta: Meta,
+) -> Option<Arc<[u8]>> {
     value
-        .and_then(|value| cache.encode(key, value))
+        .and_then(|value| cache.encode(key, value, meta))
         .map(Arc::from)
 }
 

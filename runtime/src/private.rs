@@ -9,13 +9,15 @@ pub use serde::de::DeserializeOwned;
 
 pub use crate::global::default_cache;
 pub use crate::key::KeyHasher;
+use crate::renew::{self, Claim};
+use crate::ttl::{self, Lifetime, Verdict};
 use crate::{Cache, Error};
 
 /// What the attribute said about one function.
 #[derive(Debug)]
 pub struct Spec {
     name: &'static str,
-    ttl: Duration,
+    lifetime: Lifetime,
     version: u32,
     /// `lock = …`: how long a miss may hold the cross-process lock.
     lock: Option<Duration>,
@@ -27,24 +29,38 @@ impl Spec {
     pub const fn new(name: &'static str, ttl_ms: u64) -> Self {
         Self {
             name,
-            ttl: Duration::from_millis(ttl_ms),
+            lifetime: Lifetime {
+                ttl: Duration::from_millis(ttl_ms),
+                stale: None,
+                xfetch_beta: None,
+            },
             version: 0,
             lock: None,
-        }
-    }
-
-    /// `lock = …`: on a miss, compute under a Redis lock held for at most
-    /// `lock_ms` (checked positive by the macro).
-    pub const fn lock(self, lock_ms: u64) -> Self {
-        Self {
-            lock: Some(Duration::from_millis(lock_ms)),
-            ..self
         }
     }
 
     /// The attribute's `version`, mixed into the hash when not 0.
     pub const fn version(mut self, version: u32) -> Self {
         self.version = version;
+        self
+    }
+
+    /// `lock = …`: on a miss, compute under a Redis lock held for at most
+    /// `lock_ms` (checked positive by the macro).
+    pub const fn lock(mut self, lock_ms: u64) -> Self {
+        self.lock = Some(Duration::from_millis(lock_ms));
+        self
+    }
+
+    /// `stale = …`: serve a value up to `stale_ms` past its ttl while one call refreshes it.
+    pub const fn stale(mut self, stale_ms: u64) -> Self {
+        self.lifetime.stale = Some(Duration::from_millis(stale_ms));
+        self
+    }
+
+    /// `refresh = "xfetch"`, with XFetch's `beta` (checked positive by the macro).
+    pub const fn xfetch(mut self, beta: f64) -> Self {
+        self.lifetime.xfetch_beta = Some(beta);
         self
     }
 }
@@ -121,8 +137,36 @@ fn call_key<R>(spec: &Spec, cache: &Cache, hasher: KeyHasher) -> Option<String> 
         .ok()
 }
 
-/// A cached call of a sync function: `GET`; on a miss run `body`, then `SET … PX ttl`.
-/// Concurrent misses of one key share one run of `body` (see `flight.rs`).
+/// A hit's value and, if it is due for a refresh that this call claimed,
+/// the claim; `None` on a miss.
+enum Found<V> {
+    Miss,
+    Fresh(V),
+    Renew(V, Claim),
+}
+
+fn judge<V>(
+    spec: &Spec,
+    cache: &Cache,
+    key: &str,
+    found: Option<(V, crate::codec::Meta)>,
+) -> Found<V> {
+    let Some((value, meta)) = found else {
+        return Found::Miss;
+    };
+    match spec.lifetime.verdict(meta, ttl::now_ms(), ttl::uniform) {
+        Verdict::Fresh => Found::Fresh(value),
+        Verdict::Renew => match cache.claim_renewal(key) {
+            Some(claim) => Found::Renew(value, claim),
+            None => Found::Fresh(value),
+        },
+    }
+}
+
+/// A cached call of a sync function: `GET`; on a hit return the value, on a
+/// miss run `body` and `SET … PX ttl`. Concurrent misses of one key share one
+/// run of `body` (see `flight.rs`); a hit due for a refresh (`stale`,
+/// `refresh`) that claims it recomputes inline (see `renew.rs`).
 pub fn call_sync<P: Store<R>, R>(
     spec: &Spec,
     cache: &Cache,
@@ -133,21 +177,26 @@ pub fn call_sync<P: Store<R>, R>(
     let Some(key) = call_key::<R>(spec, cache, key) else {
         return body();
     };
-    if let Some(value) = cache.lookup_sync::<P::Value>(&key) {
-        return P::rebuild(value);
+    let storable = picker::<P, R>(unless);
+    match judge(spec, cache, &key, cache.lookup_sync::<P::Value>(&key)) {
+        Found::Fresh(value) => P::rebuild(value),
+        Found::Renew(_, claim) => {
+            renew::compute_sync(cache, claim.key(), spec.lifetime, storable, body)
+        }
+        Found::Miss => crate::miss::fill_sync(
+            cache,
+            &key,
+            spec.lifetime,
+            spec.lock,
+            storable,
+            P::rebuild,
+            body,
+        ),
     }
-    crate::miss::fill_sync(
-        cache,
-        &key,
-        spec.ttl,
-        spec.lock,
-        |result: &R| storable::<P, R>(result, unless),
-        P::rebuild,
-        body,
-    )
 }
 
-/// A cached call of an async function: like [`call_sync`], awaiting `body` on a miss.
+/// A cached call of an async function: like [`call_sync`], awaiting `body`.
+/// Used where `body` borrows, so a refresh runs inline.
 pub async fn call_async<P: Store<R>, R>(
     spec: &Spec,
     cache: &Cache,
@@ -158,24 +207,79 @@ pub async fn call_async<P: Store<R>, R>(
     let Some(key) = call_key::<R>(spec, cache, key) else {
         return body.await;
     };
-    if let Some(value) = cache.lookup::<P::Value>(&key).await {
-        return P::rebuild(value);
+    let storable = picker::<P, R>(unless);
+    match judge(spec, cache, &key, cache.lookup::<P::Value>(&key).await) {
+        Found::Fresh(value) => P::rebuild(value),
+        Found::Renew(_, claim) => {
+            renew::compute(cache, claim.key(), spec.lifetime, storable, body).await
+        }
+        Found::Miss => {
+            crate::miss::fill(
+                cache,
+                &key,
+                spec.lifetime,
+                spec.lock,
+                storable,
+                P::rebuild,
+                body,
+            )
+            .await
+        }
     }
-    crate::miss::fill(
-        cache,
-        &key,
-        spec.ttl,
-        spec.lock,
-        |result: &R| storable::<P, R>(result, unless),
-        P::rebuild,
-        body,
-    )
-    .await
 }
 
-/// What of `result` to store: its cacheable part, unless `unless` vetoes it.
-fn storable<P: Store<R>, R>(result: &R, unless: Unless<R>) -> Option<&P::Value> {
-    P::cacheable(result).filter(|_| !unless.is_some_and(|veto| veto(result)))
+/// [`call_async`] for functions with `stale` or `refresh` whose body owns
+/// everything it uses: a hit due for a refresh returns the value it found,
+/// and the refresh runs in a task spawned on the caller's runtime.
+pub async fn call_async_spawning<P, R, F, Fut>(
+    spec: &'static Spec,
+    cache: &Cache,
+    key: KeyHasher,
+    unless: Unless<R>,
+    body: F,
+) -> R
+where
+    P: Store<R> + 'static,
+    P::Value: Send,
+    R: Send + 'static,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+{
+    let Some(key) = call_key::<R>(spec, cache, key) else {
+        return body().await;
+    };
+    match judge(spec, cache, &key, cache.lookup::<P::Value>(&key).await) {
+        Found::Fresh(value) => P::rebuild(value),
+        Found::Renew(value, claim) => {
+            let refresh = async move {
+                let storable = picker::<P, R>(unless);
+                let cache = claim.cache().clone();
+                renew::compute(&cache, claim.key(), spec.lifetime, storable, body()).await;
+                drop(claim);
+            };
+            // Without a tokio runtime to spawn on, the claim is dropped and a later hit retries.
+            renew::spawn(refresh);
+            P::rebuild(value)
+        }
+        Found::Miss => {
+            let storable = picker::<P, R>(unless);
+            crate::miss::fill(
+                cache,
+                &key,
+                spec.lifetime,
+                spec.lock,
+                storable,
+                P::rebuild,
+                body(),
+            )
+            .await
+        }
+    }
+}
+
+/// Picks what of a result to store: its cacheable part, unless `unless` vetoes it.
+fn picker<P: Store<R>, R>(unless: Unless<R>) -> impl Fn(&R) -> Option<&P::Value> + Copy {
+    move |result| P::cacheable(result).filter(|_| !unless.is_some_and(|veto| veto(result)))
 }
 
 /// `f_refresh`: runs `body` and stores its result whatever the cache holds.
@@ -186,16 +290,10 @@ pub fn refresh_sync<P: Store<R>, R>(
     unless: Unless<R>,
     body: impl FnOnce() -> R,
 ) -> R {
-    let result = body();
-    if let (Some(key), Some(value)) = (
-        call_key::<R>(spec, cache, key),
-        storable::<P, R>(&result, unless),
-    ) {
-        if let Some(bytes) = cache.encode(&key, value) {
-            cache.store_sync(&key, &bytes, spec.ttl);
-        }
+    match call_key::<R>(spec, cache, key) {
+        Some(key) => renew::compute_sync(cache, &key, spec.lifetime, picker::<P, R>(unless), body),
+        None => body(),
     }
-    result
 }
 
 /// Async [`refresh_sync`].
@@ -206,16 +304,10 @@ pub async fn refresh_async<P: Store<R>, R>(
     unless: Unless<R>,
     body: impl Future<Output = R>,
 ) -> R {
-    let result = body.await;
-    if let (Some(key), Some(value)) = (
-        call_key::<R>(spec, cache, key),
-        storable::<P, R>(&result, unless),
-    ) {
-        if let Some(bytes) = cache.encode(&key, value) {
-            cache.store(&key, &bytes, spec.ttl).await;
-        }
+    match call_key::<R>(spec, cache, key) {
+        Some(key) => renew::compute(cache, &key, spec.lifetime, picker::<P, R>(unless), body).await,
+        None => body.await,
     }
-    result
 }
 
 /// `f_invalidate`: deletes the entry of one call; whether there was one.

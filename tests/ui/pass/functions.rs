@@ -178,3 +178,28 @@ mod methods_and_arguments {
         let _ = Service.find(1);
     }
 }
+
+mod refreshing {
+    use redis_cached::redis_cached;
+
+    #[redis_cached(ttl = "1m", stale = "5m", refresh = "xfetch", beta = 2, lock = "10s")]
+    pub async fn owned(id: u64, name: String) -> String {
+        format!("{id}{name}")
+    }
+
+    #[redis_cached(ttl = "1m", stale = "5m")]
+    pub async fn borrowed(name: &str) -> usize {
+        name.len()
+    }
+
+    #[redis_cached(ttl = "1m", refresh = "xfetch")]
+    pub fn sync(id: u64) -> u64 {
+        id
+    }
+
+    pub fn assert_send() {
+        fn is_send<T: Send>(_: T) {}
+        is_send(owned(1, String::new()));
+        is_send(borrowed("x"));
+    }
+}

@@ -1,0 +1,245 @@
+//! `stale = …` and `refresh = "xfetch"`: hot values are refreshed without
+//! callers waiting for the body (async fns with owned arguments), or by one
+//! caller inline (sync fns, and async fns that borrow).
+
+mod support;
+
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::time::{Duration, Instant};
+
+use redis_cached::redis_cached;
+use support::{CacheSlot, Calls, TestRedis};
+
+/// Waits (bounded) until `done` holds; the refresh runs in the background.
+async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn stale_async_returns_the_old_value_and_refreshes_in_the_background() {
+    static CACHE: CacheSlot = CacheSlot::new();
+    static CALLS: Calls = Calls::new();
+    static VERSION: AtomicU64 = AtomicU64::new(1);
+    let redis = TestRedis::start_for(&CACHE);
+
+    #[redis_cached(ttl = "300ms", stale = "30s", cache = CACHE)]
+    async fn config(name: String) -> String {
+        CALLS.inc();
+        format!("{name} v{}", VERSION.load(SeqCst))
+    }
+
+    assert_eq!(config("db".into()).await, "db v1");
+    let key = redis.only_key();
+    let pttl = redis.pttl(&key);
+    assert!(
+        (29_000..=30_300).contains(&pttl),
+        "kept for ttl + stale: {pttl}"
+    );
+
+    VERSION.store(2, SeqCst);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        config("db".into()).await,
+        "db v1",
+        "stale value served at once"
+    );
+    eventually("the background refresh", || CALLS.get() == 2).await;
+    eventually("the refreshed value", || {
+        redis
+            .get_raw(&key)
+            .is_some_and(|bytes| bytes.ends_with(b"db v2"))
+    })
+    .await;
+    assert_eq!(config("db".into()).await, "db v2");
+    assert_eq!(CALLS.get(), 2);
+    assert_eq!(CACHE.stats().misses, 1);
+}
+
+#[test]
+fn stale_sync_refreshes_inline_once() {
+    static CACHE: CacheSlot = CacheSlot::new();
+    static CALLS: Calls = Calls::new();
+    static VERSION: AtomicU64 = AtomicU64::new(1);
+    let redis = TestRedis::start_for(&CACHE);
+
+    #[redis_cached(ttl = "300ms", stale = "30s", cache = CACHE)]
+    fn rate(currency: &str) -> String {
+        CALLS.inc();
+        format!("{currency} v{}", VERSION.load(SeqCst))
+    }
+
+    assert_eq!(rate("EUR"), "EUR v1");
+    VERSION.store(2, SeqCst);
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(
+        rate("EUR"),
+        "EUR v2",
+        "the caller that finds it stale refreshes inline"
+    );
+    assert_eq!(rate("EUR"), "EUR v2");
+    assert_eq!(CALLS.get(), 2);
+    let pttl = redis.pttl(&redis.only_key());
+    assert!(
+        pttl > 29_000,
+        "the refresh restored the full lifetime: {pttl}"
+    );
+}
+
+#[tokio::test]
+async fn stale_async_with_borrowed_arguments_refreshes_inline() {
+    static CACHE: CacheSlot = CacheSlot::new();
+    static CALLS: Calls = Calls::new();
+    static VERSION: AtomicU64 = AtomicU64::new(1);
+    let _redis = TestRedis::start_for(&CACHE);
+
+    #[redis_cached(ttl = "300ms", stale = "30s", cache = CACHE)]
+    async fn label(name: &str) -> String {
+        CALLS.inc();
+        format!("{name} v{}", VERSION.load(SeqCst))
+    }
+
+    assert_eq!(label("x").await, "x v1");
+    VERSION.store(2, SeqCst);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(label("x").await, "x v2");
+    assert_eq!(CALLS.get(), 2);
+}
+
+#[tokio::test]
+async fn xfetch_refreshes_a_hot_key_before_it_expires() {
+    static CACHE: CacheSlot = CacheSlot::new();
+    static CALLS: Calls = Calls::new();
+    let redis = TestRedis::start_for(&CACHE);
+
+    // beta this large makes an early refresh all but certain on the first hit.
+    #[redis_cached(ttl = 60, refresh = "xfetch", beta = 1000000, cache = CACHE)]
+    async fn report(day: u32) -> u64 {
+        CALLS.inc();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        u64::from(day) * 10
+    }
+
+    assert_eq!(report(3).await, 30);
+    let first = redis.get_raw(&redis.only_key()).unwrap();
+    assert_eq!(
+        report(3).await,
+        30,
+        "the hit answers with the value it found"
+    );
+    eventually("the early refresh", || CALLS.get() == 2).await;
+    let key = redis.only_key();
+    eventually("the refreshed entry", || {
+        redis.get_raw(&key).is_some_and(|b| b != first)
+    })
+    .await;
+    assert!(redis.pttl(&key) > 59_000);
+    assert_eq!(CACHE.stats().misses, 1);
+}
+
+#[tokio::test]
+async fn one_refresh_at_a_time_per_key() {
+    static CACHE: CacheSlot = CacheSlot::new();
+    static CALLS: Calls = Calls::new();
+    let _redis = TestRedis::start_for(&CACHE);
+
+    #[redis_cached(ttl = 60, refresh = "xfetch", beta = 1000000, cache = CACHE)]
+    async fn slow(x: u32) -> u32 {
+        CALLS.inc();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        x
+    }
+
+    assert_eq!(slow(1).await, 1);
+    for _ in 0..50 {
+        assert_eq!(slow(1).await, 1);
+    }
+    eventually("the one refresh", || CALLS.get() == 2).await;
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert!(
+        CALLS.get() <= 3,
+        "hits during a refresh don't start more: {}",
+        CALLS.get()
+    );
+}
+
+/// The load scenario, shortened: 8 tasks call a fn with a 500 ms ttl
+/// for 4 s. After the first call nobody misses (so nobody waits for the
+/// body), and the body runs about once per ttl, not once per caller.
+async fn steady_load(
+    run: impl Fn() -> tokio::task::JoinHandle<Duration>,
+    calls: &Calls,
+    cache: &redis_cached::Cache,
+) {
+    let tasks: Vec<_> = (0..8).map(|_| run()).collect();
+    let mut slowest = Duration::ZERO;
+    for task in tasks {
+        slowest = slowest.max(task.await.unwrap());
+    }
+    let stats = cache.stats();
+    println!(
+        "slowest call after warm-up: {slowest:?}; body runs: {}; {stats:?}",
+        calls.get()
+    );
+    assert_eq!(stats.misses, 1, "{stats:?}");
+    assert!(
+        (4..=24).contains(&calls.get()),
+        "body runs: {}",
+        calls.get()
+    );
+}
+
+fn load_loop<F: std::future::Future<Output = u64> + Send + 'static>(
+    call: fn() -> F,
+) -> tokio::task::JoinHandle<Duration> {
+    tokio::spawn(async move {
+        let started = Instant::now();
+        let mut slowest = Duration::ZERO;
+        while started.elapsed() < Duration::from_secs(4) {
+            let t = Instant::now();
+            assert_eq!(call().await, 42);
+            slowest = slowest.max(t.elapsed());
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        slowest
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn under_load_stale_keeps_every_caller_off_the_body() {
+    static CACHE: CacheSlot = CacheSlot::new();
+    static CALLS: Calls = Calls::new();
+    let _redis = TestRedis::start_for(&CACHE);
+
+    #[redis_cached(ttl = "500ms", stale = "10s", cache = CACHE)]
+    async fn hot() -> u64 {
+        CALLS.inc();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        42
+    }
+
+    assert_eq!(hot().await, 42);
+    steady_load(|| load_loop(hot), &CALLS, &CACHE).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn under_load_xfetch_keeps_every_caller_off_the_body() {
+    static CACHE: CacheSlot = CacheSlot::new();
+    static CALLS: Calls = Calls::new();
+    let _redis = TestRedis::start_for(&CACHE);
+
+    #[redis_cached(ttl = "500ms", refresh = "xfetch", cache = CACHE)]
+    async fn hot() -> u64 {
+        CALLS.inc();
+        // XFetch refreshes about `delta * beta * ln(rate * delta)` before
+        // expiry: the body must be short next to the ttl, as in the paper.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        42
+    }
+
+    assert_eq!(hot().await, 42);
+    steady_load(|| load_loop(hot), &CALLS, &CACHE).await;
+}
