@@ -21,21 +21,29 @@ mod validate;
 /// async fn price(item: u64, region: &str) -> Result<f64, Error> { /* expensive */ }
 /// ```
 ///
-/// Arguments:
-/// - `ttl = 60` or `ttl = "90s"` / `"5m"` / `"1h"` / `"250ms"` (required): how long a value lives.
-/// - `cache = EXPR`: the `redis_cached::Cache` to use (an expression that
-///   derefs to one, such as a `LazyLock<Cache>` static); default: `redis_cached::default_cache()`.
-/// - `lock = 5` or `lock = "5s"` (optional): on a miss, take the Redis lock
-///   `<key>:lock` (`SET … NX PX`) before running the body, so that one process
-///   in a deployment computes a value while the others wait for it (polling
-///   the key, for at most the lock time) instead of computing it too. The
-///   lock expires after this long even if its holder dies; make it longer
-///   than the body usually takes. A waiter whose wait runs out runs the body
-///   itself. Within one process, concurrent misses always share one run of
-///   the body, with or without `lock`.
+/// Arguments (only `ttl` is required):
+/// - `ttl = 60` or `ttl = "90s"` / `"5m"` / `"1h30m"` / `"250ms"`: how long a value lives (an integer is seconds).
+/// - `cache = EXPR`: the `redis_cached::Cache` to use, an expression that derefs to one (default: `redis_cached::default_cache()`).
+/// - `skip(a, self)`: leave these parameters (or the receiver) out of the key; they need not be `Serialize`.
+/// - `key = EXPR`: key on this `Serialize` value instead of the arguments (not with `skip`).
+/// - `name = "shop::price"`: the name keys use instead of `module::path::fn_name`.
+/// - `version = 2`: mixed into every key of the function (0, the default, changes nothing).
+/// - `cache_none = false`: on an `Option<T>` function, don't store `None`.
+/// - `cache_err = true`: on a `Result<T, E>` function, store `Err` too (then `E` needs serde).
+/// - `unless = |r: &R| …` or a `fn(&R) -> bool` path: don't store a result for which it returns true.
+/// - `siblings = false`: don't generate `f_refresh`, `f_uncached`, `f_invalidate`, `f_invalidate_all` (needed in trait impls).
+/// - `lock = 5` or `lock = "5s"`: on a miss, hold the Redis lock `<key>:lock` while computing, so one process computes and the others wait, for at most this long.
+///
+/// Next to `f` it generates, with `f`'s visibility and `async`, and `f`'s
+/// receiver and parameters: `f_refresh(…) -> R` (run and store),
+/// `f_uncached(…) -> R` (the body alone) and
+/// `f_invalidate(…) -> Result<bool, redis_cached::Error>` (delete this call's
+/// entry); and, without parameters, `f_invalidate_all() -> Result<u64, redis_cached::Error>`
+/// (delete every entry of `f`).
 ///
 /// Arguments must be `Serialize`; the return type `Serialize + DeserializeOwned`
-/// (for `Result<T, E>`, only `T`: errors are returned, not stored).
+/// (for `Result<T, E>`, only `T`: errors are returned, not stored). Within one
+/// process, concurrent misses of a key always share one run of the body.
 /// See the README for the key format and the runtime configuration.
 #[proc_macro_attribute]
 pub fn redis_cached(args: TokenStream, item: TokenStream) -> TokenStream {

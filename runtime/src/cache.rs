@@ -158,13 +158,15 @@ impl Cache {
     /// Deletes every cached value of the function `name`, for all arguments,
     /// and returns how many were deleted: the next call of each recomputes.
     ///
-    /// `name` is the function's path as the key holds it,
-    /// `module::path::fn_name`, e.g. `concat!(module_path!(), "::price")`
-    /// from the function's own module. For a method it is
-    /// `module::path::method`, without the type: same-named methods of
-    /// several types in one module are invalidated together.
-    /// Other functions' entries, including those of a function whose name
-    /// merely starts the same (`price_eu`), are kept.
+    /// `name` is the function's name as its keys hold it: the attribute's
+    /// `name = "…"` if it has one, else `module::path::fn_name`, e.g.
+    /// `concat!(module_path!(), "::price")` from the function's own module.
+    /// For a method it is `module::path::method`, without the type:
+    /// same-named methods of several types in one module are invalidated
+    /// together (give them distinct `name`s to keep them apart). Other
+    /// functions' entries, including those of a function whose name merely
+    /// starts the same (`price_eu`), are kept. The generated
+    /// `f_invalidate_all()` calls this with `f`'s name and cache.
     ///
     /// On Redis this walks the keys with `SCAN … MATCH <prefix><name>:*`
     /// (never `KEYS`, so Redis keeps serving other clients) and deletes them

@@ -2,7 +2,9 @@
 //!
 //! A key reads `<prefix><name>:{<hash>}`. `name` is `module::path::fn_name`
 //! (or the attribute's `name`), `hash` is xxh3-128 over, in order: every
-//! argument's type name and bincode encoding, then the return type's name.
+//! key argument's type name and bincode encoding (or those of the `key = …`
+//! value), the function's type parameters, the return type's name, and the
+//! attribute's `version` when it is not 0.
 //! The braces make the hash a Redis Cluster hash tag, so a key and the keys
 //! derived from it (its lock) share a slot. No raw argument bytes appear in a
 //! key, and nothing in it depends on the process (no `DefaultHasher`, no

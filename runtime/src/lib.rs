@@ -24,6 +24,12 @@
 //! with `lock = "5s"`, concurrent misses across processes do too, through a
 //! Redis lock next to the key.
 //!
+//! Next to a cached `f`, the attribute generates `f_refresh` (run and store),
+//! `f_uncached` (the body alone), `f_invalidate` (delete one call's entry) and
+//! `f_invalidate_all` (delete every entry of `f`); [`Cache::invalidate_all`]
+//! does the latter by name. Unlike cached calls, invalidation returns Redis
+//! errors instead of failing open.
+//!
 //! See the README for every argument of the attribute and the key format.
 #![warn(missing_docs)]
 
