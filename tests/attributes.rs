@@ -341,3 +341,47 @@ async fn trait_impl_methods_with_siblings_off() {
     assert_eq!(TRAIT_CALLS.get(), 1);
     assert_eq!(redis.keys().len(), 1);
 }
+
+struct Euro;
+struct Dollar;
+
+impl Euro {
+    #[redis_cached(ttl = 60, cache = TYPED, skip(self))]
+    fn round(&self, x: u32) -> u32 {
+        TYPED_CALLS.inc();
+        x
+    }
+}
+
+impl Dollar {
+    #[redis_cached(ttl = 60, cache = TYPED, skip(self))]
+    fn round(&self, x: u32) -> u32 {
+        TYPED_CALLS.inc();
+        x + 1
+    }
+}
+
+static TYPED: CacheSlot = CacheSlot::new();
+static TYPED_CALLS: Calls = Calls::new();
+
+#[test]
+fn same_named_methods_of_two_types_and_const_generics_do_not_share_entries() {
+    static CALLS: Calls = Calls::new();
+    let redis = TestRedis::start_for(&TYPED);
+
+    #[redis_cached(ttl = 60, cache = TYPED)]
+    fn scaled<const N: u32>(x: u32) -> u32 {
+        CALLS.inc();
+        x * N
+    }
+
+    assert_eq!(Euro.round(1), 1);
+    assert_eq!(Dollar.round(1), 2, "skip(self) still keys on Self's type");
+    assert_eq!(Euro.round(1), 1);
+    assert_eq!(TYPED_CALLS.get(), 2);
+    assert_eq!(scaled::<2>(5), 10);
+    assert_eq!(scaled::<3>(5), 15);
+    assert_eq!(scaled::<2>(5), 10);
+    assert_eq!(CALLS.get(), 2);
+    assert_eq!(redis.keys().len(), 4);
+}

@@ -123,3 +123,34 @@ fn invalidating_without_redis_reports_the_error() {
     assert!(err.to_string().contains("pool"), "{err}");
     assert!(answer_invalidate_all().is_err());
 }
+
+mod catalog {
+    use super::*;
+    pub static CACHE: CacheSlot = CacheSlot::new();
+
+    #[redis_cached(ttl = 60, cache = CACHE)]
+    pub fn price(item: u32) -> u32 {
+        item * 10
+    }
+
+    /// A module named like the function: its keys start `…::price::tax:{`.
+    pub mod price {
+        use super::*;
+
+        #[redis_cached(ttl = 60, cache = CACHE)]
+        pub fn tax(item: u32) -> u32 {
+            item
+        }
+    }
+}
+
+#[test]
+fn invalidate_all_spares_functions_in_a_module_named_like_it() {
+    let redis = TestRedis::start_for(&catalog::CACHE);
+    assert_eq!(catalog::price(1), 10);
+    assert_eq!(catalog::price(2), 20);
+    assert_eq!(catalog::price::tax(1), 1);
+    assert_eq!(catalog::price_invalidate_all().unwrap(), 2);
+    let key = redis.only_key();
+    assert!(key.contains("::catalog::price::tax:{"), "{key}");
+}

@@ -318,46 +318,55 @@ fn store(args: &Args, signature: &Signature) -> (TokenStream, TokenStream) {
 
 /// The key: `key = …` if given, else the receiver and every parameter not
 /// skipped (each spanned at its type, so a missing `Serialize` is reported
-/// there), then the function's own type parameters.
+/// there); then, in every case, the receiver's type (so same-named methods
+/// of two types differ even with `skip(self)`) and the function's own type
+/// and const parameters (so each instantiation has its own entries).
 fn key(args: &Args, signature: &Signature) -> TokenStream {
-    let hasher = quote!(::redis_cached::__private::KeyHasher::new());
-    if let Some(key) = &args.key {
-        let expr = &key.value;
-        return quote_spanned!(expr.span()=> #hasher.arg(&(#expr)));
-    }
+    let sig = &signature.func.sig;
     let skipped = |name: &str| {
         args.skip
             .as_ref()
             .is_some_and(|skip| skip.value.iter().any(|s| s == name))
     };
-    let receiver = signature
-        .func
-        .sig
+    let values: Vec<TokenStream> = match &args.key {
+        Some(key) => {
+            let expr = &key.value;
+            vec![quote_spanned!(expr.span()=> .arg(&(#expr)))]
+        }
+        None => {
+            let receiver = sig
+                .receiver()
+                .filter(|_| !skipped("self"))
+                .map(|receiver| quote_spanned!(receiver.span()=> .arg(&self)));
+            let params = signature
+                .params
+                .iter()
+                .filter(|param| param.pattern.is_some() || !skipped(&param.binding.to_string()))
+                .map(|param| {
+                    let binding = &param.binding;
+                    quote_spanned!(param.ty.span()=> .arg(&#binding))
+                });
+            receiver.into_iter().chain(params).collect()
+        }
+    };
+    let self_type = sig
         .receiver()
-        .filter(|_| !skipped("self"))
-        .map(|receiver| quote_spanned!(receiver.span()=> .arg(&self)));
-    let params = signature
-        .params
-        .iter()
-        .filter(|param| param.pattern.is_some() || !skipped(&param.binding.to_string()))
-        .map(|param| {
-            let binding = &param.binding;
-            quote_spanned!(param.ty.span()=> .arg(&#binding))
-        });
-    let type_params: Vec<_> = signature
-        .func
-        .sig
-        .generics
-        .params
-        .iter()
-        .filter_map(|param| match param {
-            GenericParam::Type(ty) => Some(&ty.ident),
-            _ => None,
-        })
-        .collect();
+        .map(|_| quote!(.type_name(::core::any::type_name::<Self>())));
+    let mut type_params = Vec::new();
+    let mut const_params = Vec::new();
+    for param in &sig.generics.params {
+        match param {
+            GenericParam::Type(ty) => type_params.push(&ty.ident),
+            GenericParam::Const(c) => const_params.push(&c.ident),
+            GenericParam::Lifetime(_) => {}
+        }
+    }
     let type_params = (!type_params.is_empty())
         .then(|| quote!(.type_name(::core::any::type_name::<(#(#type_params,)*)>())));
-    quote!(#hasher #receiver #(#params)* #type_params)
+    quote! {
+        ::redis_cached::__private::KeyHasher::new()
+            #(#values)* #self_type #type_params #(.arg(&#const_params))*
+    }
 }
 
 /// Whether the body can move into a `'static` task: no borrowed receiver,

@@ -33,6 +33,9 @@ mod validate;
 /// - `unless = |r: &R| …` or a `fn(&R) -> bool` path: don't store a result for which it returns true.
 /// - `siblings = false`: don't generate `f_refresh`, `f_uncached`, `f_invalidate`, `f_invalidate_all` (needed in trait impls).
 /// - `lock = 5` or `lock = "5s"`: on a miss, hold the Redis lock `<key>:lock` while computing, so one process computes and the others wait, for at most this long.
+/// - `stale = "30s"`: keep a value this long past its `ttl`; a call that finds it stale returns it and has it refreshed.
+/// - `refresh = "xfetch"`: refresh hot values before they expire, with XFetch's probability.
+/// - `beta = 1.0`: XFetch's eagerness (larger refreshes earlier); only with `refresh`.
 ///
 /// Next to `f` it generates, with `f`'s visibility and `async`, and `f`'s
 /// receiver and parameters: `f_refresh(…) -> R` (run and store),

@@ -192,9 +192,11 @@ impl Cache {
         self.delete_matching_sync(&self.function_prefix(name))
     }
 
-    /// The start shared by every key of the function `name`: `<prefix><name>:`.
+    /// The start shared by every key of the function `name`, and by no
+    /// other function's: `<prefix><name>:{` (names can't hold `{`, so
+    /// `m::f` doesn't catch `m::f::g:{…}` or `m::f_eu:{…}`).
     fn function_prefix(&self, name: &str) -> String {
-        format!("{}{}:", self.prefix(), name)
+        format!("{}{}:{{", self.prefix(), name)
     }
 
     /// Deletes `key`; whether it existed. Errors are returned, not counted.
