@@ -23,10 +23,7 @@ async fn calculate_expensive_operation(x: u64) -> u64 {
 /// The cache at the URL of the environment if that Redis answers, else an
 /// in-memory one.
 async fn choose_cache() -> Cache {
-    let url = ["REDIS_CACHED_URL", "REDIS_URL"]
-        .into_iter()
-        .find_map(|name| std::env::var(name).ok())
-        .unwrap_or_else(|| redis_cached::DEFAULT_URL.to_owned());
+    let url = redis_cached::env_url();
     let error = match Cache::new(&url) {
         Ok(cache) => match cache.ping().await {
             Ok(()) => return cache,

@@ -36,12 +36,24 @@ pub fn default_cache() -> &'static Cache {
     DEFAULT.get_or_init(from_env)
 }
 
-fn from_env() -> Cache {
-    let url = ["REDIS_CACHED_URL", "REDIS_URL"]
+/// The URL the default cache uses: `REDIS_CACHED_URL`, else `REDIS_URL`,
+/// else [`DEFAULT_URL`].
+///
+/// ```
+/// // With neither variable set:
+/// # if std::env::var_os("REDIS_CACHED_URL").is_none() && std::env::var_os("REDIS_URL").is_none() {
+/// assert_eq!(redis_cached::env_url(), redis_cached::DEFAULT_URL);
+/// # }
+/// ```
+pub fn env_url() -> String {
+    ["REDIS_CACHED_URL", "REDIS_URL"]
         .into_iter()
         .find_map(|name| std::env::var(name).ok())
-        .unwrap_or_else(|| DEFAULT_URL.to_owned());
-    Cache::new(&url).unwrap_or_else(|error| {
+        .unwrap_or_else(|| DEFAULT_URL.to_owned())
+}
+
+fn from_env() -> Cache {
+    Cache::new(&env_url()).unwrap_or_else(|error| {
         tracing::error!(%error, "redis-cached: the default cache is unusable; cached functions run uncached");
         Cache::unusable(error.to_string())
     })

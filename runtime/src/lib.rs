@@ -52,6 +52,6 @@ pub mod __private;
 
 pub use cache::{Cache, CacheBuilder};
 pub use error::Error;
-pub use global::{DEFAULT_URL, default_cache, set_default};
+pub use global::{DEFAULT_URL, default_cache, env_url, set_default};
 pub use metrics::Stats;
 pub use redis_cached_macros::redis_cached;
