@@ -169,3 +169,28 @@ fn values_over_the_size_limit_are_returned_but_not_stored() {
     assert_eq!(CALLS.get(), 3);
     assert_eq!(redis.keys().len(), 1, "only the small value is stored");
 }
+
+#[tokio::test]
+async fn after_a_failed_connect_redis_is_not_asked_again_for_a_while() {
+    let mut redis = TestRedis::start();
+    let url = redis.url().to_owned();
+    redis.stop();
+    // Long enough that the second ping surely comes within it.
+    let cache = Cache::builder(&url)
+        .connect_timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let first = cache.ping().await.unwrap_err();
+    assert!(matches!(first, redis_cached::Error::Redis(_)), "{first}");
+    let second = cache.ping().await.unwrap_err();
+    assert!(
+        matches!(second, redis_cached::Error::Unavailable(_)),
+        "{second}"
+    );
+    assert!(
+        second
+            .to_string()
+            .starts_with("redis unreachable moments ago"),
+        "{second}"
+    );
+}

@@ -241,3 +241,23 @@ fn associated_fns_in_two_impls_do_not_share_entries() {
     assert_eq!(Feet::new(5), Feet(15));
     assert_eq!(redis.keys().len(), 2);
 }
+
+#[test]
+fn async_fns_work_outside_tokio() {
+    static CACHE: CacheSlot = CacheSlot::new();
+    static CALLS: Calls = Calls::new();
+    let redis = TestRedis::start_for(&CACHE);
+
+    #[redis_cached::redis_cached(ttl = 60, cache = CACHE)]
+    async fn plain(x: u32) -> u32 {
+        CALLS.inc();
+        x + 1
+    }
+
+    // No tokio runtime here: commands and their timeouts run on the crate's own.
+    assert_eq!(futures_executor::block_on(plain(1)), 2);
+    assert_eq!(futures_executor::block_on(plain(1)), 2);
+    assert_eq!(CALLS.get(), 1);
+    assert_eq!(redis.keys().len(), 1);
+    assert_eq!(CACHE.stats().errors, 0);
+}

@@ -116,7 +116,7 @@ impl<'a> Parts<'a> {
                 #private::Spec::new(#name, #ttl_ms).version(#version)#lock #stale #xfetch;
         };
         let cache = match &args.cache {
-            Some(expr) => quote_spanned!(expr.span()=> &*(#expr)),
+            Some(expr) => quote_spanned!(expr.span()=> #private::as_cache(&(#expr))),
             None => quote!(#private::default_cache()),
         };
         let output = &signature.output;

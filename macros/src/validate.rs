@@ -117,6 +117,17 @@ pub(crate) fn arguments(args: &Args, signature: &Signature) -> syn::Result<()> {
             ));
         }
     }
+    if let Some(cache) = &args.cache {
+        if args.siblings {
+            if let Some(local) = mentions_local(cache, signature) {
+                errors.push(syn::Error::new_spanned(
+                    local,
+                    "`cache` uses an argument, but `f_invalidate_all()` takes none; \
+                     use a `static`, or add `siblings = false`",
+                ));
+            }
+        }
+    }
     if let Some(cache_none) = &args.cache_none {
         if !matches!(signature.kind, ReturnKind::Option) {
             errors.push(syn::Error::new_spanned(
@@ -140,6 +151,28 @@ pub(crate) fn arguments(args: &Args, signature: &Signature) -> syn::Result<()> {
         }
     }
     errors.finish()
+}
+
+/// The first `self` or parameter name in `expr`, if any.
+fn mentions_local(expr: &syn::Expr, signature: &Signature) -> Option<proc_macro2::Ident> {
+    fn find(
+        tokens: proc_macro2::TokenStream,
+        hit: &dyn Fn(&proc_macro2::Ident) -> bool,
+    ) -> Option<proc_macro2::Ident> {
+        tokens.into_iter().find_map(|token| match token {
+            proc_macro2::TokenTree::Ident(ident) if hit(&ident) => Some(ident),
+            proc_macro2::TokenTree::Group(group) => find(group.stream(), hit),
+            _ => None,
+        })
+    }
+    let hit = |ident: &proc_macro2::Ident| {
+        ident == "self"
+            || signature
+                .params
+                .iter()
+                .any(|p| p.pattern.is_none() && p.binding == *ident)
+    };
+    find(quote::quote!(#expr), &hit)
 }
 
 /// The names `skip` accepts, for error messages.

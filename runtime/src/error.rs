@@ -12,6 +12,10 @@ pub enum Error {
     /// Redis answered with an error, the connection failed or it timed out.
     #[error("redis: {0}")]
     Redis(#[from] redis::RedisError),
+    /// Redis failed to answer moments ago; it is not asked again until this
+    /// long after that failure, so that each call doesn't wait for it.
+    #[error("redis unreachable moments ago; not retrying for up to {0:?}")]
+    Unavailable(std::time::Duration),
     /// No pooled connection could be had within the connect timeout (sync calls).
     #[error("redis connection pool: {0}")]
     Pool(#[from] r2d2::Error),

@@ -56,10 +56,11 @@ where
     let result = body();
     let meta = lifetime.meta(started.elapsed());
     let bytes = encoded(cache, key, cacheable(&result), meta);
+    // Waiters get the bytes before the write, not after its round trip.
+    finish(leader, bytes.clone());
     if let Some(bytes) = &bytes {
         cache.store_sync(key, bytes, lifetime.storage_ttl());
     }
-    finish(leader, bytes);
     if let Some(lock) = lock {
         lock.release_sync();
     }
@@ -102,10 +103,12 @@ where
     let result = body.await;
     let meta = lifetime.meta(started.elapsed());
     let bytes = encoded(cache, key, cacheable(&result), meta);
+    // Waiters get the bytes before the write, not after its round trip (nor
+    // never, if this call is cancelled while writing).
+    finish(leader, bytes.clone());
     if let Some(bytes) = &bytes {
         cache.store(key, bytes, lifetime.storage_ttl()).await;
     }
-    finish(leader, bytes);
     if let Some(lock) = lock {
         lock.release().await;
     }

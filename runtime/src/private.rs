@@ -117,6 +117,30 @@ impl<T: Serialize + DeserializeOwned> Store<Option<T>> for SomeOnly {
     }
 }
 
+/// `cache = EXPR`: a [`Cache`], or anything that derefs to one (a
+/// `LazyLock<Cache>`, a `&Cache`, an `Arc<Cache>`).
+pub fn as_cache<C: ?Sized + AsCache>(cache: &C) -> &Cache {
+    cache.as_cache()
+}
+
+/// What `cache = EXPR` accepts.
+pub trait AsCache {
+    /// The cache.
+    fn as_cache(&self) -> &Cache;
+}
+
+impl AsCache for Cache {
+    fn as_cache(&self) -> &Cache {
+        self
+    }
+}
+
+impl<C: ?Sized + std::ops::Deref<Target = Cache>> AsCache for C {
+    fn as_cache(&self) -> &Cache {
+        self
+    }
+}
+
 /// Makes a missing `Serialize + DeserializeOwned` on a return type an error
 /// at that type (the macro applies it with the type's span).
 pub fn assert_value<T: Serialize + DeserializeOwned>() {}
@@ -154,6 +178,9 @@ fn judge<V>(
     let Some((value, meta)) = found else {
         return Found::Miss;
     };
+    if !spec.lifetime.renews() {
+        return Found::Fresh(value);
+    }
     match spec.lifetime.verdict(meta, ttl::now_ms(), ttl::uniform) {
         Verdict::Fresh => Found::Fresh(value),
         Verdict::Renew => match cache.claim_renewal(key) {

@@ -34,6 +34,12 @@ pub(crate) enum Verdict {
 }
 
 impl Lifetime {
+    /// Whether a hit may ever need a refresh (`stale` or `refresh` set); if
+    /// not, a hit needs no clock.
+    pub(crate) fn renews(&self) -> bool {
+        self.stale.is_some() || self.xfetch_beta.is_some()
+    }
+
     /// How long Redis keeps the key: `ttl`, plus `stale` if set.
     pub(crate) fn storage_ttl(&self) -> Duration {
         self.ttl + self.stale.unwrap_or_default()
@@ -116,6 +122,7 @@ mod tests {
             xfetch_beta: None,
         };
         assert_eq!(plain.storage_ttl(), TTL);
+        assert!(!plain.renews());
         assert_eq!(
             plain.verdict(meta(1000, 50), 999, || 0.0001),
             Verdict::Fresh

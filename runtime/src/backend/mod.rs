@@ -12,11 +12,10 @@ pub(crate) use self::redis::{RedisBackend, Timeouts, sleep};
 
 /// Deletes `KEYS[1]` only if it holds `ARGV[1]`: a lock is released by its
 /// owner only, never by a process whose lock expired and was taken over.
-static UNLOCK: LazyLock<::redis::Script> = LazyLock::new(|| {
-    ::redis::Script::new(
-        r#"if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) else return 0 end"#,
-    )
-});
+const UNLOCK_SOURCE: &str = r#"if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) else return 0 end"#;
+
+/// [`UNLOCK_SOURCE`] as a script, for sync connections (`EVALSHA`, loading it if needed).
+static UNLOCK: LazyLock<::redis::Script> = LazyLock::new(|| ::redis::Script::new(UNLOCK_SOURCE));
 
 /// The store behind a [`Cache`](crate::Cache).
 pub(crate) enum Backend {
@@ -38,7 +37,7 @@ impl Backend {
     /// The bytes stored under `key`, if any.
     pub(crate) async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, crate::Error> {
         match self {
-            Self::Redis(redis) => redis.query_async(::redis::cmd("GET").arg(key)).await,
+            Self::Redis(redis) => redis.query_async(::redis::Cmd::get(key)).await,
             Self::Memory(memory) => Ok(memory.get(key)),
             Self::Unusable(message) => Err(Self::unusable(message)),
         }
@@ -61,7 +60,7 @@ impl Backend {
         ttl_ms: u64,
     ) -> Result<(), crate::Error> {
         match self {
-            Self::Redis(redis) => redis.query_async(&set_px(key, bytes, ttl_ms)).await,
+            Self::Redis(redis) => redis.query_async(set_px(key, bytes, ttl_ms)).await,
             Self::Memory(memory) => {
                 memory.set(key, bytes, ttl_ms);
                 Ok(())
@@ -91,7 +90,7 @@ impl Backend {
     /// value off the main thread).
     pub(crate) async fn del(&self, key: &str) -> Result<bool, crate::Error> {
         match self {
-            Self::Redis(redis) => Ok(redis.query_async::<u64>(&unlink(key)).await? > 0),
+            Self::Redis(redis) => Ok(redis.query_async::<u64>(unlink(key)).await? > 0),
             Self::Memory(memory) => Ok(memory.del(key)),
             Self::Unusable(message) => Err(Self::unusable(message)),
         }
@@ -137,7 +136,7 @@ impl Backend {
         match self {
             Self::Redis(redis) => {
                 let taken: Option<String> = redis
-                    .query_async(&set_nx_px(lock_key, token, ttl_ms))
+                    .query_async(set_nx_px(lock_key, token, ttl_ms))
                     .await?;
                 Ok(taken.is_some())
             }
@@ -176,7 +175,7 @@ impl Backend {
         match self {
             Self::Redis(redis) => {
                 let (value, lock): (Option<Vec<u8>>, Option<Vec<u8>>) = redis
-                    .query_async(::redis::cmd("MGET").arg(key).arg(lock_key))
+                    .query_async(::redis::Cmd::mget(&[key, lock_key]))
                     .await?;
                 Ok((value, lock.is_some()))
             }
@@ -206,7 +205,9 @@ impl Backend {
     pub(crate) async fn unlock(&self, lock_key: &str, token: &str) -> Result<bool, crate::Error> {
         match self {
             Self::Redis(redis) => {
-                let deleted: u8 = redis.invoke_async(UNLOCK.key(lock_key).arg(token)).await?;
+                let mut eval = ::redis::cmd("EVAL");
+                eval.arg(UNLOCK_SOURCE).arg(1).arg(lock_key).arg(token);
+                let deleted: u8 = redis.query_async(eval).await?;
                 Ok(deleted == 1)
             }
             Self::Memory(_) => Ok(true),
@@ -229,7 +230,7 @@ impl Backend {
     /// Checks that the store answers.
     pub(crate) async fn ping(&self) -> Result<(), crate::Error> {
         match self {
-            Self::Redis(redis) => redis.query_async(&::redis::cmd("PING")).await,
+            Self::Redis(redis) => redis.query_async(::redis::cmd("PING")).await,
             Self::Memory(_) => Ok(()),
             Self::Unusable(message) => Err(Self::unusable(message)),
         }

@@ -7,10 +7,17 @@
 //! does) and callers on any runtime share one connection. Connecting is
 //! lazy: building a `Cache` never touches the network, and while Redis is
 //! down each call waits at most the connect timeout (concurrent calls share
-//! one attempt).
+//! one attempt). Every command also runs on that runtime, so its response
+//! timeout and any reconnect never depend on the caller's executor.
+//!
+//! After a failure to reach Redis (no connection within the connect timeout,
+//! a connection error, a response timeout), commands fail at once for one
+//! connect timeout instead of each waiting for a new attempt: the one place
+//! that decides when to stop asking a Redis that doesn't answer.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{LazyLock, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
@@ -33,6 +40,8 @@ pub(crate) struct RedisBackend {
     pool_size: u32,
     async_conn: Mutex<AsyncConn>,
     pool: OnceLock<r2d2::Pool<SyncManager>>,
+    /// When Redis last failed to answer, in ms since [`epoch`]; 0: never.
+    failed_at_ms: AtomicU64,
 }
 
 type Connecting = Shared<BoxFuture<'static, Result<ConnectionManager, redis::RedisError>>>;
@@ -56,22 +65,81 @@ impl RedisBackend {
             pool_size,
             async_conn: Mutex::new(AsyncConn::Idle),
             pool: OnceLock::new(),
+            failed_at_ms: AtomicU64::new(0),
         })
     }
 
-    /// Runs one command on the shared async connection.
-    pub(crate) async fn query_async<T: redis::FromRedisValue>(
-        &self,
-        cmd: &Cmd,
-    ) -> Result<T, Error> {
-        let mut conn = self.connection().await?;
-        Ok(cmd.query_async(&mut conn).await?)
+    /// Runs one command on the shared async connection, on the io runtime.
+    pub(crate) async fn query_async<T>(&self, cmd: Cmd) -> Result<T, Error>
+    where
+        T: redis::FromRedisValue + Send + 'static,
+    {
+        self.available()?;
+        let mut conn = match self.connection().await {
+            Ok(conn) => conn,
+            Err(error) => {
+                self.failed(true);
+                return Err(error);
+            }
+        };
+        let result = match io_runtime() {
+            Ok(runtime) => runtime
+                .spawn(async move { cmd.query_async::<T>(&mut conn).await })
+                .await
+                .unwrap_or_else(|_| Err(timed_out("command task"))),
+            Err(error) => Err(error),
+        };
+        self.watch(result)
     }
 
     /// Runs one command on a pooled sync connection.
     pub(crate) fn query_sync<T: redis::FromRedisValue>(&self, cmd: &Cmd) -> Result<T, Error> {
-        let mut conn = self.pool().get()?;
-        Ok(cmd.query(&mut *conn)?)
+        self.available()?;
+        let result = match self.pool().get() {
+            Ok(mut conn) => cmd.query(&mut *conn).map_err(Error::from),
+            Err(e) => Err(Error::from(e)),
+        };
+        self.watch_sync(result)
+    }
+
+    /// Fails at once while a recent failure to reach Redis is fresh.
+    fn available(&self) -> Result<(), Error> {
+        let failed_at = self.failed_at_ms.load(Ordering::Relaxed);
+        let pause = u64::try_from(self.timeouts.connect.as_millis()).unwrap_or(u64::MAX);
+        if failed_at != 0 && epoch_ms().saturating_sub(failed_at) < pause {
+            return Err(Error::Unavailable(self.timeouts.connect));
+        }
+        Ok(())
+    }
+
+    /// Notes whether an async command reached Redis.
+    fn watch<T>(&self, result: Result<T, redis::RedisError>) -> Result<T, Error> {
+        let unreachable = result.as_ref().err().is_some_and(|e| {
+            e.is_io_error()
+                || e.is_timeout()
+                || e.is_connection_dropped()
+                || e.is_connection_refusal()
+        });
+        self.failed(unreachable);
+        Ok(result?)
+    }
+
+    /// Notes whether a sync command, or getting its connection, reached Redis.
+    fn watch_sync<T>(&self, result: Result<T, Error>) -> Result<T, Error> {
+        let unreachable = match &result {
+            Err(Error::Pool(_)) => true,
+            Err(Error::Redis(e)) => e.is_io_error() || e.is_timeout() || e.is_connection_dropped(),
+            _ => false,
+        };
+        self.failed(unreachable);
+        result
+    }
+
+    fn failed(&self, unreachable: bool) {
+        let at = if unreachable { epoch_ms().max(1) } else { 0 };
+        if self.failed_at_ms.load(Ordering::Relaxed) != at {
+            self.failed_at_ms.store(at, Ordering::Relaxed);
+        }
     }
 
     /// Deletes every key starting with `prefix`: `SCAN … MATCH <prefix>* COUNT 500`,
@@ -82,9 +150,9 @@ impl RedisBackend {
         let mut deleted = 0;
         loop {
             let (next, keys): (u64, Vec<Vec<u8>>) =
-                self.query_async(&scan(&pattern, cursor)).await?;
+                self.query_async(scan(&pattern, cursor)).await?;
             if !keys.is_empty() {
-                deleted += self.query_async::<u64>(&unlink(&keys)).await?;
+                deleted += self.query_async::<u64>(unlink(&keys)).await?;
             }
             if next == 0 {
                 return Ok(deleted);
@@ -111,22 +179,17 @@ impl RedisBackend {
         }
     }
 
-    /// Runs a Lua script on the shared async connection (`EVALSHA`, loading it if needed).
-    pub(crate) async fn invoke_async<T: redis::FromRedisValue>(
-        &self,
-        script: &ScriptInvocation<'_>,
-    ) -> Result<T, Error> {
-        let mut conn = self.connection().await?;
-        Ok(script.invoke_async(&mut conn).await?)
-    }
-
     /// Runs a Lua script on a pooled sync connection.
     pub(crate) fn invoke_sync<T: redis::FromRedisValue>(
         &self,
         script: &ScriptInvocation<'_>,
     ) -> Result<T, Error> {
-        let mut conn = self.pool().get()?;
-        Ok(script.invoke(&mut *conn)?)
+        self.available()?;
+        let result = match self.pool().get() {
+            Ok(mut conn) => script.invoke(&mut *conn).map_err(Error::from),
+            Err(e) => Err(Error::from(e)),
+        };
+        self.watch_sync(result)
     }
 
     async fn connection(&self) -> Result<ConnectionManager, Error> {
@@ -190,6 +253,9 @@ impl RedisBackend {
                 .max_size(self.pool_size)
                 .min_idle(Some(0))
                 .connection_timeout(self.timeouts.connect)
+                // A PING before every command would double each call's round
+                // trips; a broken connection shows as an error and fails open.
+                .test_on_check_out(false)
                 .error_handler(Box::new(r2d2::NopErrorHandler))
                 .build_unchecked(manager)
         })
@@ -236,6 +302,12 @@ fn timed_out(what: &str) -> redis::RedisError {
         std::io::ErrorKind::TimedOut,
         format!("{what} timed out"),
     ))
+}
+
+/// Milliseconds since this process first asked, for [`RedisBackend::available`].
+fn epoch_ms() -> u64 {
+    static START: LazyLock<Instant> = LazyLock::new(Instant::now);
+    u64::try_from(START.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
 /// The runtime that owns every async Redis connection of the process.

@@ -203,3 +203,42 @@ mod refreshing {
         is_send(borrowed("x"));
     }
 }
+
+mod cache_expressions {
+    use std::sync::{Arc, LazyLock};
+
+    use redis_cached::{Cache, redis_cached};
+
+    static LAZY: LazyLock<Cache> = LazyLock::new(Cache::in_memory);
+    static ARC: LazyLock<Arc<Cache>> = LazyLock::new(|| Arc::new(Cache::in_memory()));
+
+    fn by_ref() -> &'static Cache {
+        &LAZY
+    }
+
+    pub struct Repo {
+        cache: Cache,
+    }
+
+    #[redis_cached(ttl = 5, cache = LAZY)]
+    pub fn lazy(x: u8) -> u8 {
+        x
+    }
+
+    #[redis_cached(ttl = 5, cache = *ARC)]
+    pub fn arc(x: u8) -> u8 {
+        x
+    }
+
+    #[redis_cached(ttl = 5, cache = by_ref())]
+    pub fn reference(x: u8) -> u8 {
+        x
+    }
+
+    impl Repo {
+        #[redis_cached(ttl = 5, cache = self.cache, skip(self), siblings = false)]
+        pub fn field(&self, x: u8) -> u8 {
+            x
+        }
+    }
+}
