@@ -59,6 +59,16 @@ impl RedisBackend {
         })
     }
 
+    /// The client this backend connects with.
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The connect and response timeouts of this backend.
+    pub(crate) fn timeouts(&self) -> &Timeouts {
+        &self.timeouts
+    }
+
     /// Runs one command on the shared async connection.
     pub(crate) async fn query_async<T: redis::FromRedisValue>(
         &self,
@@ -239,7 +249,7 @@ fn timed_out(what: &str) -> redis::RedisError {
 }
 
 /// The runtime that owns every async Redis connection of the process.
-fn io_runtime() -> Result<&'static tokio::runtime::Runtime, redis::RedisError> {
+pub(crate) fn io_runtime() -> Result<&'static tokio::runtime::Runtime, redis::RedisError> {
     static RUNTIME: LazyLock<std::io::Result<tokio::runtime::Runtime>> = LazyLock::new(|| {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
