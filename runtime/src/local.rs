@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use moka::policy::EvictionPolicy;
+use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 use crate::codec::Meta;
 use crate::ttl;
@@ -116,7 +117,8 @@ pub(crate) struct Tables {
 }
 
 /// One bounded table of decoded values.
-pub(crate) type Table = moka::sync::Cache<String, Entry>;
+/// Keys are hashed with xxh3 (they are our own, so need no DoS-resistant hash).
+pub(crate) type Table = moka::sync::Cache<String, Entry, Xxh3DefaultBuilder>;
 
 /// One decoded value, its metadata, and when Redis drops it.
 #[derive(Clone)]
@@ -156,7 +158,7 @@ fn table(entries: u64) -> Table {
         .max_capacity(entries)
         .eviction_policy(EvictionPolicy::tiny_lfu())
         .expire_after(PerEntry)
-        .build()
+        .build_with_hasher(Xxh3DefaultBuilder)
 }
 
 fn stripe(key: &str) -> usize {
