@@ -40,6 +40,8 @@ pub(crate) struct Args {
     pub(crate) xfetch: bool,
     /// `beta = 1.5`: XFetch's eagerness (default 1.0); needs `refresh`.
     pub(crate) beta: Option<Given<f64>>,
+    /// `local = N`: keep up to `N` decoded values in this process (positive).
+    pub(crate) local: Option<Given<u64>>,
 }
 
 /// An argument's value with the name it was given under, for error spans.
@@ -79,7 +81,7 @@ impl Parse for Arg {
     }
 }
 
-const KNOWN: &str = "ttl, cache, skip, key, name, version, cache_none, cache_err, unless, siblings, lock, stale, refresh, beta";
+const KNOWN: &str = "ttl, cache, skip, key, name, version, cache_none, cache_err, unless, siblings, lock, stale, refresh, beta, local";
 
 impl Args {
     /// Parses the attribute's tokens; every mistake is reported, not just the first.
@@ -101,6 +103,7 @@ impl Args {
         let mut stale_ms = None;
         let mut xfetch = None;
         let mut beta = None;
+        let mut local = None;
         for arg in list {
             let (ident, taken) = match arg {
                 Arg::List { name: ident, items } => {
@@ -125,6 +128,11 @@ impl Args {
                         "beta" => set(
                             &mut beta,
                             positive_float(&value).map(|b| given(&ident, b)),
+                            &mut errors,
+                        ),
+                        "local" => set(
+                            &mut local,
+                            entries(&value).map(|n| given(&ident, n)),
                             &mut errors,
                         ),
                         "lock" => set(
@@ -189,6 +197,7 @@ impl Args {
             stale_ms,
             xfetch: xfetch.unwrap_or(false),
             beta,
+            local,
         })
     }
 }
@@ -291,6 +300,24 @@ fn positive_float(value: &Expr) -> syn::Result<f64> {
     }
 }
 
+/// `local = N`: a positive integer literal, the most values kept in process.
+fn entries(value: &Expr) -> syn::Result<u64> {
+    let help = "`local` takes the most values to keep in this process, a positive integer, e.g. `local = 1000`";
+    match value {
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Int(int), ..
+        }) => match int.base10_parse::<u64>() {
+            Ok(0) => Err(syn::Error::new_spanned(
+                int,
+                "`local` must be positive; leave it out to keep no values in this process",
+            )),
+            Ok(n) => Ok(n),
+            Err(_) => Err(syn::Error::new_spanned(int, help)),
+        },
+        other => Err(syn::Error::new_spanned(other, help)),
+    }
+}
+
 /// `true` or `false`.
 fn flag(value: &Expr) -> syn::Result<bool> {
     match value {
@@ -386,6 +413,24 @@ mod tests {
         assert_eq!((args.ttl_ms, args.lock_ms), (60_000, Some(5_000)));
         assert_eq!(parse("ttl = 60, lock = 2").unwrap().lock_ms, Some(2_000));
         assert_eq!(parse("ttl = 60").unwrap().lock_ms, None);
+    }
+
+    #[test]
+    fn local_takes_a_positive_entry_count() {
+        let args = parse("ttl = 60, local = 500").unwrap();
+        assert_eq!(args.local.map(|l| l.value), Some(500));
+        assert!(parse("ttl = 60").unwrap().local.is_none());
+        let Err(zero) = parse("ttl = 60, local = 0") else {
+            panic!("local = 0 accepted");
+        };
+        assert_eq!(
+            zero,
+            "`local` must be positive; leave it out to keep no values in this process"
+        );
+        let Err(text) = parse(r#"ttl = 60, local = "5""#) else {
+            panic!("a string local accepted");
+        };
+        assert!(text.starts_with("`local` takes"), "{text}");
     }
 
     #[test]

@@ -76,6 +76,8 @@ struct Parts<'a> {
     store: TokenStream,
     asserts: TokenStream,
     unless: TokenStream,
+    /// The `Option<Kit<_>>` that lets values into the in-process tier.
+    kit: TokenStream,
     bind_patterns: TokenStream,
     /// Async with `stale` or `refresh`, and a body that owns what it uses:
     /// refreshes run in a spawned task.
@@ -106,6 +108,10 @@ impl<'a> Parts<'a> {
         let ttl_ms = args.ttl_ms;
         let version = args.version;
         let lock = args.lock_ms.map(|ms| quote!(.lock(#ms)));
+        let local = args.local.as_ref().map(|n| {
+            let n = n.value;
+            quote!(.local(#n))
+        });
         let stale = args.stale_ms.map(|ms| quote!(.stale(#ms)));
         let xfetch = args.xfetch.then(|| {
             let beta = args.beta.as_ref().map_or(1.0, |beta| beta.value);
@@ -113,7 +119,7 @@ impl<'a> Parts<'a> {
         });
         let spec = quote! {
             static __RC_SPEC: #private::Spec =
-                #private::Spec::new(#name, #ttl_ms).version(#version)#lock #stale #xfetch;
+                #private::Spec::new(#name, #ttl_ms).version(#version)#lock #stale #xfetch #local;
         };
         let cache = match &args.cache {
             Some(expr) => quote_spanned!(expr.span()=> #private::as_cache(&(#expr))),
@@ -121,6 +127,8 @@ impl<'a> Parts<'a> {
         };
         let output = &signature.output;
         let (store, asserts) = store(args, signature);
+        let (kit, local_assert) = kit(args, signature, &store);
+        let asserts = quote!(#asserts #local_assert);
         let unless = match &args.unless {
             Some(expr) => quote_spanned! {expr.span()=>
                 {
@@ -146,6 +154,7 @@ impl<'a> Parts<'a> {
             store,
             asserts,
             unless,
+            kit,
             bind_patterns: quote!(#(#bind_patterns)*),
             spawning: (args.stale_ms.is_some() || args.xfetch)
                 && sig.asyncness.is_some()
@@ -164,11 +173,14 @@ impl<'a> Parts<'a> {
             store,
             asserts,
             unless,
+            kit,
             bind_patterns,
             ..
         } = self;
         let mut sig = self.outer.clone();
         sig.ident = ident.clone();
+        // Only reads go through the in-process tier.
+        let kit = (mode == Mode::Cached).then(|| quote!(#kit,));
         let vis = &self.signature.func.vis;
         let block = &self.signature.func.block;
         let output = &self.signature.output;
@@ -191,7 +203,7 @@ impl<'a> Parts<'a> {
         };
         let body = if is_async {
             quote! {
-                #private::#call #generics (&__RC_SPEC, #cache, #key, #unless, #make async move {
+                #private::#call #generics (&__RC_SPEC, #cache, #key, #unless, #kit #make async move {
                     #bind_patterns
                     // Pins the block's output type, so `?` in the body infers its error type.
                     #[allow(unreachable_code, clippy::diverging_sub_expression, clippy::needless_return)]
@@ -204,7 +216,7 @@ impl<'a> Parts<'a> {
             }
         } else {
             quote! {
-                #private::#call::<#store, _>(&__RC_SPEC, #cache, #key, #unless, move || -> #output {
+                #private::#call::<#store, _>(&__RC_SPEC, #cache, #key, #unless, #kit move || -> #output {
                     #bind_patterns
                     #block
                 })
@@ -314,6 +326,58 @@ fn store(args: &Args, signature: &Signature) -> (TokenStream, TokenStream) {
         }
         _ => (quote!(#private::Always), assert(output, output.span())),
     }
+}
+
+/// What lets the function's values into the in-process tier, and, with
+/// `local = N`, an assertion that puts a missing `Clone` (or `Send`, `Sync`,
+/// `'static`) on the return type. Without `local`, the cache's shared tier
+/// (`CacheBuilder::local`) takes the values if their type allows it; the
+/// type is probed only where it is concrete and owns its data.
+fn kit(args: &Args, signature: &Signature, store: &TokenStream) -> (TokenStream, TokenStream) {
+    let private = quote!(::redis_cached::__private);
+    let output = &signature.output;
+    let span = output.span();
+    let store = respan(store.clone(), span);
+    let value = quote_spanned!(span=> <#store as #private::Store<#output>>::Value);
+    let probe = quote! {{
+        #[allow(unused_imports)]
+        use #private::{Cloneable as _, NotCloneable as _};
+        (&#private::Probe::<#value>::new()).kit()
+    }};
+    if args.local.is_some() {
+        let assert = quote_spanned!(span=> #private::assert_local::<#value>(););
+        return (probe, assert);
+    }
+    let generic = signature
+        .func
+        .sig
+        .generics
+        .params
+        .iter()
+        .any(|p| matches!(p, GenericParam::Type(_)));
+    if generic || borrows(output) {
+        return (quote!(::core::option::Option::None), TokenStream::new());
+    }
+    (probe, TokenStream::new())
+}
+
+/// `tokens` with every span set to `span`, so that an error about them
+/// points at the user's token.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    use proc_macro2::{Group, TokenTree};
+    tokens
+        .into_iter()
+        .map(|mut token| {
+            if let TokenTree::Group(group) = &token {
+                let mut inner = Group::new(group.delimiter(), respan(group.stream(), span));
+                inner.set_span(span);
+                token = TokenTree::Group(inner);
+            } else {
+                token.set_span(span);
+            }
+            token
+        })
+        .collect()
 }
 
 /// The key: `key = …` if given, else the receiver and every parameter not

@@ -9,8 +9,10 @@ use serde::{Serialize, de::DeserializeOwned};
 use crate::backend::{Backend, MemoryBackend, RedisBackend, Timeouts};
 use crate::codec::Meta;
 use crate::flight::Flights;
+use crate::local::{Local, Tier};
 use crate::metrics::{Metrics, Stats};
 use crate::renew::Renewals;
+use crate::tracking::Start;
 use crate::{Error, codec};
 
 /// A handle to a cache: cheap to clone, safe to share between threads and runtimes.
@@ -41,6 +43,8 @@ struct Inner {
     metrics: Metrics,
     flights: Flights,
     renewals: Renewals,
+    /// The in-process tier; `None` for a cache that is not on Redis.
+    local: Option<Local>,
 }
 
 /// Settings for a [`Cache`]; start from [`Cache::builder`].
@@ -53,6 +57,7 @@ pub struct CacheBuilder {
     max_value_size: usize,
     pool_size: u32,
     max_entries: u64,
+    local: Option<u64>,
 }
 
 /// The URL of the in-process backend.
@@ -81,6 +86,7 @@ impl Cache {
             max_value_size: 16 << 20,
             pool_size: 8,
             max_entries: 100_000,
+            local: None,
         }
     }
 
@@ -111,16 +117,21 @@ impl Cache {
     pub fn in_memory() -> Self {
         let builder = Self::builder(MEMORY_URL);
         let backend = Backend::Memory(MemoryBackend::new(builder.max_entries));
-        Self::from_backend(backend, builder.prefix, builder.max_value_size)
+        Self::from_backend(backend, builder.prefix, builder.max_value_size, None)
     }
 
     /// A cache whose every operation fails with `message`: cached calls run
     /// their bodies, and the failure is logged and counted.
     pub(crate) fn unusable(message: String) -> Self {
-        Self::from_backend(Backend::Unusable(message), String::new(), 0)
+        Self::from_backend(Backend::Unusable(message), String::new(), 0, None)
     }
 
-    fn from_backend(backend: Backend, prefix: String, max_value_size: usize) -> Self {
+    fn from_backend(
+        backend: Backend,
+        prefix: String,
+        max_value_size: usize,
+        local: Option<Local>,
+    ) -> Self {
         let inner = Inner {
             backend,
             prefix,
@@ -128,6 +139,7 @@ impl Cache {
             metrics: Metrics::default(),
             flights: Flights::default(),
             renewals: Renewals::default(),
+            local,
         };
         Self {
             inner: Arc::new(inner),
@@ -233,6 +245,57 @@ impl Cache {
         self.decode_found(key, found)
     }
 
+    /// The in-process tier of the function `name` (`local = own`), whose
+    /// values Redis keeps `stale` past their ttl; `None` if it has none.
+    pub(crate) fn tier<V>(
+        &self,
+        name: &'static str,
+        own: Option<u64>,
+        kit: Option<crate::local::Kit<V>>,
+        stale: Duration,
+    ) -> Option<Tier<'_, V>> {
+        self.inner.local.as_ref()?.tier(name, own, kit, stale)
+    }
+
+    /// [`lookup_sync`](Self::lookup_sync) through `tier`: a value it holds
+    /// costs no round trip; a value read from Redis is kept in it.
+    pub(crate) fn lookup_tiered_sync<T: DeserializeOwned>(
+        &self,
+        key: &str,
+        tier: Option<&Tier<'_, T>>,
+    ) -> Option<(T, Meta)> {
+        let Some(tier) = tier else {
+            return self.lookup_sync(key);
+        };
+        if let Some(hit) = tier.get(key) {
+            self.inner.metrics.local_hit();
+            return Some(hit);
+        }
+        let ticket = tier.ticket(key);
+        let found = self.lookup_sync(key);
+        keep(tier, ticket, key, found.as_ref());
+        found
+    }
+
+    /// Async [`lookup_tiered_sync`](Self::lookup_tiered_sync).
+    pub(crate) async fn lookup_tiered<T: DeserializeOwned>(
+        &self,
+        key: &str,
+        tier: Option<&Tier<'_, T>>,
+    ) -> Option<(T, Meta)> {
+        let Some(tier) = tier else {
+            return self.lookup(key).await;
+        };
+        if let Some(hit) = tier.get(key) {
+            self.inner.metrics.local_hit();
+            return Some(hit);
+        }
+        let ticket = tier.ticket(key);
+        let found = self.lookup(key).await;
+        keep(tier, ticket, key, found.as_ref());
+        found
+    }
+
     /// The store behind this cache, for commands beyond `GET` and `SET`.
     pub(crate) fn backend(&self) -> &Backend {
         &self.inner.backend
@@ -319,6 +382,18 @@ impl Cache {
     }
 }
 
+/// Keeps a value read from Redis in `tier`, if tracking was live when the read began.
+fn keep<T>(
+    tier: &Tier<'_, T>,
+    ticket: Option<crate::local::Ticket>,
+    key: &str,
+    found: Option<&(T, Meta)>,
+) {
+    if let (Some(ticket), Some((value, meta))) = (ticket, found) {
+        tier.keep(ticket, key, value, *meta);
+    }
+}
+
 fn ttl_millis(ttl: Duration) -> u64 {
     u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
 }
@@ -375,6 +450,33 @@ impl CacheBuilder {
         self
     }
 
+    /// Keeps up to `entries` decoded values in this process, in front of
+    /// Redis, for every function of this cache that has no `local = N` of
+    /// its own and whose value type is `Clone + Send + Sync + 'static`
+    /// (functions generic over their return type are left out). A hit there
+    /// costs no round trip and no decoding, only a clone.
+    ///
+    /// Default: off. A function with `local = N` gets a table of `N` entries
+    /// of its own instead, which does not count against `entries`. Values
+    /// are kept coherent through Redis client-side caching (Redis 6 or
+    /// later): when any client writes or deletes a key, Redis tells this
+    /// process, which drops its copy; while that channel is down, calls read
+    /// Redis. An in-memory (`mem://`) cache has no separate tier and ignores
+    /// this. See the README section "In-process tier (`local`)".
+    ///
+    /// ```
+    /// let cache = redis_cached::Cache::builder("redis://127.0.0.1:6379")
+    ///     .prefix("shop:")
+    ///     .local(10_000)
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(cache);
+    /// ```
+    pub fn local(mut self, entries: u64) -> Self {
+        self.local = (entries > 0).then_some(entries);
+        self
+    }
+
     /// The cache; fails only if the URL is malformed.
     pub fn build(self) -> Result<Cache, Error> {
         let backend = if self.url.starts_with(MEMORY_URL) {
@@ -388,10 +490,22 @@ impl CacheBuilder {
         } else {
             Backend::Redis(RedisBackend::new(&self.url, self.timeouts, self.pool_size)?)
         };
+        let local = match &backend {
+            Backend::Redis(redis) => {
+                let start = Start::new(
+                    redis.client().clone(),
+                    self.prefix.clone(),
+                    redis.timeouts().clone(),
+                );
+                Some(Local::new(self.local, start))
+            }
+            Backend::Memory(_) | Backend::Unusable(_) => None,
+        };
         Ok(Cache::from_backend(
             backend,
             self.prefix,
             self.max_value_size,
+            local,
         ))
     }
 }

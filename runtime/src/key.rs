@@ -11,22 +11,25 @@
 //! addresses): the same build computes the same key everywhere.
 
 use serde::Serialize;
-use xxhash_rust::xxh3::Xxh3;
+use xxhash_rust::xxh3::xxh3_128;
 
 /// Accumulates the hash of one call's key parts.
 ///
 /// Generated code chains [`arg`](Self::arg) once per key argument; the first
 /// argument that fails to serialize is kept and reported by [`finish`](Self::finish).
 pub struct KeyHasher {
-    state: Xxh3,
+    /// The bytes to hash, hashed at once in `finish`: one-shot xxh3 gives the
+    /// streaming digest, and this small buffer is cheap to move between the
+    /// builder calls, where a streaming state (over 500 bytes) is not.
+    state: Vec<u8>,
     error: Option<bincode::error::EncodeError>,
 }
 
 impl KeyHasher {
     /// An empty hasher, seeded with the key format's version.
     pub fn new() -> Self {
-        let mut state = Xxh3::new();
-        state.update(b"redis-cached/key/1");
+        let mut state = Vec::with_capacity(128);
+        state.extend_from_slice(b"redis-cached/key/1");
         Self { state, error: None }
     }
 
@@ -43,8 +46,9 @@ impl KeyHasher {
 
     /// Adds a type's name, length-prefixed so that names can't run together.
     pub fn type_name(mut self, name: &str) -> Self {
-        self.state.update(&(name.len() as u64).to_le_bytes());
-        self.state.update(name.as_bytes());
+        self.state
+            .extend_from_slice(&(name.len() as u64).to_le_bytes());
+        self.state.extend_from_slice(name.as_bytes());
         self
     }
 
@@ -53,10 +57,22 @@ impl KeyHasher {
     pub fn finish(self, prefix: &str, name: &str) -> Result<String, crate::Error> {
         match self.error {
             Some(e) => Err(e.into()),
-            None => Ok(format!(
-                "{prefix}{name}:{{{:032x}}}",
-                self.state.digest128()
-            )),
+            None => {
+                // By hand rather than `format!`: this runs on every call, L1 hits included.
+                let digest = xxh3_128(&self.state);
+                let mut key = String::with_capacity(prefix.len() + name.len() + 35);
+                key.push_str(prefix);
+                key.push_str(name);
+                key.push_str(":{");
+                let mut hex = [0u8; 32];
+                for (i, digit) in hex.iter_mut().enumerate() {
+                    let nibble = (digest >> ((31 - i) * 4)) & 0xf;
+                    *digit = b"0123456789abcdef"[nibble as usize];
+                }
+                key.push_str(std::str::from_utf8(&hex).unwrap_or_default());
+                key.push('}');
+                Ok(key)
+            }
         }
     }
 }
@@ -67,12 +83,12 @@ impl Default for KeyHasher {
     }
 }
 
-/// Feeds bincode's output straight into the hash, with no buffer in between.
-struct HashWriter<'a>(&'a mut Xxh3);
+/// Feeds bincode's output into the bytes to hash.
+struct HashWriter<'a>(&'a mut Vec<u8>);
 
 impl bincode::enc::write::Writer for HashWriter<'_> {
     fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
-        self.0.update(bytes);
+        self.0.extend_from_slice(bytes);
         Ok(())
     }
 }

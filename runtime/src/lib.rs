@@ -40,10 +40,12 @@ mod error;
 mod flight;
 mod global;
 mod key;
+mod local;
 mod lock;
 mod metrics;
 mod miss;
 mod renew;
+mod tracking;
 mod ttl;
 
 #[doc(hidden)]

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 #[derive(Debug, Default)]
 pub(crate) struct Metrics {
     hits: AtomicU64,
+    local_hits: AtomicU64,
     misses: AtomicU64,
     stores: AtomicU64,
     errors: AtomicU64,
@@ -23,6 +24,9 @@ pub(crate) struct Metrics {
 pub struct Stats {
     /// Calls answered from the cache without running the body.
     pub hits: u64,
+    /// Of [`hits`](Self::hits), those answered by the in-process tier
+    /// (`local`) without asking Redis.
+    pub local_hits: u64,
     /// Calls whose `GET` found nothing usable (key absent, Redis failing, or
     /// stored bytes unusable). Each ran the body, or received the result of a
     /// concurrent call of the same key that did (single flight).
@@ -36,6 +40,11 @@ pub struct Stats {
 impl Metrics {
     pub(crate) fn hit(&self) {
         self.hits.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn local_hit(&self) {
+        self.hits.fetch_add(1, Relaxed);
+        self.local_hits.fetch_add(1, Relaxed);
     }
 
     pub(crate) fn miss(&self) {
@@ -53,6 +62,7 @@ impl Metrics {
     pub(crate) fn snapshot(&self) -> Stats {
         Stats {
             hits: self.hits.load(Relaxed),
+            local_hits: self.local_hits.load(Relaxed),
             misses: self.misses.load(Relaxed),
             stores: self.stores.load(Relaxed),
             errors: self.errors.load(Relaxed),

@@ -9,6 +9,7 @@ pub use serde::de::DeserializeOwned;
 
 pub use crate::global::default_cache;
 pub use crate::key::KeyHasher;
+pub use crate::local::Kit;
 use crate::renew::{self, Claim};
 use crate::ttl::{self, Lifetime, Verdict};
 use crate::{Cache, Error};
@@ -21,6 +22,8 @@ pub struct Spec {
     version: u32,
     /// `lock = …`: how long a miss may hold the cross-process lock.
     lock: Option<Duration>,
+    /// `local = N`: this function's own in-process tier of `N` entries.
+    local: Option<u64>,
 }
 
 impl Spec {
@@ -36,6 +39,7 @@ impl Spec {
             },
             version: 0,
             lock: None,
+            local: None,
         }
     }
 
@@ -49,6 +53,13 @@ impl Spec {
     /// `lock_ms` (checked positive by the macro).
     pub const fn lock(mut self, lock_ms: u64) -> Self {
         self.lock = Some(Duration::from_millis(lock_ms));
+        self
+    }
+
+    /// `local = N`: keep up to `entries` decoded values in this process
+    /// (checked positive by the macro).
+    pub const fn local(mut self, entries: u64) -> Self {
+        self.local = Some(entries);
         self
     }
 
@@ -145,6 +156,49 @@ impl<C: ?Sized + std::ops::Deref<Target = Cache>> AsCache for C {
 /// at that type (the macro applies it with the type's span).
 pub fn assert_value<T: Serialize + DeserializeOwned>() {}
 
+/// Makes a value type that can't be kept in the in-process tier an error at
+/// that type, for functions with `local = N`.
+pub fn assert_local<T: Clone + Send + Sync + 'static>() {}
+
+/// Whether a function's values can go in its cache's in-process tier:
+/// `(&Probe::<V>::new()).kit()` is `Some` for a `V` that is
+/// `Clone + Send + Sync + 'static` (through [`Cloneable`]) and `None` for
+/// any other (through [`NotCloneable`], found only after autoref).
+pub struct Probe<V>(std::marker::PhantomData<V>);
+
+// No `Default`: a probe is only ever made by generated code, with `new`.
+#[allow(clippy::new_without_default)]
+impl<V> Probe<V> {
+    /// A probe of `V`.
+    pub const fn new() -> Self {
+        Self(std::marker::PhantomData)
+    }
+}
+
+/// The kit of a value type that can be kept in process.
+pub trait Cloneable<V> {
+    /// `Some` kit.
+    fn kit(&self) -> Option<Kit<V>>;
+}
+
+impl<V: Clone + Send + Sync + 'static> Cloneable<V> for Probe<V> {
+    fn kit(&self) -> Option<Kit<V>> {
+        Some(Kit::of())
+    }
+}
+
+/// The fallback for value types that can't be kept in process.
+pub trait NotCloneable<V> {
+    /// No kit.
+    fn kit(&self) -> Option<Kit<V>>;
+}
+
+impl<V> NotCloneable<V> for &Probe<V> {
+    fn kit(&self) -> Option<Kit<V>> {
+        None
+    }
+}
+
 /// The key of this call: the arguments' hash, the return type, the version.
 fn key<R>(spec: &Spec, cache: &Cache, key: KeyHasher) -> Result<String, Error> {
     let mut key = key.type_name(std::any::type_name::<R>());
@@ -191,7 +245,9 @@ fn judge<V>(
 }
 
 /// A cached call of a sync function: `GET`; on a hit return the value, on a
-/// miss run `body` and `SET … PX ttl`. Concurrent misses of one key share one
+/// miss run `body` and `SET … PX ttl`. With an in-process tier (`kit` and
+/// `local`), a value held there is returned without the `GET`, and a value
+/// the `GET` found is kept there (see `local.rs`). Concurrent misses of one key share one
 /// run of `body` (see `flight.rs`); a hit due for a refresh (`stale`,
 /// `refresh`) that claims it recomputes inline (see `renew.rs`).
 pub fn call_sync<P: Store<R>, R>(
@@ -199,13 +255,21 @@ pub fn call_sync<P: Store<R>, R>(
     cache: &Cache,
     key: KeyHasher,
     unless: Unless<R>,
+    kit: Option<Kit<P::Value>>,
     body: impl FnOnce() -> R,
 ) -> R {
     let Some(key) = call_key::<R>(spec, cache, key) else {
         return body();
     };
     let storable = picker::<P, R>(unless);
-    match judge(spec, cache, &key, cache.lookup_sync::<P::Value>(&key)) {
+    let tier = cache.tier(
+        spec.name,
+        spec.local,
+        kit,
+        spec.lifetime.stale.unwrap_or_default(),
+    );
+    let found = cache.lookup_tiered_sync(&key, tier.as_ref());
+    match judge(spec, cache, &key, found) {
         Found::Fresh(value) => P::rebuild(value),
         Found::Renew(_, claim) => {
             renew::compute_sync(cache, claim.key(), spec.lifetime, storable, body)
@@ -229,13 +293,21 @@ pub async fn call_async<P: Store<R>, R>(
     cache: &Cache,
     key: KeyHasher,
     unless: Unless<R>,
+    kit: Option<Kit<P::Value>>,
     body: impl Future<Output = R>,
 ) -> R {
     let Some(key) = call_key::<R>(spec, cache, key) else {
         return body.await;
     };
     let storable = picker::<P, R>(unless);
-    match judge(spec, cache, &key, cache.lookup::<P::Value>(&key).await) {
+    let tier = cache.tier(
+        spec.name,
+        spec.local,
+        kit,
+        spec.lifetime.stale.unwrap_or_default(),
+    );
+    let found = cache.lookup_tiered(&key, tier.as_ref()).await;
+    match judge(spec, cache, &key, found) {
         Found::Fresh(value) => P::rebuild(value),
         Found::Renew(_, claim) => {
             renew::compute(cache, claim.key(), spec.lifetime, storable, body).await
@@ -263,6 +335,7 @@ pub async fn call_async_spawning<P, R, F, Fut>(
     cache: &Cache,
     key: KeyHasher,
     unless: Unless<R>,
+    kit: Option<Kit<P::Value>>,
     body: F,
 ) -> R
 where
@@ -275,7 +348,14 @@ where
     let Some(key) = call_key::<R>(spec, cache, key) else {
         return body().await;
     };
-    match judge(spec, cache, &key, cache.lookup::<P::Value>(&key).await) {
+    let tier = cache.tier(
+        spec.name,
+        spec.local,
+        kit,
+        spec.lifetime.stale.unwrap_or_default(),
+    );
+    let found = cache.lookup_tiered(&key, tier.as_ref()).await;
+    match judge(spec, cache, &key, found) {
         Found::Fresh(value) => P::rebuild(value),
         Found::Renew(value, claim) => {
             let refresh = async move {

@@ -182,3 +182,43 @@ pub async fn wait_for_misses_async(cache: &Cache, misses: u64) {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
+
+impl TestRedis {
+    /// How many times the server has run `command` (lowercase, e.g.
+    /// `"get"`), from `INFO commandstats`.
+    pub fn command_calls(&self, command: &str) -> u64 {
+        let info: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query(&mut self.conn())
+            .expect("INFO commandstats");
+        let field = format!("cmdstat_{command}:calls=");
+        info.lines()
+            .find_map(|line| line.strip_prefix(&field))
+            .and_then(|rest| rest.split(',').next())
+            .map_or(0, |calls| calls.parse().expect("a call count"))
+    }
+
+    /// The ids of the connected clients named `name` (`CLIENT LIST`).
+    pub fn client_ids(&self, name: &str) -> Vec<u64> {
+        let list: String = redis::cmd("CLIENT")
+            .arg("LIST")
+            .query(&mut self.conn())
+            .expect("CLIENT LIST");
+        let named = format!(" name={name} ");
+        list.lines()
+            .filter(|line| line.contains(&named))
+            .filter_map(|line| line.strip_prefix("id="))
+            .filter_map(|rest| rest.split(' ').next()?.parse().ok())
+            .collect()
+    }
+}
+
+/// Polls `done` until it holds; fails the test if it doesn't within 10 s
+/// (a bound on a hang, not a timing assertion).
+pub fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "never happened: {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}

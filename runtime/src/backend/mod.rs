@@ -8,7 +8,7 @@ mod tests;
 use std::sync::LazyLock;
 
 pub(crate) use self::memory::MemoryBackend;
-pub(crate) use self::redis::{RedisBackend, Timeouts, sleep};
+pub(crate) use self::redis::{RedisBackend, Timeouts, io_runtime, sleep};
 
 /// Deletes `KEYS[1]` only if it holds `ARGV[1]`: a lock is released by its
 /// owner only, never by a process whose lock expired and was taken over.

@@ -69,6 +69,16 @@ impl RedisBackend {
         })
     }
 
+    /// The client this backend connects with.
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The connect and response timeouts of this backend.
+    pub(crate) fn timeouts(&self) -> &Timeouts {
+        &self.timeouts
+    }
+
     /// Runs one command on the shared async connection, on the io runtime.
     pub(crate) async fn query_async<T>(&self, cmd: Cmd) -> Result<T, Error>
     where
@@ -311,7 +321,7 @@ fn epoch_ms() -> u64 {
 }
 
 /// The runtime that owns every async Redis connection of the process.
-fn io_runtime() -> Result<&'static tokio::runtime::Runtime, redis::RedisError> {
+pub(crate) fn io_runtime() -> Result<&'static tokio::runtime::Runtime, redis::RedisError> {
     static RUNTIME: LazyLock<std::io::Result<tokio::runtime::Runtime>> = LazyLock::new(|| {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)

@@ -242,3 +242,44 @@ mod cache_expressions {
         }
     }
 }
+
+/// `local = N`: values kept decoded in process, cloned out on a hit.
+pub mod local_tier {
+    use redis_cached::redis_cached;
+    use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+    #[derive(Clone, Serialize, Deserialize)]
+    pub struct Page {
+        body: String,
+    }
+
+    #[redis_cached(ttl = 5, local = 100)]
+    pub fn page(id: u64) -> Page {
+        Page {
+            body: id.to_string(),
+        }
+    }
+
+    #[redis_cached(ttl = 5, local = 10, cache_none = false)]
+    pub fn maybe(id: u64) -> Option<Page> {
+        (id > 0).then(|| page(id))
+    }
+
+    #[redis_cached(ttl = "1m", stale = "5m", local = 10)]
+    pub async fn spawning(id: u64) -> Result<u64, std::io::Error> {
+        Ok(id)
+    }
+
+    #[redis_cached(ttl = 5, local = 10)]
+    pub async fn borrowing(name: &str) -> String {
+        name.to_owned()
+    }
+
+    #[redis_cached(ttl = 5, local = 10)]
+    pub fn generic<T>(x: T) -> T
+    where
+        T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        x
+    }
+}
