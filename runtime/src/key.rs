@@ -3,8 +3,9 @@
 //! A key reads `<prefix><name>:{<hash>}`. `name` is `module::path::fn_name`
 //! (or the attribute's `name`), `hash` is xxh3-128 over, in order: every
 //! key argument's type name and bincode encoding (or those of the `key = …`
-//! value), the function's type parameters, the return type's name, and the
-//! attribute's `version` when it is not 0.
+//! value), the receiver's type, the function's type parameters and const
+//! parameter values, the return type's name, and the attribute's `version`
+//! when it is not 0.
 //! The braces make the hash a Redis Cluster hash tag, so a key and the keys
 //! derived from it (its lock) share a slot. No raw argument bytes appear in a
 //! key, and nothing in it depends on the process (no `DefaultHasher`, no
@@ -37,9 +38,9 @@ impl KeyHasher {
     pub fn arg<T: Serialize + ?Sized>(mut self, value: &T) -> Self {
         self = self.type_name(std::any::type_name::<T>());
         if self.error.is_none() {
-            let writer = HashWriter(&mut self.state);
             self.error =
-                bincode::serde::encode_into_writer(value, writer, crate::codec::CONFIG).err();
+                bincode::serde::encode_into_std_write(value, &mut self.state, crate::codec::CONFIG)
+                    .err();
         }
         self
     }
@@ -80,16 +81,6 @@ impl KeyHasher {
 impl Default for KeyHasher {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-/// Feeds bincode's output into the bytes to hash.
-struct HashWriter<'a>(&'a mut Vec<u8>);
-
-impl bincode::enc::write::Writer for HashWriter<'_> {
-    fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
-        self.0.extend_from_slice(bytes);
-        Ok(())
     }
 }
 
