@@ -76,6 +76,18 @@ impl Spec {
     }
 }
 
+impl Spec {
+    /// The in-process tier this function's values go through in `cache`, if any.
+    fn tier<'c, V>(
+        &self,
+        cache: &'c Cache,
+        kit: Option<Kit<V>>,
+    ) -> Option<crate::local::Tier<'c, V>> {
+        let stale = self.lifetime.stale.unwrap_or_default();
+        cache.tier(self.name, self.local, kit, stale)
+    }
+}
+
 /// `unless = …`: a result for which this returns true is not stored.
 pub type Unless<R> = Option<fn(&R) -> bool>;
 
@@ -262,12 +274,7 @@ pub fn call_sync<P: Store<R>, R>(
         return body();
     };
     let storable = picker::<P, R>(unless);
-    let tier = cache.tier(
-        spec.name,
-        spec.local,
-        kit,
-        spec.lifetime.stale.unwrap_or_default(),
-    );
+    let tier = spec.tier(cache, kit);
     let found = cache.lookup_tiered_sync(&key, tier.as_ref());
     match judge(spec, cache, &key, found) {
         Found::Fresh(value) => P::rebuild(value),
@@ -300,12 +307,7 @@ pub async fn call_async<P: Store<R>, R>(
         return body.await;
     };
     let storable = picker::<P, R>(unless);
-    let tier = cache.tier(
-        spec.name,
-        spec.local,
-        kit,
-        spec.lifetime.stale.unwrap_or_default(),
-    );
+    let tier = spec.tier(cache, kit);
     let found = cache.lookup_tiered(&key, tier.as_ref()).await;
     match judge(spec, cache, &key, found) {
         Found::Fresh(value) => P::rebuild(value),
@@ -348,12 +350,7 @@ where
     let Some(key) = call_key::<R>(spec, cache, key) else {
         return body().await;
     };
-    let tier = cache.tier(
-        spec.name,
-        spec.local,
-        kit,
-        spec.lifetime.stale.unwrap_or_default(),
-    );
+    let tier = spec.tier(cache, kit);
     let found = cache.lookup_tiered(&key, tier.as_ref()).await;
     match judge(spec, cache, &key, found) {
         Found::Fresh(value) => P::rebuild(value),
