@@ -73,7 +73,8 @@ struct Parts<'a> {
     spec: TokenStream,
     cache: TokenStream,
     key: TokenStream,
-    store: TokenStream,
+    /// The function's `Values`, made where a missing serde impl is reported.
+    values: TokenStream,
     asserts: TokenStream,
     unless: TokenStream,
     /// The `Option<Kit<_>>` that lets values into the in-process tier.
@@ -126,9 +127,13 @@ impl<'a> Parts<'a> {
             None => quote!(#private::default_cache()),
         };
         let output = &signature.output;
-        let (store, asserts) = store(args, signature);
-        let (kit, local_assert) = kit(args, signature, &store);
-        let asserts = quote!(#asserts #local_assert);
+        let stored = Stored::new(args, signature);
+        let (kit, asserts) = kit(args, signature, &stored.value);
+        let values = {
+            let Stored { policy, span, .. } = &stored;
+            let output = &signature.output;
+            respan(quote!(#private::values::<#policy, #output>()), *span)
+        };
         let unless = match &args.unless {
             Some(expr) => quote_spanned! {expr.span()=>
                 {
@@ -151,7 +156,7 @@ impl<'a> Parts<'a> {
             spec,
             cache,
             key: key(args, signature),
-            store,
+            values,
             asserts,
             unless,
             kit,
@@ -170,7 +175,7 @@ impl<'a> Parts<'a> {
             spec,
             cache,
             key,
-            store,
+            values,
             asserts,
             unless,
             kit,
@@ -186,24 +191,19 @@ impl<'a> Parts<'a> {
         let output = &self.signature.output;
         let is_async = sig.asyncness.is_some();
         let call = match (mode, is_async) {
-            (Mode::Cached, false) => quote!(call_sync),
-            (Mode::Cached, true) if self.spawning => quote!(call_async_spawning),
-            (Mode::Cached, true) => quote!(call_async),
-            (Mode::Refresh, false) => quote!(refresh_sync),
-            (Mode::Refresh, true) => quote!(refresh_async),
+            (Mode::Cached, false) => quote!(call_blocking),
+            (Mode::Cached, true) if self.spawning => quote!(call_spawning),
+            (Mode::Cached, true) => quote!(call),
+            (Mode::Refresh, false) => quote!(refresh_blocking),
+            (Mode::Refresh, true) => quote!(refresh),
         };
         // The spawning call takes a closure that makes the future, so that a
         // refresh can run it in a task.
         let spawning = mode == Mode::Cached && self.spawning;
         let make = spawning.then(|| quote!(move ||));
-        let generics = if spawning {
-            quote!(::<#store, _, _, _>)
-        } else {
-            quote!(::<#store, _>)
-        };
         let body = if is_async {
             quote! {
-                #private::#call #generics (&__RC_SPEC, #cache, #key, #unless, #kit #make async move {
+                #private::#call(&__RC_SPEC, #cache, #key, #values, #unless, #kit #make async move {
                     #bind_patterns
                     // Pins the block's output type, so `?` in the body infers its error type.
                     #[allow(unreachable_code, clippy::diverging_sub_expression, clippy::needless_return)]
@@ -216,7 +216,7 @@ impl<'a> Parts<'a> {
             }
         } else {
             quote! {
-                #private::#call::<#store, _>(&__RC_SPEC, #cache, #key, #unless, #kit move || -> #output {
+                #private::#call(&__RC_SPEC, #cache, #key, #values, #unless, #kit move || -> #output {
                     #bind_patterns
                     #block
                 })
@@ -248,13 +248,12 @@ impl<'a> Parts<'a> {
         sig.unsafety = None;
         sig.output = syn::parse_quote!(-> ::core::result::Result<bool, ::redis_cached::Error>);
         let vis = &self.signature.func.vis;
-        let output = &self.signature.output;
         let receiver = self.signature.has_receiver.then(|| quote!(let _ = &self;));
         let params = self.signature.params.iter().map(|p| &p.binding);
         let call = if sig.asyncness.is_some() {
-            quote!(#private::invalidate_async::<#output>(&__RC_SPEC, #cache, #key).await)
+            quote!(#private::invalidate(&__RC_SPEC, #cache, #key).await)
         } else {
-            quote!(#private::invalidate_sync::<#output>(&__RC_SPEC, #cache, #key))
+            quote!(#private::invalidate_blocking(&__RC_SPEC, #cache, #key))
         };
         let doc = doc(format!(
             "Deletes the cached value of `{name}` for these arguments; `Ok(true)` if there was one. \
@@ -285,9 +284,9 @@ impl<'a> Parts<'a> {
         let ident = sibling(name, "invalidate_all");
         let asyncness = &self.signature.func.sig.asyncness;
         let call = if asyncness.is_some() {
-            quote!(#private::invalidate_all_async(&__RC_SPEC, #cache).await)
+            quote!(#private::invalidate_all(&__RC_SPEC, #cache).await)
         } else {
-            quote!(#private::invalidate_all_sync(&__RC_SPEC, #cache))
+            quote!(#private::invalidate_all_blocking(&__RC_SPEC, #cache))
         };
         let doc = doc(format!(
             "Deletes every cached value of `{name}`, for all arguments; returns how many."
@@ -304,41 +303,48 @@ impl<'a> Parts<'a> {
     }
 }
 
-/// The store policy, and assertions that put a missing serde impl's error on
-/// the user's type (or on the argument that requires it).
-fn store(args: &Args, signature: &Signature) -> (TokenStream, TokenStream) {
-    let private = quote!(::redis_cached::__private);
-    let assert =
-        |ty: &syn::Type, span: Span| quote_spanned!(span=> #private::assert_value::<#ty>(););
-    let output = &signature.output;
-    let flag =
-        |given: &Option<crate::args::Given<bool>>| given.as_ref().map(|g| (g.value, g.name.span()));
-    match &signature.kind {
-        ReturnKind::Result { ok, err } => match (flag(&args.cache_err), err) {
-            (Some((true, span)), Some(err)) => {
-                let asserts = [assert(ok, ok.span()), assert(err, span)];
-                (quote!(#private::Always), quote!(#(#asserts)*))
+/// What a function stores: its store policy, the type of the value stored,
+/// and where a missing serde impl on that value is reported.
+struct Stored {
+    policy: TokenStream,
+    value: syn::Type,
+    span: Span,
+}
+
+impl Stored {
+    fn new(args: &Args, signature: &Signature) -> Self {
+        let private = quote!(::redis_cached::__private);
+        let output = &signature.output;
+        let flag = |given: &Option<crate::args::Given<bool>>| given.as_ref().map(|g| g.value);
+        let (policy, value) = match &signature.kind {
+            ReturnKind::Result { ok, err: Some(_) } if flag(&args.cache_err) == Some(true) => {
+                (quote!(Always), output)
             }
-            _ => (quote!(#private::OkOnly), assert(ok, ok.span())),
-        },
-        ReturnKind::Option if matches!(flag(&args.cache_none), Some((false, _))) => {
-            (quote!(#private::SomeOnly), assert(output, output.span()))
+            ReturnKind::Result { ok, .. } => (quote!(OkOnly), ok),
+            ReturnKind::Option { some } if flag(&args.cache_none) == Some(false) => {
+                (quote!(SomeOnly), some)
+            }
+            _ => (quote!(Always), output),
+        };
+        Self {
+            policy: quote!(#private::#policy),
+            value: (**value).clone(),
+            span: value.span(),
         }
-        _ => (quote!(#private::Always), assert(output, output.span())),
     }
 }
 
-/// What lets the function's values into the in-process tier, and, with
-/// `local = N`, an assertion that puts a missing `Clone` (or `Send`, `Sync`,
-/// `'static`) on the return type. Without `local`, the cache's shared tier
-/// (`CacheBuilder::local`) takes the values if their type allows it; the
-/// type is probed only where it is concrete and owns its data.
-fn kit(args: &Args, signature: &Signature, store: &TokenStream) -> (TokenStream, TokenStream) {
+/// What lets the function's values (of type `value`) into the in-process
+/// tier, and, with `local = N`, an assertion that puts a missing `Clone` (or
+/// `Send`, `Sync`, `'static`) on the return type. Without `local`, the
+/// cache's shared tier (`CacheBuilder::local`) takes the values if their
+/// type allows it; the type is probed only where it is concrete and owns
+/// its data.
+fn kit(args: &Args, signature: &Signature, value: &syn::Type) -> (TokenStream, TokenStream) {
     let private = quote!(::redis_cached::__private);
     let output = &signature.output;
     let span = output.span();
-    let store = respan(store.clone(), span);
-    let value = quote_spanned!(span=> <#store as #private::Store<#output>>::Value);
+    let value = respan(quote!(#value), span);
     let probe = quote! {{
         #[allow(unused_imports)]
         use #private::{Cloneable as _, NotCloneable as _};
@@ -395,27 +401,27 @@ fn key(args: &Args, signature: &Signature) -> TokenStream {
     let values: Vec<TokenStream> = match &args.key {
         Some(key) => {
             let expr = &key.value;
-            vec![quote_spanned!(expr.span()=> .arg(&(#expr)))]
+            vec![quote_spanned!(expr.span()=> __rc_key.arg(&(#expr));)]
         }
         None => {
             let receiver = sig
                 .receiver()
                 .filter(|_| !skipped("self"))
-                .map(|receiver| quote_spanned!(receiver.span()=> .arg(&self)));
+                .map(|receiver| quote_spanned!(receiver.span()=> __rc_key.arg(&self);));
             let params = signature
                 .params
                 .iter()
                 .filter(|param| param.pattern.is_some() || !skipped(&param.binding.to_string()))
                 .map(|param| {
                     let binding = &param.binding;
-                    quote_spanned!(param.ty.span()=> .arg(&#binding))
+                    quote_spanned!(param.ty.span()=> __rc_key.arg(&#binding);)
                 });
             receiver.into_iter().chain(params).collect()
         }
     };
     let self_type = sig
         .receiver()
-        .map(|_| quote!(.type_name(::core::any::type_name::<Self>())));
+        .map(|_| quote!(__rc_key.type_name(::core::any::type_name::<Self>());));
     let mut type_params = Vec::new();
     let mut const_params = Vec::new();
     for param in &sig.generics.params {
@@ -426,10 +432,12 @@ fn key(args: &Args, signature: &Signature) -> TokenStream {
         }
     }
     let type_params = (!type_params.is_empty())
-        .then(|| quote!(.type_name(::core::any::type_name::<(#(#type_params,)*)>())));
+        .then(|| quote!(__rc_key.type_name(::core::any::type_name::<(#(#type_params,)*)>());));
+    let output = &signature.output;
     quote! {
-        ::redis_cached::__private::KeyHasher::new()
-            #(#values)* #self_type #type_params #(.arg(&#const_params))*
+        ::redis_cached::__private::digest::<#output>(&__RC_SPEC, |__rc_key| {
+            #(#values)* #self_type #type_params #(__rc_key.arg(&#const_params);)*
+        })
     }
 }
 

@@ -28,7 +28,7 @@ pub(crate) enum ReturnKind {
     /// Any other type: the whole value is cached.
     Plain,
     /// `Option<T>`: `None` is cached too, unless `cache_none = false`.
-    Option,
+    Option { some: Box<Type> },
     /// `Result<T, E>` (or an alias `Result<T>`): only `Ok(T)` is cached,
     /// unless `cache_err = true`. `err` is `E` when written out.
     Result {
@@ -102,7 +102,7 @@ impl ReturnKind {
             _ => None,
         });
         match (last.ident.to_string().as_str(), types.next()) {
-            ("Option", Some(_)) => Self::Option,
+            ("Option", Some(some)) => Self::Option { some },
             ("Result", Some(ok)) => Self::Result {
                 ok,
                 err: types.next(),

@@ -129,7 +129,7 @@ pub(crate) fn arguments(args: &Args, signature: &Signature) -> syn::Result<()> {
         }
     }
     if let Some(cache_none) = &args.cache_none {
-        if !matches!(signature.kind, ReturnKind::Option) {
+        if !matches!(signature.kind, ReturnKind::Option { .. }) {
             errors.push(syn::Error::new_spanned(
                 &cache_none.name,
                 "`cache_none` applies to functions returning `Option<T>`; remove it",

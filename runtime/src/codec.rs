@@ -33,6 +33,36 @@ pub(crate) struct Meta {
     pub(crate) compute_ms: u32,
 }
 
+/// How values of one type become bytes and back, as plain functions: the
+/// calls that use it need no serde bounds of their own (see `spec::Values`).
+pub(crate) struct Codec<V> {
+    /// [`encode`] for `V`.
+    pub(crate) encode: fn(&V, Meta, usize) -> Result<Vec<u8>, Error>,
+    /// [`decode`] for `V`.
+    pub(crate) decode: fn(&[u8], usize) -> Decoded<V>,
+}
+
+/// A decoded value and its metadata.
+pub(crate) type Decoded<V> = Result<(V, Meta), Error>;
+
+impl<V> Clone for Codec<V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<V> Copy for Codec<V> {}
+
+impl<V: Serialize + DeserializeOwned> Codec<V> {
+    /// The codec of a serializable type.
+    pub(crate) const fn of() -> Self {
+        Self {
+            encode: encode::<V>,
+            decode: decode::<V>,
+        }
+    }
+}
+
 /// Encodes `value` behind the format byte and `meta`; fails if the result
 /// exceeds `limit` bytes.
 pub(crate) fn encode<T: Serialize + ?Sized>(
@@ -50,7 +80,7 @@ pub(crate) fn encode<T: Serialize + ?Sized>(
 }
 
 /// Decodes bytes written by [`encode`], refusing anything over `limit` bytes.
-pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], limit: usize) -> Result<(T, Meta), Error> {
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], limit: usize) -> Decoded<T> {
     check_size(bytes.len(), limit)?;
     match bytes.split_first() {
         Some((&FORMAT, rest)) if rest.len() >= HEADER => {

@@ -17,8 +17,9 @@
 //!   as its leader and computes; the others go on waiting for the same
 //!   flight. If nobody waits, the flight ends.
 //!
-//! Sync callers block on a [`Condvar`]; async callers await a tokio
-//! [`Notify`], which works on any executor. A call that hits never gets here.
+//! Waiters listen for the flight's [`Event`], and wait the way their [`Io`]
+//! does: sync callers block their thread, async callers await (on any
+//! executor). A call that hits never gets here.
 //!
 //! A flight lasts from the leader's miss until it publishes its outcome: a
 //! call whose `GET` missed just before the leader stored its value, but that
@@ -26,9 +27,11 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use tokio::sync::Notify;
+use event_listener::Event;
+
+use crate::io::Io;
 
 /// The flights under way in one cache, by key.
 #[derive(Debug, Default)]
@@ -40,10 +43,8 @@ pub(crate) struct Flights {
 #[derive(Debug, Default)]
 struct Flight {
     state: Mutex<State>,
-    /// Wakes sync waiters.
-    changed: Condvar,
-    /// Wakes async waiters.
-    notify: Notify,
+    /// Wakes the waiters when `state` changes.
+    changed: Event,
 }
 
 #[derive(Debug, Default)]
@@ -89,39 +90,18 @@ pub(crate) struct Leader<'a> {
 }
 
 impl Flights {
-    /// Joins the flight for `key`, blocking the thread while another call leads it.
-    pub(crate) fn join_sync(&self, key: &str) -> Joined<'_> {
-        match self.enter(key) {
-            Ok(leader) => Joined::Leader(leader),
-            Err(flight) => {
-                let mut state = lock(&flight.state);
-                loop {
-                    if let Some(turn) = state.turn() {
-                        drop(state);
-                        return self.joined(key, flight, turn);
-                    }
-                    state = flight
-                        .changed
-                        .wait(state)
-                        .unwrap_or_else(PoisonError::into_inner);
-                }
-            }
-        }
-    }
-
-    /// Joins the flight for `key`, awaiting the outcome while another call leads it.
-    pub(crate) async fn join(&self, key: &str) -> Joined<'_> {
+    /// Joins the flight for `key`, waiting while another call leads it.
+    pub(crate) async fn join<I: Io>(&self, io: I, key: &str) -> Joined<'_> {
         match self.enter(key) {
             Ok(leader) => Joined::Leader(leader),
             Err(flight) => loop {
-                // Registered before the check, so a wake-up between the two isn't lost.
-                let notified = flight.notify.notified();
+                // Listening before the check, so a change between the two isn't lost.
+                let listener = flight.changed.listen();
                 let turn = lock(&flight.state).turn();
                 if let Some(turn) = turn {
-                    drop(notified);
                     return self.joined(key, flight, turn);
                 }
-                notified.await;
+                io.wait(listener).await;
             },
         }
     }
@@ -213,8 +193,7 @@ impl Drop for Leader<'_> {
         }
         *lock(&self.flight.state) = state;
         drop(running);
-        self.flight.changed.notify_all();
-        self.flight.notify.notify_waiters();
+        self.flight.changed.notify(usize::MAX);
     }
 }
 
@@ -226,6 +205,11 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::io::{Async, Blocking, block_on};
+
+    fn join_blocking<'a>(flights: &'a Flights, key: &str) -> Joined<'a> {
+        block_on(flights.join(Blocking, key))
+    }
 
     fn bytes(of: &[u8]) -> Option<Arc<[u8]>> {
         Some(Arc::from(of))
@@ -241,12 +225,12 @@ mod tests {
     #[test]
     fn waiters_get_the_leaders_bytes_and_the_flight_ends() {
         let flights = Flights::default();
-        let Joined::Leader(leader) = flights.join_sync("k") else {
+        let Joined::Leader(leader) = join_blocking(&flights, "k") else {
             panic!("the first call leads");
         };
         std::thread::scope(|s| {
             let waiters: Vec<_> = (0..4)
-                .map(|_| s.spawn(|| shared(flights.join_sync("k"))))
+                .map(|_| s.spawn(|| shared(join_blocking(&flights, "k"))))
                 .collect();
             // The map, the leader and the four waiters hold the flight.
             while Arc::strong_count(&leader.flight) < 6 {
@@ -258,25 +242,25 @@ mod tests {
             }
         });
         assert!(lock(&flights.running).is_empty());
-        assert!(matches!(flights.join_sync("k"), Joined::Leader(_)));
+        assert!(matches!(join_blocking(&flights, "k"), Joined::Leader(_)));
     }
 
     #[test]
     fn other_keys_fly_separately() {
         let flights = Flights::default();
-        let a = flights.join_sync("a");
-        let b = flights.join_sync("b");
+        let a = join_blocking(&flights, "a");
+        let b = join_blocking(&flights, "b");
         assert!(matches!((&a, &b), (Joined::Leader(_), Joined::Leader(_))));
     }
 
     #[tokio::test]
     async fn an_uncacheable_result_sends_waiters_alone() {
         let flights = Flights::default();
-        let Joined::Leader(leader) = flights.join("k").await else {
+        let Joined::Leader(leader) = flights.join(Async, "k").await else {
             panic!("the first call leads");
         };
         let flight = Arc::clone(&leader.flight);
-        let waiter = flights.join("k");
+        let waiter = flights.join(Async, "k");
         let finish = async {
             // The map, the leader, this test and the waiter hold the flight.
             while Arc::strong_count(&flight) < 4 {
@@ -291,11 +275,11 @@ mod tests {
     #[tokio::test]
     async fn a_waiter_takes_over_an_abandoned_flight() {
         let flights = Flights::default();
-        let Joined::Leader(leader) = flights.join("k").await else {
+        let Joined::Leader(leader) = flights.join(Async, "k").await else {
             panic!("the first call leads");
         };
         let flight = Arc::clone(&leader.flight);
-        let waiter = flights.join("k");
+        let waiter = flights.join(Async, "k");
         let abandon = async {
             // The map, the leader, this test and the waiter hold the flight.
             while Arc::strong_count(&flight) < 4 {
@@ -317,13 +301,13 @@ mod tests {
     #[test]
     fn a_vacant_flight_nobody_took_over_goes_to_the_next_caller() {
         let flights = Flights::default();
-        let Joined::Leader(leader) = flights.join_sync("k") else {
+        let Joined::Leader(leader) = join_blocking(&flights, "k") else {
             panic!("the first call leads");
         };
         // A waiter that is cancelled after its leader was.
         let waiter = Arc::clone(&leader.flight);
         drop(leader);
         drop(waiter);
-        assert!(matches!(flights.join_sync("k"), Joined::Leader(_)));
+        assert!(matches!(join_blocking(&flights, "k"), Joined::Leader(_)));
     }
 }

@@ -1,86 +1,148 @@
-//! Key derivation: a stable 128-bit hash of a call's types and argument values.
+//! Key derivation: a stable 128-bit digest of a call's function, types and
+//! argument values.
 //!
-//! A key reads `<prefix><name>:{<hash>}`. `name` is `module::path::fn_name`
-//! (or the attribute's `name`), `hash` is xxh3-128 over, in order: every
-//! key argument's type name and bincode encoding (or those of the `key = …`
-//! value), the receiver's type, the function's type parameters and const
-//! parameter values, the return type's name, and the attribute's `version`
-//! when it is not 0.
-//! The braces make the hash a Redis Cluster hash tag, so a key and the keys
-//! derived from it (its lock) share a slot. No raw argument bytes appear in a
-//! key, and nothing in it depends on the process (no `DefaultHasher`, no
-//! addresses): the same build computes the same key everywhere.
+//! A key reads `<prefix><name>:{<digest>}`. `name` is `module::path::fn_name`
+//! (or the attribute's `name`), `digest` is xxh3-128, as 32 hex digits, over,
+//! in order: the key format's tag, the name, every key argument's type name
+//! and bincode encoding (or those of the `key = …` value), the receiver's
+//! type, the function's type parameters and const parameter values, the
+//! return type's name, and the attribute's `version` when it is not 0.
+//! Bytes are streamed into the hasher as bincode writes them: no buffer.
+//!
+//! The digest alone tells calls apart (it covers the name), so the
+//! in-process tier keys its tables by it. The braces make it a Redis Cluster
+//! hash tag, so a key and the keys derived from it (its lock) share a slot.
+//! No raw argument bytes appear in a key, and nothing in it depends on the
+//! process (no `DefaultHasher`, no addresses): the same build computes the
+//! same key everywhere.
+
+use std::sync::OnceLock;
 
 use serde::Serialize;
-use xxhash_rust::xxh3::xxh3_128;
+use xxhash_rust::xxh3::Xxh3Default;
 
-/// Accumulates the hash of one call's key parts.
+use crate::Error;
+
+/// The key format's tag, hashed first: bump it when what is hashed changes.
+const FORMAT: &[u8] = b"redis-cached/key/2";
+
+/// Accumulates the digest of one call's key parts.
 ///
-/// Generated code chains [`arg`](Self::arg) once per key argument; the first
-/// argument that fails to serialize is kept and reported by [`finish`](Self::finish).
+/// Generated code calls [`arg`](Self::arg) once per key argument; the first
+/// argument that fails to serialize is kept and reported by [`Digest::of`].
 pub struct KeyHasher {
-    /// The bytes to hash, hashed at once in `finish`: one-shot xxh3 gives the
-    /// streaming digest, and this small buffer is cheap to move between the
-    /// builder calls, where a streaming state (over 500 bytes) is not.
-    state: Vec<u8>,
+    hasher: Xxh3Default,
     error: Option<bincode::error::EncodeError>,
 }
 
 impl KeyHasher {
-    /// An empty hasher, seeded with the key format's version.
-    pub fn new() -> Self {
-        let mut state = Vec::with_capacity(128);
-        state.extend_from_slice(b"redis-cached/key/1");
-        Self { state, error: None }
+    fn new(name: &str) -> Self {
+        let mut hasher = Self {
+            hasher: Xxh3Default::new(),
+            error: None,
+        };
+        hasher.hasher.update(FORMAT);
+        hasher.type_name(name);
+        hasher
     }
 
     /// Adds a value and its type's name.
-    pub fn arg<T: Serialize + ?Sized>(mut self, value: &T) -> Self {
-        self = self.type_name(std::any::type_name::<T>());
+    pub fn arg<T: Serialize + ?Sized>(&mut self, value: &T) {
+        self.type_name(std::any::type_name::<T>());
         if self.error.is_none() {
+            let into = Stream(&mut self.hasher);
             self.error =
-                bincode::serde::encode_into_std_write(value, &mut self.state, crate::codec::CONFIG)
-                    .err();
+                bincode::serde::encode_into_writer(value, into, crate::codec::CONFIG).err();
         }
-        self
     }
 
     /// Adds a type's name, length-prefixed so that names can't run together.
-    pub fn type_name(mut self, name: &str) -> Self {
-        self.state
-            .extend_from_slice(&(name.len() as u64).to_le_bytes());
-        self.state.extend_from_slice(name.as_bytes());
-        self
-    }
-
-    /// The full key, `<prefix><name>:{<32 hex digits>}`, or the error of the
-    /// first argument that could not be serialized.
-    pub fn finish(self, prefix: &str, name: &str) -> Result<String, crate::Error> {
-        match self.error {
-            Some(e) => Err(e.into()),
-            None => {
-                // By hand rather than `format!`: this runs on every call, L1 hits included.
-                let digest = xxh3_128(&self.state);
-                let mut key = String::with_capacity(prefix.len() + name.len() + 35);
-                key.push_str(prefix);
-                key.push_str(name);
-                key.push_str(":{");
-                let mut hex = [0u8; 32];
-                for (i, digit) in hex.iter_mut().enumerate() {
-                    let nibble = (digest >> ((31 - i) * 4)) & 0xf;
-                    *digit = b"0123456789abcdef"[nibble as usize];
-                }
-                key.push_str(std::str::from_utf8(&hex).unwrap_or_default());
-                key.push('}');
-                Ok(key)
-            }
-        }
+    pub fn type_name(&mut self, name: &str) {
+        self.hasher.update(&(name.len() as u64).to_le_bytes());
+        self.hasher.update(name.as_bytes());
     }
 }
 
-impl Default for KeyHasher {
-    fn default() -> Self {
-        Self::new()
+/// Feeds what bincode writes straight into the hasher.
+struct Stream<'a>(&'a mut Xxh3Default);
+
+impl bincode::enc::write::Writer for Stream<'_> {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
+        self.0.update(bytes);
+        Ok(())
+    }
+}
+
+/// The digest of one call: which entry it reads and writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Digest(pub(crate) u128);
+
+impl Digest {
+    /// The digest of a call of the function `name` returning `R`, whose
+    /// arguments `feed` adds; `version` is mixed in when not 0. Fails with
+    /// the error of the first argument that could not be serialized.
+    pub(crate) fn of<R: ?Sized>(
+        name: &str,
+        version: u32,
+        feed: impl FnOnce(&mut KeyHasher),
+    ) -> Result<Self, Error> {
+        let mut hasher = KeyHasher::new(name);
+        feed(&mut hasher);
+        hasher.type_name(std::any::type_name::<R>());
+        if version != 0 {
+            hasher.arg(&version);
+        }
+        match hasher.error {
+            Some(error) => Err(error.into()),
+            None => Ok(Self(hasher.hasher.digest128())),
+        }
+    }
+
+    /// The digest written in a key by [`Key::text`], if `key` is one of ours.
+    pub(crate) fn parse(key: &[u8]) -> Option<Self> {
+        let hex = key.strip_suffix(b"}")?;
+        let hex = hex.get(hex.len().checked_sub(HEX + 2)?..)?;
+        let hex = hex.strip_prefix(b":{")?;
+        let hex = std::str::from_utf8(hex).ok()?;
+        u128::from_str_radix(hex, 16).ok().map(Self)
+    }
+}
+
+/// Hex digits in a key's digest.
+const HEX: usize = 32;
+
+/// One call's key: its digest, and its text in Redis, written on first use
+/// (a hit in the in-process tier never needs it).
+#[derive(Debug)]
+pub(crate) struct Key<'a> {
+    pub(crate) digest: Digest,
+    prefix: &'a str,
+    name: &'a str,
+    text: OnceLock<String>,
+}
+
+impl<'a> Key<'a> {
+    pub(crate) fn new(digest: Digest, prefix: &'a str, name: &'a str) -> Self {
+        Self {
+            digest,
+            prefix,
+            name,
+            text: OnceLock::new(),
+        }
+    }
+
+    /// `<prefix><name>:{<32 hex digits>}`.
+    pub(crate) fn text(&self) -> &str {
+        self.text.get_or_init(|| {
+            let mut key = String::with_capacity(self.prefix.len() + self.name.len() + HEX + 3);
+            key.push_str(self.prefix);
+            key.push_str(self.name);
+            key.push_str(":{");
+            // Infallible: writing to a String.
+            let _ = std::fmt::Write::write_fmt(&mut key, format_args!("{:032x}", self.digest.0));
+            key.push('}');
+            key
+        })
     }
 }
 
@@ -88,18 +150,20 @@ impl Default for KeyHasher {
 mod tests {
     use super::*;
 
-    fn key(parts: impl FnOnce(KeyHasher) -> KeyHasher) -> String {
-        parts(KeyHasher::new())
-            .finish("app:", "shop::price")
-            .unwrap()
+    fn key(parts: impl FnOnce(&mut KeyHasher)) -> String {
+        let digest = Digest::of::<f64>("shop::price", 0, parts).unwrap();
+        Key::new(digest, "app:", "shop::price").text().to_owned()
     }
 
     #[test]
     fn a_fixed_input_gives_a_fixed_key() {
         // Checked in on purpose: if this changes, every deployed cache entry is
-        // orphaned. Change it only with a note in the changelog.
-        let k = key(|h| h.arg(&42u64).arg("eu-west").type_name("f64"));
-        assert_eq!(k, "app:shop::price:{a33e0a599628cb8eaa29f6994b133eaa}");
+        // orphaned. Change it only with a bump of FORMAT and a changelog note.
+        let k = key(|h| {
+            h.arg(&42u64);
+            h.arg("eu-west");
+        });
+        assert_eq!(k, "app:shop::price:{dc32e4d54633d09bed6a500b5ad9c9e4}");
     }
 
     #[test]
@@ -114,11 +178,36 @@ mod tests {
     }
 
     #[test]
-    fn different_values_types_and_order_give_different_keys() {
-        let a = key(|h| h.arg(&1u32).arg(&2u32));
-        assert_ne!(a, key(|h| h.arg(&2u32).arg(&1u32)));
-        assert_ne!(a, key(|h| h.arg(&1u64).arg(&2u32)));
-        assert_ne!(a, key(|h| h.arg(&1u32).arg(&2u32).type_name("u8")));
+    fn different_values_types_order_names_and_versions_give_different_digests() {
+        let digest = |name: &str, version: u32, parts: fn(&mut KeyHasher)| {
+            Digest::of::<u8>(name, version, parts).unwrap()
+        };
+        let a = digest("f", 0, |h| {
+            h.arg(&1u32);
+            h.arg(&2u32);
+        });
+        assert_ne!(
+            a,
+            digest("f", 0, |h| {
+                h.arg(&2u32);
+                h.arg(&1u32);
+            })
+        );
+        assert_ne!(
+            a,
+            digest("f", 0, |h| {
+                h.arg(&1u64);
+                h.arg(&2u32);
+            })
+        );
+        let same = |h: &mut KeyHasher| {
+            h.arg(&1u32);
+            h.arg(&2u32);
+        };
+        assert_eq!(a, digest("f", 0, same));
+        assert_ne!(a, digest("g", 0, same), "the name is hashed");
+        assert_ne!(a, digest("f", 1, same), "the version is hashed");
+        assert_ne!(a, Digest::of::<u16>("f", 0, same).unwrap(), "so is R");
     }
 
     #[test]
@@ -129,6 +218,18 @@ mod tests {
     }
 
     #[test]
+    fn a_key_parses_back_to_its_digest_and_nothing_else_does() {
+        let digest = Digest::of::<u8>("m::f", 0, |h| h.arg(&7u8)).unwrap();
+        let key = Key::new(digest, "p:", "m::f");
+        assert_eq!(Digest::parse(key.text().as_bytes()), Some(digest));
+        let lock = format!("{}:lock", key.text());
+        assert_eq!(Digest::parse(lock.as_bytes()), None);
+        assert_eq!(Digest::parse(b"p:m::f:{xyz}"), None);
+        assert_eq!(Digest::parse(b"}"), None);
+        assert_eq!(Digest::parse(b""), None);
+    }
+
+    #[test]
     fn a_value_that_fails_to_serialize_is_reported() {
         struct Refuses;
         impl Serialize for Refuses {
@@ -136,11 +237,11 @@ mod tests {
                 Err(serde::ser::Error::custom("no key for me"))
             }
         }
-        let err = KeyHasher::new()
-            .arg(&Refuses)
-            .arg(&1u8)
-            .finish("", "f")
-            .unwrap_err();
+        let err = Digest::of::<u8>("f", 0, |h| {
+            h.arg(&Refuses);
+            h.arg(&1u8);
+        })
+        .unwrap_err();
         assert!(err.to_string().contains("no key for me"), "{err}");
     }
 }

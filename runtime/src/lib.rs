@@ -34,17 +34,24 @@
 #![warn(missing_docs)]
 
 mod backend;
+mod builder;
 mod cache;
+mod call;
 mod codec;
 mod error;
 mod flight;
 mod global;
+mod io;
 mod key;
 mod local;
 mod lock;
 mod metrics;
 mod miss;
 mod renew;
+mod runtimes;
+mod spec;
+mod store;
+mod tables;
 mod tracking;
 mod ttl;
 
@@ -52,7 +59,8 @@ mod ttl;
 #[path = "private.rs"]
 pub mod __private;
 
-pub use cache::{Cache, CacheBuilder};
+pub use builder::CacheBuilder;
+pub use cache::Cache;
 pub use error::Error;
 pub use global::{DEFAULT_URL, default_cache, env_url, set_default};
 pub use metrics::Stats;

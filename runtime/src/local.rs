@@ -4,34 +4,22 @@
 //! A function gets an L1 with `local = N` (its own table of at most `N`
 //! values) or, with no `local` of its own, from its cache's
 //! [`CacheBuilder::local`](crate::CacheBuilder::local) (one table shared by
-//! all such functions). Entries are `Arc<dyn Any>` under the Redis key; the
-//! key hashes the return type's name, so a downcast can only fail on a hash
-//! collision, and a failed one is a miss.
+//! all such functions). Entries are `Arc<dyn Any>` under the call's
+//! [`Digest`]; the digest covers the function and its return type, so a
+//! downcast can only fail on a hash collision, and a failed one is a miss.
 //!
-//! Coherence comes from Redis client-side caching (see `tracking.rs`): every
-//! write or delete under the cache's prefix, by any client, sends an
-//! `invalidate` message that removes the key here. Values are inserted only
-//! from a `GET` reply, and only if no invalidation of that key arrived
-//! between taking a [`Ticket`] (before the `GET`) and the insert: a reply
-//! carrying a value older than an invalidation already processed is dropped.
-//! While tracking is down (not yet connected, broken, reconnecting), the tier
-//! is empty and nothing is inserted: every call reads Redis.
+//! Coherence comes from Redis client-side caching: `tracking.rs` receives
+//! the invalidations and `tables.rs` applies them; this file is what a call
+//! sees of the tier.
 
 use std::any::Any;
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::{Duration, Instant};
-
-use moka::policy::EvictionPolicy;
-use xxhash_rust::xxh3::Xxh3DefaultBuilder;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use crate::codec::Meta;
-use crate::ttl;
-
-/// How many generation counters the keys are spread over: an invalidation
-/// of one key spoils only the tickets of keys in the same stripe.
-const STRIPES: usize = 64;
+use crate::key::Digest;
+use crate::tables::{Table, Tables, Ticket};
+use crate::tracking::{Start, Tracker};
 
 /// How values of type `V` go into and out of the tier, where `V` is
 /// `Clone + Send + Sync + 'static` (see [`Kit::of`]); without a kit, a
@@ -61,7 +49,7 @@ impl<V: Clone + Send + Sync + 'static> Kit<V> {
 
 /// One function's part of the tier: its table, and how its values are kept.
 pub(crate) struct Tier<'a, V> {
-    local: &'a Local,
+    tables: &'a Tables,
     table: Table,
     kit: Kit<V>,
     /// How long past its `ttl` Redis keeps a value (`stale`).
@@ -70,28 +58,23 @@ pub(crate) struct Tier<'a, V> {
 
 impl<V> Tier<'_, V> {
     /// The value under `key`, if the tier holds one of type `V`.
-    pub(crate) fn get(&self, key: &str) -> Option<(V, Meta)> {
-        let entry = self.table.get(key)?;
+    pub(crate) fn get(&self, key: Digest) -> Option<(V, Meta)> {
+        let entry = self.table.get(&key)?;
         let value = (self.kit.take)(&*entry.value)?;
         Some((value, entry.meta))
     }
 
     /// A ticket for keeping what a `GET` of `key` is about to read; `None`
     /// (keep nothing) while tracking is down.
-    pub(crate) fn ticket(&self, key: &str) -> Option<Ticket> {
-        self.local.ticket(key)
+    pub(crate) fn ticket(&self, key: Digest) -> Option<Ticket> {
+        self.tables.ticket(key)
     }
 
     /// Keeps a clone of `value`, read from Redis under `ticket`.
-    pub(crate) fn keep(&self, ticket: Ticket, key: &str, value: &V, meta: Meta) {
-        self.local.insert(
-            &self.table,
-            ticket,
-            key,
-            || (self.kit.keep)(value),
-            meta,
-            self.stale,
-        );
+    pub(crate) fn keep(&self, ticket: Ticket, key: Digest, value: &V, meta: Meta) {
+        let keep = || (self.kit.keep)(value);
+        self.tables
+            .insert(&self.table, ticket, key, keep, meta, self.stale);
     }
 }
 
@@ -99,86 +82,18 @@ impl<V> Tier<'_, V> {
 pub(crate) struct Local {
     tables: Arc<Tables>,
     /// Started once, on the first use of a table.
-    tracking: Mutex<Option<crate::tracking::Tracker>>,
+    tracking: Mutex<Option<Tracker>>,
     /// What starts tracking: `None` once started.
-    start: Mutex<Option<crate::tracking::Start>>,
-}
-
-/// Every table of one cache, and the state coherence needs.
-pub(crate) struct Tables {
-    /// The cache-wide table of `CacheBuilder::local`, if set.
-    shared: Option<Table>,
-    /// The tables of functions with `local = N`, by function name.
-    own: RwLock<HashMap<&'static str, Table>>,
-    /// Whether invalidations are being received: inserts are allowed.
-    live: AtomicBool,
-    /// Bumped by every invalidation of a key in the stripe (all, on a flush).
-    generations: [AtomicU64; STRIPES],
-}
-
-/// One bounded table of decoded values.
-/// Keys are hashed with xxh3 (they are our own, so need no DoS-resistant hash).
-pub(crate) type Table = moka::sync::Cache<String, Entry, Xxh3DefaultBuilder>;
-
-/// One decoded value, its metadata, and when Redis drops it.
-#[derive(Clone)]
-pub(crate) struct Entry {
-    value: Arc<dyn Any + Send + Sync>,
-    meta: Meta,
-    expires_at: Instant,
-}
-
-/// Proof that a key's stripe had generation `generation` while tracking was live.
-pub(crate) struct Ticket {
-    stripe: usize,
-    generation: u64,
-}
-
-/// Expires each entry at its own `expires_at`.
-struct PerEntry;
-
-impl moka::Expiry<String, Entry> for PerEntry {
-    fn expire_after_create(&self, _: &String, entry: &Entry, now: Instant) -> Option<Duration> {
-        Some(entry.expires_at.saturating_duration_since(now))
-    }
-
-    fn expire_after_update(
-        &self,
-        _: &String,
-        entry: &Entry,
-        now: Instant,
-        _: Option<Duration>,
-    ) -> Option<Duration> {
-        Some(entry.expires_at.saturating_duration_since(now))
-    }
-}
-
-fn table(entries: u64) -> Table {
-    moka::sync::Cache::builder()
-        .max_capacity(entries)
-        .eviction_policy(EvictionPolicy::tiny_lfu())
-        .expire_after(PerEntry)
-        .build_with_hasher(Xxh3DefaultBuilder)
-}
-
-fn stripe(key: &str) -> usize {
-    // The key ends in a hash of the arguments; xxh3 spreads it anyway.
-    (xxhash_rust::xxh3::xxh3_64(key.as_bytes()) % STRIPES as u64) as usize
+    start: Mutex<Option<Start>>,
 }
 
 impl Local {
     /// A tier whose functions without `local = N` share `shared` entries
     /// (none if `None`), kept coherent by the tracking that `start` begins
     /// on first use.
-    pub(crate) fn new(shared: Option<u64>, start: crate::tracking::Start) -> Self {
-        let tables = Tables {
-            shared: shared.map(table),
-            own: RwLock::new(HashMap::new()),
-            live: AtomicBool::new(false),
-            generations: std::array::from_fn(|_| AtomicU64::new(0)),
-        };
+    pub(crate) fn new(shared: Option<u64>, start: Start) -> Self {
         Self {
-            tables: Arc::new(tables),
+            tables: Arc::new(Tables::new(shared)),
             tracking: Mutex::new(None),
             start: Mutex::new(Some(start)),
         }
@@ -196,42 +111,16 @@ impl Local {
         stale: Duration,
     ) -> Option<Tier<'_, V>> {
         let kit = kit?;
-        let table = self.table(name, own)?;
+        let table = self.tables.table(name, own)?;
+        if !self.tables.is_live() {
+            self.start_tracking();
+        }
         Some(Tier {
-            local: self,
+            tables: &self.tables,
             table,
             kit,
             stale,
         })
-    }
-
-    fn table(&self, name: &'static str, own: Option<u64>) -> Option<Table> {
-        let table = match own {
-            None => self.tables.shared.clone()?,
-            Some(entries) => self.own_table(name, entries),
-        };
-        if !self.tables.live.load(SeqCst) {
-            self.start_tracking();
-        }
-        Some(table)
-    }
-
-    fn own_table(&self, name: &'static str, entries: u64) -> Table {
-        let own = self
-            .tables
-            .own
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(table) = own.get(name) {
-            return table.clone();
-        }
-        drop(own);
-        let mut own = self
-            .tables
-            .own
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        own.entry(name).or_insert_with(|| table(entries)).clone()
     }
 
     fn start_tracking(&self) {
@@ -245,106 +134,22 @@ impl Local {
             *self.tracking.lock().unwrap_or_else(PoisonError::into_inner) = tracker;
         }
     }
-
-    /// A ticket for inserting what a `GET` of `key` is about to read; `None`
-    /// (insert nothing) while tracking is down.
-    fn ticket(&self, key: &str) -> Option<Ticket> {
-        let stripe = stripe(key);
-        let generation = self.tables.generations[stripe].load(SeqCst);
-        self.tables
-            .live
-            .load(SeqCst)
-            .then_some(Ticket { stripe, generation })
-    }
-
-    /// Keeps the value `value` makes, read from Redis under `ticket`, until
-    /// Redis drops it (`stale` past the end of its freshness); unless `key`
-    /// was invalidated since the ticket was taken.
-    fn insert(
-        &self,
-        table: &Table,
-        ticket: Ticket,
-        key: &str,
-        value: impl FnOnce() -> Arc<dyn Any + Send + Sync>,
-        meta: Meta,
-        stale: Duration,
-    ) {
-        let until_ms = meta
-            .fresh_until_ms
-            .saturating_add(u64::try_from(stale.as_millis()).unwrap_or(u64::MAX));
-        let left = until_ms.saturating_sub(ttl::now_ms());
-        if left == 0 {
-            return;
-        }
-        let entry = Entry {
-            value: value(),
-            meta,
-            expires_at: Instant::now() + Duration::from_millis(left).min(MAX_LIFE),
-        };
-        table.insert(key.to_owned(), entry);
-        // An invalidation bumps the generation before it removes keys, so
-        // either it removes this entry, or this check sees the bump.
-        let generation = &self.tables.generations[ticket.stripe];
-        if generation.load(SeqCst) != ticket.generation || !self.tables.live.load(SeqCst) {
-            table.invalidate(key);
-        }
-    }
-}
-
-/// The longest an entry is kept (about 100 years), so an instant can be computed.
-const MAX_LIFE: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
-
-impl Tables {
-    fn each(&self, mut f: impl FnMut(&Table)) {
-        if let Some(shared) = &self.shared {
-            f(shared);
-        }
-        let own = self.own.read().unwrap_or_else(PoisonError::into_inner);
-        own.values().for_each(f);
-    }
-
-    /// Drops `keys`, which another client (or this one) wrote or deleted.
-    pub(crate) fn invalidate<K: AsRef<[u8]>>(&self, keys: &[K]) {
-        for key in keys {
-            let Ok(key) = std::str::from_utf8(key.as_ref()) else {
-                // Our keys are UTF-8; another client's key is none of ours.
-                continue;
-            };
-            self.generations[stripe(key)].fetch_add(1, SeqCst);
-            self.each(|table| table.invalidate(key));
-        }
-    }
-
-    /// Drops everything (Redis flushed, or tracking went down).
-    pub(crate) fn flush(&self) {
-        for generation in &self.generations {
-            generation.fetch_add(1, SeqCst);
-        }
-        self.each(|table| table.invalidate_all());
-    }
-
-    /// Tracking came up (inserts allowed) or went down (flush, no inserts).
-    pub(crate) fn set_live(&self, live: bool) {
-        if !live {
-            self.live.store(false, SeqCst);
-            self.flush();
-        } else {
-            self.live.store(true, SeqCst);
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ttl;
 
     const META: Meta = Meta {
         fresh_until_ms: u64::MAX / 2,
         compute_ms: 0,
     };
+    const K: Digest = Digest(1);
+    const J: Digest = Digest(2);
 
     fn live_tier() -> Local {
-        let local = Local::new(Some(100), crate::tracking::Start::none());
+        let local = Local::new(Some(100), Start::none());
         local.tables.set_live(true);
         local
     }
@@ -358,21 +163,26 @@ mod tests {
             .unwrap()
     }
 
-    fn read<V: Clone + Send + Sync + 'static>(tier: &Tier<'_, V>, key: &str, value: V) {
+    fn read<V: Clone + Send + Sync + 'static>(tier: &Tier<'_, V>, key: Digest, value: V) {
         let ticket = tier.ticket(key).unwrap();
         tier.keep(ticket, key, &value, META);
+    }
+
+    /// The Redis key name of `key`, as an invalidation message carries it.
+    fn name(key: Digest) -> String {
+        crate::key::Key::new(key, "p:", "m::f").text().to_owned()
     }
 
     #[test]
     fn a_value_read_under_a_valid_ticket_is_kept_and_cloned_out() {
         let local = live_tier();
-        read(&tier(&local, "f"), "k", vec![1u8, 2]);
+        read(&tier(&local, "f"), K, vec![1u8, 2]);
         assert_eq!(
-            tier::<Vec<u8>>(&local, "f").get("k"),
+            tier::<Vec<u8>>(&local, "f").get(K),
             Some((vec![1, 2], META))
         );
         assert_eq!(
-            tier::<u32>(&local, "f").get("k"),
+            tier::<u32>(&local, "f").get(K),
             None,
             "another type is a miss"
         );
@@ -382,10 +192,10 @@ mod tests {
     fn an_invalidation_between_ticket_and_insert_keeps_the_value_out() {
         let local = live_tier();
         let tier = tier::<u8>(&local, "f");
-        let ticket = tier.ticket("k").unwrap();
-        local.tables.invalidate(&["k"]);
-        tier.keep(ticket, "k", &1, META);
-        assert_eq!(tier.get("k"), None);
+        let ticket = tier.ticket(K).unwrap();
+        local.tables.invalidate(&[name(K)]);
+        tier.keep(ticket, K, &1, META);
+        assert_eq!(tier.get(K), None);
     }
 
     #[test]
@@ -395,36 +205,40 @@ mod tests {
         let own = local
             .tier("g", Some(10), Some(Kit::<u8>::of()), Duration::ZERO)
             .unwrap();
-        read(&shared, "a", 1);
-        read(&own, "b", 1);
-        read(&own, "c", 1);
+        let (a, b, c) = (Digest(10), Digest(11), Digest(12));
+        read(&shared, a, 1);
+        read(&own, b, 1);
+        read(&own, c, 1);
         assert_eq!(
-            shared.get("b"),
+            shared.get(b),
             None,
             "a function with `local` has its own table"
         );
-        local.tables.invalidate(&["a", "b"]);
-        assert_eq!(shared.get("a"), None);
-        assert_eq!(own.get("b"), None);
-        assert_eq!(own.get("c"), Some((1, META)));
+        let lock = format!("{}:lock", name(c));
+        local
+            .tables
+            .invalidate(&[name(a), name(b), lock, "other".to_owned()]);
+        assert_eq!(shared.get(a), None);
+        assert_eq!(own.get(b), None);
+        assert_eq!(own.get(c), Some((1, META)), "a lock key is not c's value");
     }
 
     #[test]
     fn while_tracking_is_down_the_tier_is_empty_and_takes_nothing() {
         let local = live_tier();
         let tier = tier::<u8>(&local, "f");
-        read(&tier, "k", 1);
-        let pending = tier.ticket("j").unwrap();
+        read(&tier, K, 1);
+        let pending = tier.ticket(J).unwrap();
         local.tables.set_live(false);
-        assert_eq!(tier.get("k"), None);
-        assert!(tier.ticket("k").is_none());
-        tier.keep(pending, "j", &1, META);
-        assert_eq!(tier.get("j"), None);
+        assert_eq!(tier.get(K), None);
+        assert!(tier.ticket(K).is_none());
+        tier.keep(pending, J, &1, META);
+        assert_eq!(tier.get(J), None);
     }
 
     #[test]
     fn a_function_without_local_or_kit_has_no_tier() {
-        let local = Local::new(None, crate::tracking::Start::none());
+        let local = Local::new(None, Start::none());
         let kit = Some(Kit::<u8>::of());
         assert!(local.tier("f", None, kit, Duration::ZERO).is_none());
         assert!(local.tier("f", Some(5), kit, Duration::ZERO).is_some());
@@ -443,12 +257,12 @@ mod tests {
             compute_ms: 0,
         };
         let plain = tier::<u8>(&local, "f");
-        plain.keep(plain.ticket("k").unwrap(), "k", &1, past);
-        assert_eq!(plain.get("k"), None);
+        plain.keep(plain.ticket(K).unwrap(), K, &1, past);
+        assert_eq!(plain.get(K), None);
         let stale = local
             .tier("f", None, Some(Kit::<u8>::of()), Duration::from_secs(60))
             .unwrap();
-        stale.keep(stale.ticket("k").unwrap(), "k", &1, past);
-        assert_eq!(stale.get("k"), Some((1, past)), "`stale` values live on");
+        stale.keep(stale.ticket(K).unwrap(), K, &1, past);
+        assert_eq!(stale.get(K), Some((1, past)), "`stale` values live on");
     }
 }

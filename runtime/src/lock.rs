@@ -25,13 +25,15 @@
 
 use std::time::{Duration, Instant};
 
-use crate::{Cache, Error, backend};
+use crate::Error;
+use crate::io::Io;
+use crate::store::Store;
 
 /// The outcome of [`acquire`].
 #[derive(Debug)]
-pub(crate) enum Acquired<'a> {
+pub(crate) enum Acquired {
     /// This call holds the lock: compute, store, then [`Lock::release`].
-    Owner(Lock<'a>),
+    Owner(Lock),
     /// Another process stored these bytes: decode them instead of computing.
     Value(Vec<u8>),
     /// Compute without the lock: the wait ran out, or Redis failed.
@@ -40,8 +42,7 @@ pub(crate) enum Acquired<'a> {
 
 /// A held lock; release it after storing the value.
 #[derive(Debug)]
-pub(crate) struct Lock<'a> {
-    cache: &'a Cache,
+pub(crate) struct Lock {
     key: String,
     token: String,
 }
@@ -52,89 +53,51 @@ const FIRST_PAUSE: Duration = Duration::from_millis(5);
 const MAX_PAUSE: Duration = Duration::from_millis(250);
 
 /// Takes the lock of `key` for `hold`, or waits for another process's value.
-pub(crate) async fn acquire<'a>(cache: &'a Cache, key: &str, hold: Duration) -> Acquired<'a> {
-    let Some(lock) = Lock::new(cache, key) else {
+pub(crate) async fn acquire<I: Io>(io: I, store: &Store, key: &str, hold: Duration) -> Acquired {
+    let Some(lock) = Lock::new(store, key) else {
         return Acquired::Unlocked;
     };
-    let backend = cache.backend();
     let mut wait = Wait::new(hold);
     loop {
-        match backend.try_lock(&lock.key, &lock.token, millis(hold)).await {
+        match store.try_lock(io, &lock.key, &lock.token, hold).await {
             Ok(true) => {
-                return match lock.found(backend.get(key).await) {
+                return match lock.found(store, store.fetch(io, key).await) {
                     Some(bytes) => {
-                        lock.release().await;
+                        lock.release(io, store).await;
                         Acquired::Value(bytes)
                     }
                     None => Acquired::Owner(lock),
                 };
             }
             Ok(false) => {}
-            Err(error) => return failed(cache, key, &error),
+            Err(error) => return failed(store, key, &error),
         }
         loop {
             let Some(pause) = wait.pause() else {
                 return Acquired::Unlocked;
             };
-            backend::sleep(pause).await;
-            match backend.peek(key, &lock.key).await {
+            io.sleep(pause).await;
+            match store.peek(io, key, &lock.key).await {
                 Ok((Some(bytes), _)) => return Acquired::Value(bytes),
                 Ok((None, true)) => {}
                 Ok((None, false)) => break,
-                Err(error) => return failed(cache, key, &error),
+                Err(error) => return failed(store, key, &error),
             }
         }
     }
 }
 
-/// Sync [`acquire`]: the same steps, sleeping the thread between polls.
-pub(crate) fn acquire_sync<'a>(cache: &'a Cache, key: &str, hold: Duration) -> Acquired<'a> {
-    let Some(lock) = Lock::new(cache, key) else {
-        return Acquired::Unlocked;
-    };
-    let backend = cache.backend();
-    let mut wait = Wait::new(hold);
-    loop {
-        match backend.try_lock_sync(&lock.key, &lock.token, millis(hold)) {
-            Ok(true) => {
-                return match lock.found(backend.get_sync(key)) {
-                    Some(bytes) => {
-                        lock.release_sync();
-                        Acquired::Value(bytes)
-                    }
-                    None => Acquired::Owner(lock),
-                };
-            }
-            Ok(false) => {}
-            Err(error) => return failed(cache, key, &error),
-        }
-        loop {
-            let Some(pause) = wait.pause() else {
-                return Acquired::Unlocked;
-            };
-            std::thread::sleep(pause);
-            match backend.peek_sync(key, &lock.key) {
-                Ok((Some(bytes), _)) => return Acquired::Value(bytes),
-                Ok((None, true)) => {}
-                Ok((None, false)) => break,
-                Err(error) => return failed(cache, key, &error),
-            }
-        }
-    }
-}
-
-impl<'a> Lock<'a> {
+impl Lock {
     /// An unheld lock for `key` with a fresh token; `None` (logged and
     /// counted) if the system has no random bytes to give.
-    fn new(cache: &'a Cache, key: &str) -> Option<Self> {
+    fn new(store: &Store, key: &str) -> Option<Self> {
         let mut bytes = [0u8; 16];
         if let Err(error) = getrandom::fill(&mut bytes) {
-            cache.failed("lock", key, &Error::Random(error.to_string()));
+            store.failed("lock", key, &Error::Random(error.to_string()));
             return None;
         }
         let token = bytes.iter().map(|b| format!("{b:02x}")).collect();
         Some(Self {
-            cache,
             key: format!("{key}:lock"),
             token,
         })
@@ -142,47 +105,30 @@ impl<'a> Lock<'a> {
 
     /// What the holder's second look at the value found; a failed read is
     /// logged and counted, and the holder computes.
-    fn found(&self, found: Result<Option<Vec<u8>>, Error>) -> Option<Vec<u8>> {
+    fn found(&self, store: &Store, found: Result<Option<Vec<u8>>, Error>) -> Option<Vec<u8>> {
         found
-            .inspect_err(|error| self.cache.failed("read", &self.key, error))
+            .inspect_err(|error| store.failed("read", &self.key, error))
             .ok()
             .flatten()
     }
 
     /// Deletes the lock if this call still holds it.
-    pub(crate) async fn release(self) {
-        let result = self.cache.backend().unlock(&self.key, &self.token).await;
-        self.released(result);
-    }
-
-    /// Sync [`release`](Self::release).
-    pub(crate) fn release_sync(self) {
-        let result = self.cache.backend().unlock_sync(&self.key, &self.token);
-        self.released(result);
-    }
-
-    fn released(&self, result: Result<bool, Error>) {
-        match result {
+    pub(crate) async fn release<I: Io>(self, io: I, store: &Store) {
+        match store.unlock(io, &self.key, &self.token).await {
             Ok(true) => {}
             Ok(false) => tracing::debug!(
                 key = %self.key,
                 "redis-cached: the lock expired before the value was stored; raise `lock`"
             ),
-            Err(error) => self.cache.failed("unlock", &self.key, &error),
+            Err(error) => store.failed("unlock", &self.key, &error),
         }
     }
 }
 
 /// Logs and counts a Redis error while locking: the call computes unlocked.
-fn failed<'a>(cache: &Cache, key: &str, error: &Error) -> Acquired<'a> {
-    cache.failed("lock", key, error);
+fn failed(store: &Store, key: &str, error: &Error) -> Acquired {
+    store.failed("lock", key, error);
     Acquired::Unlocked
-}
-
-fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis())
-        .unwrap_or(u64::MAX)
-        .max(1)
 }
 
 /// A waiter's budget: the pauses between its polls, until the lock time is up.

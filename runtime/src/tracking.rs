@@ -1,4 +1,4 @@
-//! Keeps the [L1 tier](crate::local) coherent with Redis through client-side
+//! Keeps the [L1 tier](crate::local)'s tables (`tables.rs`) coherent with Redis through client-side
 //! caching in broadcast mode: one dedicated RESP3 connection per cache,
 //! named `redis-cached-tracking`, runs `CLIENT TRACKING ON BCAST PREFIX
 //! <cache prefix>`. From then on Redis pushes an `invalidate` message with
@@ -20,8 +20,9 @@ use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, ProtocolVersion, PushInfo, PushKind, Value};
 use tokio::sync::{Notify, oneshot};
 
-use crate::backend::{Timeouts, io_runtime};
-use crate::local::Tables;
+use crate::backend::Timeouts;
+use crate::runtimes::io_runtime;
+use crate::tables::Tables;
 
 /// The name the tracking connection gives itself (`CLIENT SETNAME`).
 pub(crate) const CLIENT_NAME: &str = "redis-cached-tracking";

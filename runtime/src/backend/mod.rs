@@ -1,23 +1,29 @@
-//! Where cached values live.
+//! Where cached values live, and the operations a call needs of it, each
+//! written once over [`Io`]: a Redis command for the Redis backend, an
+//! immediate answer for the in-memory one.
 
 mod memory;
 mod redis;
 #[cfg(test)]
 mod tests;
 
-use std::sync::LazyLock;
+use ::redis::Cmd;
 
 pub(crate) use self::memory::MemoryBackend;
-pub(crate) use self::redis::{RedisBackend, Timeouts, io_runtime, sleep};
+pub(crate) use self::redis::{RedisBackend, Timeouts};
+use crate::Error;
+use crate::io::Io;
 
 /// Deletes `KEYS[1]` only if it holds `ARGV[1]`: a lock is released by its
 /// owner only, never by a process whose lock expired and was taken over.
-const UNLOCK_SOURCE: &str = r#"if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) else return 0 end"#;
+const UNLOCK: &str = r#"if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) else return 0 end"#;
 
-/// [`UNLOCK_SOURCE`] as a script, for sync connections (`EVALSHA`, loading it if needed).
-static UNLOCK: LazyLock<::redis::Script> = LazyLock::new(|| ::redis::Script::new(UNLOCK_SOURCE));
+/// How many keys one `SCAN` step looks at.
+const SCAN_COUNT: u32 = 500;
 
 /// The store behind a [`Cache`](crate::Cache).
+// One per cache, behind its `Arc`: the variants' sizes don't matter.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Backend {
     /// A Redis deployment.
     Redis(RedisBackend),
@@ -30,236 +36,167 @@ pub(crate) enum Backend {
 }
 
 impl Backend {
-    fn unusable(message: &str) -> crate::Error {
-        crate::Error::Config(message.to_owned())
-    }
-
     /// The bytes stored under `key`, if any.
-    pub(crate) async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, crate::Error> {
+    pub(crate) async fn get<I: Io>(&self, io: I, key: &str) -> Result<Option<Vec<u8>>, Error> {
         match self {
-            Self::Redis(redis) => redis.query_async(::redis::Cmd::get(key)).await,
+            Self::Redis(redis) => io.query(redis, Cmd::get(key)).await,
             Self::Memory(memory) => Ok(memory.get(key)),
-            Self::Unusable(message) => Err(Self::unusable(message)),
+            Self::Unusable(message) => Err(unusable(message)),
         }
     }
 
-    /// Sync [`get`](Self::get).
-    pub(crate) fn get_sync(&self, key: &str) -> Result<Option<Vec<u8>>, crate::Error> {
-        match self {
-            Self::Redis(redis) => redis.query_sync(::redis::cmd("GET").arg(key)),
-            Self::Memory(memory) => Ok(memory.get(key)),
-            Self::Unusable(message) => Err(Self::unusable(message)),
-        }
-    }
-
-    /// Stores `bytes` under `key` for `ttl_ms` milliseconds.
-    pub(crate) async fn set(
+    /// Stores `bytes` under `key` for `ttl_ms` milliseconds (`SET … PX`).
+    pub(crate) async fn set<I: Io>(
         &self,
+        io: I,
         key: &str,
         bytes: &[u8],
         ttl_ms: u64,
-    ) -> Result<(), crate::Error> {
+    ) -> Result<(), Error> {
         match self {
-            Self::Redis(redis) => redis.query_async(set_px(key, bytes, ttl_ms)).await,
+            Self::Redis(redis) => {
+                let mut cmd = ::redis::cmd("SET");
+                cmd.arg(key).arg(bytes).arg("PX").arg(ttl_ms);
+                io.query(redis, cmd).await
+            }
             Self::Memory(memory) => {
                 memory.set(key, bytes, ttl_ms);
                 Ok(())
             }
-            Self::Unusable(message) => Err(Self::unusable(message)),
-        }
-    }
-
-    /// Sync [`set`](Self::set).
-    pub(crate) fn set_sync(
-        &self,
-        key: &str,
-        bytes: &[u8],
-        ttl_ms: u64,
-    ) -> Result<(), crate::Error> {
-        match self {
-            Self::Redis(redis) => redis.query_sync(&set_px(key, bytes, ttl_ms)),
-            Self::Memory(memory) => {
-                memory.set(key, bytes, ttl_ms);
-                Ok(())
-            }
-            Self::Unusable(message) => Err(Self::unusable(message)),
+            Self::Unusable(message) => Err(unusable(message)),
         }
     }
 
     /// Deletes `key`; whether it existed (Redis: `UNLINK`, which frees the
     /// value off the main thread).
-    pub(crate) async fn del(&self, key: &str) -> Result<bool, crate::Error> {
+    pub(crate) async fn del<I: Io>(&self, io: I, key: &str) -> Result<bool, Error> {
         match self {
-            Self::Redis(redis) => Ok(redis.query_async::<u64>(unlink(key)).await? > 0),
+            Self::Redis(redis) => Ok(io.query::<u64>(redis, unlink(&[key])).await? > 0),
             Self::Memory(memory) => Ok(memory.del(key)),
-            Self::Unusable(message) => Err(Self::unusable(message)),
-        }
-    }
-
-    /// Sync [`del`](Self::del).
-    pub(crate) fn del_sync(&self, key: &str) -> Result<bool, crate::Error> {
-        match self {
-            Self::Redis(redis) => Ok(redis.query_sync::<u64>(&unlink(key))? > 0),
-            Self::Memory(memory) => Ok(memory.del(key)),
-            Self::Unusable(message) => Err(Self::unusable(message)),
+            Self::Unusable(message) => Err(unusable(message)),
         }
     }
 
     /// Deletes every key that starts with `prefix` (taken literally: glob
     /// characters in it match only themselves); how many were deleted.
-    /// On Redis this walks the keyspace with `SCAN`, never `KEYS`.
-    pub(crate) async fn delete_matching(&self, prefix: &str) -> Result<u64, crate::Error> {
-        match self {
-            Self::Redis(redis) => redis.delete_matching(prefix).await,
-            Self::Memory(memory) => Ok(memory.delete_matching(prefix)),
-            Self::Unusable(message) => Err(Self::unusable(message)),
-        }
-    }
-
-    /// Sync [`delete_matching`](Self::delete_matching).
-    pub(crate) fn delete_matching_sync(&self, prefix: &str) -> Result<u64, crate::Error> {
-        match self {
-            Self::Redis(redis) => redis.delete_matching_sync(prefix),
-            Self::Memory(memory) => Ok(memory.delete_matching(prefix)),
-            Self::Unusable(message) => Err(Self::unusable(message)),
+    /// On Redis: `SCAN … MATCH <prefix>* COUNT 500` (never `KEYS`), each
+    /// batch `UNLINK`ed as it comes.
+    pub(crate) async fn delete_matching<I: Io>(&self, io: I, prefix: &str) -> Result<u64, Error> {
+        let redis = match self {
+            Self::Redis(redis) => redis,
+            Self::Memory(memory) => return Ok(memory.delete_matching(prefix)),
+            Self::Unusable(message) => return Err(unusable(message)),
+        };
+        let pattern = match_prefix(prefix);
+        let mut cursor = 0;
+        let mut deleted = 0;
+        loop {
+            let mut scan = ::redis::cmd("SCAN");
+            scan.arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(SCAN_COUNT);
+            let (next, keys): (u64, Vec<Vec<u8>>) = io.query(redis, scan).await?;
+            if !keys.is_empty() {
+                deleted += io.query::<u64>(redis, unlink(&keys)).await?;
+            }
+            if next == 0 {
+                return Ok(deleted);
+            }
+            cursor = next;
         }
     }
 
     /// Takes `lock_key` for `token` unless someone holds it (`SET … NX PX`);
     /// whether it was taken.
-    pub(crate) async fn try_lock(
+    pub(crate) async fn try_lock<I: Io>(
         &self,
+        io: I,
         lock_key: &str,
         token: &str,
         ttl_ms: u64,
-    ) -> Result<bool, crate::Error> {
+    ) -> Result<bool, Error> {
         match self {
             Self::Redis(redis) => {
-                let taken: Option<String> = redis
-                    .query_async(set_nx_px(lock_key, token, ttl_ms))
-                    .await?;
-                Ok(taken.is_some())
+                let mut cmd = ::redis::cmd("SET");
+                cmd.arg(lock_key).arg(token).arg("NX").arg("PX").arg(ttl_ms);
+                Ok(io.query::<Option<String>>(redis, cmd).await?.is_some())
             }
             // One process: its flights already let one call compute.
             Self::Memory(_) => Ok(true),
-            Self::Unusable(message) => Err(Self::unusable(message)),
-        }
-    }
-
-    /// Sync [`try_lock`](Self::try_lock).
-    pub(crate) fn try_lock_sync(
-        &self,
-        lock_key: &str,
-        token: &str,
-        ttl_ms: u64,
-    ) -> Result<bool, crate::Error> {
-        match self {
-            Self::Redis(redis) => {
-                let taken: Option<String> =
-                    redis.query_sync(&set_nx_px(lock_key, token, ttl_ms))?;
-                Ok(taken.is_some())
-            }
-            // One process: its flights already let one call compute.
-            Self::Memory(_) => Ok(true),
-            Self::Unusable(message) => Err(Self::unusable(message)),
+            Self::Unusable(message) => Err(unusable(message)),
         }
     }
 
     /// The bytes under `key`, and whether `lock_key` exists, in one round
     /// trip (`MGET`; the two keys share a hash slot).
-    pub(crate) async fn peek(
+    pub(crate) async fn peek<I: Io>(
         &self,
+        io: I,
         key: &str,
         lock_key: &str,
-    ) -> Result<(Option<Vec<u8>>, bool), crate::Error> {
-        match self {
-            Self::Redis(redis) => {
-                let (value, lock): (Option<Vec<u8>>, Option<Vec<u8>>) = redis
-                    .query_async(::redis::Cmd::mget(&[key, lock_key]))
-                    .await?;
-                Ok((value, lock.is_some()))
-            }
-            Self::Memory(memory) => Ok((memory.get(key), false)),
-            Self::Unusable(message) => Err(Self::unusable(message)),
-        }
-    }
-
-    /// Sync [`peek`](Self::peek).
-    pub(crate) fn peek_sync(
-        &self,
-        key: &str,
-        lock_key: &str,
-    ) -> Result<(Option<Vec<u8>>, bool), crate::Error> {
+    ) -> Result<(Option<Vec<u8>>, bool), Error> {
         match self {
             Self::Redis(redis) => {
                 let (value, lock): (Option<Vec<u8>>, Option<Vec<u8>>) =
-                    redis.query_sync(::redis::cmd("MGET").arg(key).arg(lock_key))?;
+                    io.query(redis, Cmd::mget(&[key, lock_key])).await?;
                 Ok((value, lock.is_some()))
             }
             Self::Memory(memory) => Ok((memory.get(key), false)),
-            Self::Unusable(message) => Err(Self::unusable(message)),
+            Self::Unusable(message) => Err(unusable(message)),
         }
     }
 
     /// Deletes `lock_key` if it still holds `token`; whether it did.
-    pub(crate) async fn unlock(&self, lock_key: &str, token: &str) -> Result<bool, crate::Error> {
+    pub(crate) async fn unlock<I: Io>(
+        &self,
+        io: I,
+        lock_key: &str,
+        token: &str,
+    ) -> Result<bool, Error> {
         match self {
             Self::Redis(redis) => {
                 let mut eval = ::redis::cmd("EVAL");
-                eval.arg(UNLOCK_SOURCE).arg(1).arg(lock_key).arg(token);
-                let deleted: u8 = redis.query_async(eval).await?;
-                Ok(deleted == 1)
+                eval.arg(UNLOCK).arg(1).arg(lock_key).arg(token);
+                Ok(io.query::<u8>(redis, eval).await? == 1)
             }
             Self::Memory(_) => Ok(true),
-            Self::Unusable(message) => Err(Self::unusable(message)),
-        }
-    }
-
-    /// Sync [`unlock`](Self::unlock).
-    pub(crate) fn unlock_sync(&self, lock_key: &str, token: &str) -> Result<bool, crate::Error> {
-        match self {
-            Self::Redis(redis) => {
-                let deleted: u8 = redis.invoke_sync(UNLOCK.key(lock_key).arg(token))?;
-                Ok(deleted == 1)
-            }
-            Self::Memory(_) => Ok(true),
-            Self::Unusable(message) => Err(Self::unusable(message)),
+            Self::Unusable(message) => Err(unusable(message)),
         }
     }
 
     /// Checks that the store answers.
-    pub(crate) async fn ping(&self) -> Result<(), crate::Error> {
+    pub(crate) async fn ping<I: Io>(&self, io: I) -> Result<(), Error> {
         match self {
-            Self::Redis(redis) => redis.query_async(::redis::cmd("PING")).await,
+            Self::Redis(redis) => io.query(redis, ::redis::cmd("PING")).await,
             Self::Memory(_) => Ok(()),
-            Self::Unusable(message) => Err(Self::unusable(message)),
-        }
-    }
-
-    /// Sync [`ping`](Self::ping).
-    pub(crate) fn ping_sync(&self) -> Result<(), crate::Error> {
-        match self {
-            Self::Redis(redis) => redis.query_sync(&::redis::cmd("PING")),
-            Self::Memory(_) => Ok(()),
-            Self::Unusable(message) => Err(Self::unusable(message)),
+            Self::Unusable(message) => Err(unusable(message)),
         }
     }
 }
 
-fn set_px(key: &str, bytes: &[u8], ttl_ms: u64) -> ::redis::Cmd {
-    let mut cmd = ::redis::cmd("SET");
-    cmd.arg(key).arg(bytes).arg("PX").arg(ttl_ms);
-    cmd
+fn unusable(message: &str) -> Error {
+    Error::Config(message.to_owned())
 }
 
-fn unlink(key: &str) -> ::redis::Cmd {
+/// `UNLINK` of `keys`; answers how many existed.
+fn unlink<K: ::redis::ToRedisArgs>(keys: &[K]) -> Cmd {
     let mut cmd = ::redis::cmd("UNLINK");
-    cmd.arg(key);
+    cmd.arg(keys);
     cmd
 }
 
-fn set_nx_px(key: &str, token: &str, ttl_ms: u64) -> ::redis::Cmd {
-    let mut cmd = ::redis::cmd("SET");
-    cmd.arg(key).arg(token).arg("NX").arg("PX").arg(ttl_ms);
-    cmd
+/// The `SCAN` pattern for keys starting with `prefix`: the prefix with the
+/// glob characters `* ? [ ] \` escaped, then `*`.
+fn match_prefix(prefix: &str) -> String {
+    let mut pattern = String::with_capacity(prefix.len() + 1);
+    for c in prefix.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('*');
+    pattern
 }

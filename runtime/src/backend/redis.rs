@@ -1,14 +1,15 @@
-//! The Redis backend: a tokio `ConnectionManager` for async calls and a small
-//! r2d2 pool of plain connections for sync calls.
+//! The Redis backend: async connections for `async fn`s and a small r2d2
+//! pool of plain connections for plain `fn`s.
 //!
-//! The async connection is made, and reconnected, on a dedicated one-thread
-//! runtime owned by this crate ([`io_runtime`]), so a `Cache` keeps working
-//! when the runtime that first used it shuts down (as each `#[tokio::test]`
-//! does) and callers on any runtime share one connection. Connecting is
-//! lazy: building a `Cache` never touches the network, and while Redis is
-//! down each call waits at most the connect timeout (concurrent calls share
-//! one attempt). Every command also runs on that runtime, so its response
-//! timeout and any reconnect never depend on the caller's executor.
+//! An async command runs on the caller's task, over a `ConnectionManager`
+//! that lives on the caller's tokio runtime: one per runtime, made on the
+//! first call from it and dropped when the runtime shuts down (a `Cache`
+//! outlives the runtimes that use it, as a sequence of `#[tokio::test]`s
+//! does). Calls from elsewhere (see `runtimes.rs`) share one connection on
+//! the crate's own io runtime, and each of their commands is handed to it.
+//! Connecting is lazy: building a `Cache` never touches the network, and
+//! while Redis is down each call waits at most the connect timeout
+//! (concurrent calls from one runtime share one attempt).
 //!
 //! After a failure to reach Redis (no connection within the connect timeout,
 //! a connection error, a response timeout), commands fail at once for one
@@ -16,15 +17,17 @@
 //! that decides when to stop asking a Redis that doesn't answer.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{LazyLock, Mutex, OnceLock};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, Cmd, Connection, ConnectionLike, ScriptInvocation};
+use redis::{Client, Cmd, Connection, ConnectionLike, FromRedisValue, RedisError, RedisResult};
+use tokio::runtime::{Handle, Id};
 
 use crate::Error;
+use crate::runtimes::{self, io_runtime};
 
 /// Connection settings a backend needs.
 #[derive(Debug, Clone)]
@@ -38,16 +41,25 @@ pub(crate) struct RedisBackend {
     client: Client,
     timeouts: Timeouts,
     pool_size: u32,
-    async_conn: Mutex<AsyncConn>,
+    /// The async connection of each runtime that calls come from.
+    runtimes: Arc<RwLock<Vec<Arc<Slot>>>>,
+    /// The async connection of calls from anywhere else, on the io runtime.
+    own: Slot,
     pool: OnceLock<r2d2::Pool<SyncManager>>,
-    /// When Redis last failed to answer, in ms since [`epoch`]; 0: never.
+    /// When Redis last failed to answer, in ms since [`epoch_ms`]; 0: never.
     failed_at_ms: AtomicU64,
 }
 
-type Connecting = Shared<BoxFuture<'static, Result<ConnectionManager, redis::RedisError>>>;
+type Connecting = Shared<BoxFuture<'static, RedisResult<ConnectionManager>>>;
 
-/// The state of the shared async connection.
-enum AsyncConn {
+/// One async connection, and the runtime it lives on (`None`: the io runtime).
+struct Slot {
+    runtime: Option<Id>,
+    state: Mutex<State>,
+}
+
+/// The state of one async connection.
+enum State {
     /// Not connected, or the last attempt failed.
     Idle,
     /// An attempt is under way; callers join it.
@@ -63,7 +75,8 @@ impl RedisBackend {
             client,
             timeouts,
             pool_size,
-            async_conn: Mutex::new(AsyncConn::Idle),
+            runtimes: Arc::default(),
+            own: Slot::new(None),
             pool: OnceLock::new(),
             failed_at_ms: AtomicU64::new(0),
         })
@@ -79,37 +92,75 @@ impl RedisBackend {
         &self.timeouts
     }
 
-    /// Runs one command on the shared async connection, on the io runtime.
+    /// Runs one command on the async connection of the caller's runtime, on
+    /// the caller's task; or, for callers elsewhere, on the io runtime.
     pub(crate) async fn query_async<T>(&self, cmd: Cmd) -> Result<T, Error>
     where
-        T: redis::FromRedisValue + Send + 'static,
+        T: FromRedisValue + Send + 'static,
     {
         self.available()?;
-        let mut conn = match self.connection().await {
-            Ok(conn) => conn,
-            Err(error) => {
-                self.failed(true);
-                return Err(error);
-            }
+        let result = match runtimes::current() {
+            Some(here) => match self.slot(&here).connection(|| self.connect_here()).await {
+                Ok(mut conn) => cmd.query_async(&mut conn).await,
+                Err(error) => Err(error),
+            },
+            None => self.query_on_io_runtime(cmd).await,
         };
-        let result = match io_runtime() {
-            Ok(runtime) => runtime
-                .spawn(async move { cmd.query_async::<T>(&mut conn).await })
-                .await
-                .unwrap_or_else(|_| Err(timed_out("command task"))),
-            Err(error) => Err(error),
+        self.watch(result.map_err(Error::from))
+    }
+
+    async fn query_on_io_runtime<T>(&self, cmd: Cmd) -> RedisResult<T>
+    where
+        T: FromRedisValue + Send + 'static,
+    {
+        let runtime = io_runtime()?;
+        let mut conn = self
+            .own
+            .connection(|| self.connect_on(runtime.handle()))
+            .await?;
+        runtime
+            .spawn(async move { cmd.query_async::<T>(&mut conn).await })
+            .await
+            .unwrap_or_else(|_| Err(timed_out("command task")))
+    }
+
+    /// Runs one command on a pooled sync connection.
+    pub(crate) fn query_blocking<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, Error> {
+        self.available()?;
+        let result = match self.pool().get() {
+            Ok(mut conn) => cmd.query(&mut *conn).map_err(Error::from),
+            Err(e) => Err(Error::Pool(e)),
         };
         self.watch(result)
     }
 
-    /// Runs one command on a pooled sync connection.
-    pub(crate) fn query_sync<T: redis::FromRedisValue>(&self, cmd: &Cmd) -> Result<T, Error> {
-        self.available()?;
-        let result = match self.pool().get() {
-            Ok(mut conn) => cmd.query(&mut *conn).map_err(Error::from),
-            Err(e) => Err(Error::from(e)),
+    /// The slot of the runtime `here`, made (and set to be dropped with
+    /// the runtime) on first use.
+    fn slot(&self, here: &Handle) -> Arc<Slot> {
+        let id = here.id();
+        let find = |slots: &[Arc<Slot>]| slots.iter().find(|s| s.runtime == Some(id)).cloned();
+        if let Some(slot) = find(&self.runtimes.read().unwrap_or_else(PoisonError::into_inner)) {
+            return slot;
+        }
+        let mut slots = self
+            .runtimes
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(slot) = find(&slots) {
+            return slot;
+        }
+        let slot = Arc::new(Slot::new(Some(id)));
+        slots.push(slot.clone());
+        // A task that never ends: the runtime drops it when it shuts down.
+        let prune = Prune {
+            slots: Arc::downgrade(&self.runtimes),
+            runtime: id,
         };
-        self.watch_sync(result)
+        here.spawn(async move {
+            let _prune = prune;
+            std::future::pending::<()>().await;
+        });
+        slot
     }
 
     /// Fails at once while a recent failure to reach Redis is fresh.
@@ -122,129 +173,51 @@ impl RedisBackend {
         Ok(())
     }
 
-    /// Notes whether an async command reached Redis.
-    fn watch<T>(&self, result: Result<T, redis::RedisError>) -> Result<T, Error> {
-        let unreachable = result.as_ref().err().is_some_and(|e| {
-            e.is_io_error()
-                || e.is_timeout()
-                || e.is_connection_dropped()
-                || e.is_connection_refusal()
-        });
-        self.failed(unreachable);
-        Ok(result?)
-    }
-
-    /// Notes whether a sync command, or getting its connection, reached Redis.
-    fn watch_sync<T>(&self, result: Result<T, Error>) -> Result<T, Error> {
+    /// Notes whether a command reached Redis.
+    fn watch<T>(&self, result: Result<T, Error>) -> Result<T, Error> {
         let unreachable = match &result {
             Err(Error::Pool(_)) => true,
-            Err(Error::Redis(e)) => e.is_io_error() || e.is_timeout() || e.is_connection_dropped(),
+            Err(Error::Redis(e)) => {
+                e.is_io_error()
+                    || e.is_timeout()
+                    || e.is_connection_dropped()
+                    || e.is_connection_refusal()
+            }
             _ => false,
         };
-        self.failed(unreachable);
-        result
-    }
-
-    fn failed(&self, unreachable: bool) {
         let at = if unreachable { epoch_ms().max(1) } else { 0 };
         if self.failed_at_ms.load(Ordering::Relaxed) != at {
             self.failed_at_ms.store(at, Ordering::Relaxed);
         }
+        result
     }
 
-    /// Deletes every key starting with `prefix`: `SCAN … MATCH <prefix>* COUNT 500`,
-    /// each batch `UNLINK`ed as it comes. Returns how many keys were deleted.
-    pub(crate) async fn delete_matching(&self, prefix: &str) -> Result<u64, Error> {
-        let pattern = match_prefix(prefix);
-        let mut cursor = 0;
-        let mut deleted = 0;
-        loop {
-            let (next, keys): (u64, Vec<Vec<u8>>) =
-                self.query_async(scan(&pattern, cursor)).await?;
-            if !keys.is_empty() {
-                deleted += self.query_async::<u64>(unlink(&keys)).await?;
-            }
-            if next == 0 {
-                return Ok(deleted);
-            }
-            cursor = next;
-        }
-    }
-
-    /// Sync [`delete_matching`](Self::delete_matching), on one pooled connection.
-    pub(crate) fn delete_matching_sync(&self, prefix: &str) -> Result<u64, Error> {
-        let pattern = match_prefix(prefix);
-        let mut conn = self.pool().get()?;
-        let mut cursor = 0;
-        let mut deleted = 0;
-        loop {
-            let (next, keys): (u64, Vec<Vec<u8>>) = scan(&pattern, cursor).query(&mut *conn)?;
-            if !keys.is_empty() {
-                deleted += unlink(&keys).query::<u64>(&mut *conn)?;
-            }
-            if next == 0 {
-                return Ok(deleted);
-            }
-            cursor = next;
-        }
-    }
-
-    /// Runs a Lua script on a pooled sync connection.
-    pub(crate) fn invoke_sync<T: redis::FromRedisValue>(
-        &self,
-        script: &ScriptInvocation<'_>,
-    ) -> Result<T, Error> {
-        self.available()?;
-        let result = match self.pool().get() {
-            Ok(mut conn) => script.invoke(&mut *conn).map_err(Error::from),
-            Err(e) => Err(Error::from(e)),
-        };
-        self.watch_sync(result)
-    }
-
-    async fn connection(&self) -> Result<ConnectionManager, Error> {
-        let attempt = {
-            let mut state = self.async_conn.lock().unwrap_or_else(|e| e.into_inner());
-            match &*state {
-                AsyncConn::Ready(manager) => return Ok(manager.clone()),
-                AsyncConn::Connecting(attempt) => attempt.clone(),
-                AsyncConn::Idle => {
-                    let attempt = self.connect();
-                    *state = AsyncConn::Connecting(attempt.clone());
-                    attempt
-                }
-            }
-        };
-        let result = attempt.clone().await;
-        let mut state = self.async_conn.lock().unwrap_or_else(|e| e.into_inner());
-        if matches!(&*state, AsyncConn::Connecting(current) if current.ptr_eq(&attempt)) {
-            *state = match &result {
-                Ok(manager) => AsyncConn::Ready(manager.clone()),
-                Err(_) => AsyncConn::Idle,
-            };
-        }
-        Ok(result?)
-    }
-
-    /// Starts a connection attempt on the io runtime, bounded by the connect timeout.
-    fn connect(&self) -> Connecting {
-        let config = ConnectionManagerConfig::new()
+    fn manager_config(&self) -> ConnectionManagerConfig {
+        ConnectionManagerConfig::new()
             .set_connection_timeout(Some(self.timeouts.connect))
             .set_response_timeout(Some(self.timeouts.response))
-            .set_number_of_retries(0);
-        let client = self.client.clone();
-        let limit = self.timeouts.connect;
-        let runtime = match io_runtime() {
-            Ok(runtime) => runtime,
-            Err(e) => return futures_util::future::ready(Err(e)).boxed().shared(),
-        };
-        let task = runtime.spawn(async move {
-            let connect = ConnectionManager::new_with_config(client, config);
-            match tokio::time::timeout(limit, connect).await {
-                Ok(result) => result,
-                Err(_) => Err(timed_out("connect")),
-            }
-        });
+            .set_number_of_retries(0)
+    }
+
+    /// A connection attempt driven by the callers that await it, on their runtime.
+    fn connect_here(&self) -> Connecting {
+        connect(
+            self.client.clone(),
+            self.manager_config(),
+            self.timeouts.connect,
+        )
+        .boxed()
+        .shared()
+    }
+
+    /// A connection attempt running on `runtime`, awaited from anywhere.
+    fn connect_on(&self, runtime: &Handle) -> Connecting {
+        let attempt = connect(
+            self.client.clone(),
+            self.manager_config(),
+            self.timeouts.connect,
+        );
+        let task = runtime.spawn(attempt);
         async move {
             task.await
                 .unwrap_or_else(|_| Err(timed_out("connect task")))
@@ -272,43 +245,74 @@ impl RedisBackend {
     }
 }
 
-/// The `SCAN` pattern for keys starting with `prefix`: the prefix with the
-/// glob characters `* ? [ ] \` escaped, then `*`.
-fn match_prefix(prefix: &str) -> String {
-    let mut pattern = String::with_capacity(prefix.len() + 1);
-    for c in prefix.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
+/// Connects a manager, within `limit`.
+async fn connect(
+    client: Client,
+    config: ConnectionManagerConfig,
+    limit: Duration,
+) -> RedisResult<ConnectionManager> {
+    let connect = ConnectionManager::new_with_config(client, config);
+    match tokio::time::timeout(limit, connect).await {
+        Ok(result) => result,
+        Err(_) => Err(timed_out("connect")),
     }
-    pattern.push('*');
-    pattern
 }
 
-/// One step of a `SCAN` for `pattern`, from `cursor`.
-fn scan(pattern: &str, cursor: u64) -> Cmd {
-    let mut cmd = redis::cmd("SCAN");
-    cmd.arg(cursor)
-        .arg("MATCH")
-        .arg(pattern)
-        .arg("COUNT")
-        .arg(SCAN_COUNT);
-    cmd
+impl Slot {
+    fn new(runtime: Option<Id>) -> Self {
+        Self {
+            runtime,
+            state: Mutex::new(State::Idle),
+        }
+    }
+
+    /// The connection, made with `connect` if there is none; concurrent
+    /// callers share one attempt, and a failed attempt leaves the slot idle.
+    async fn connection(
+        &self,
+        connect: impl FnOnce() -> Connecting,
+    ) -> RedisResult<ConnectionManager> {
+        let attempt = {
+            let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            match &*state {
+                State::Ready(manager) => return Ok(manager.clone()),
+                State::Connecting(attempt) => attempt.clone(),
+                State::Idle => {
+                    let attempt = connect();
+                    *state = State::Connecting(attempt.clone());
+                    attempt
+                }
+            }
+        };
+        let result = attempt.clone().await;
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if matches!(&*state, State::Connecting(current) if current.ptr_eq(&attempt)) {
+            *state = match &result {
+                Ok(manager) => State::Ready(manager.clone()),
+                Err(_) => State::Idle,
+            };
+        }
+        result
+    }
 }
 
-/// How many keys one `SCAN` step looks at.
-const SCAN_COUNT: u32 = 500;
-
-/// `UNLINK` of one batch of keys; answers how many existed.
-fn unlink(keys: &[Vec<u8>]) -> Cmd {
-    let mut cmd = redis::cmd("UNLINK");
-    cmd.arg(keys);
-    cmd
+/// Removes a runtime's slot when the runtime drops the task holding this.
+struct Prune {
+    slots: Weak<RwLock<Vec<Arc<Slot>>>>,
+    runtime: Id,
 }
 
-fn timed_out(what: &str) -> redis::RedisError {
-    redis::RedisError::from(std::io::Error::new(
+impl Drop for Prune {
+    fn drop(&mut self) {
+        if let Some(slots) = self.slots.upgrade() {
+            let mut slots = slots.write().unwrap_or_else(PoisonError::into_inner);
+            slots.retain(|slot| slot.runtime != Some(self.runtime));
+        }
+    }
+}
+
+fn timed_out(what: &str) -> RedisError {
+    RedisError::from(std::io::Error::new(
         std::io::ErrorKind::TimedOut,
         format!("{what} timed out"),
     ))
@@ -320,34 +324,6 @@ fn epoch_ms() -> u64 {
     u64::try_from(START.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
-/// The runtime that owns every async Redis connection of the process.
-pub(crate) fn io_runtime() -> Result<&'static tokio::runtime::Runtime, redis::RedisError> {
-    static RUNTIME: LazyLock<std::io::Result<tokio::runtime::Runtime>> = LazyLock::new(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("redis-cached-io")
-            .enable_all()
-            .build()
-    });
-    match &*RUNTIME {
-        Ok(runtime) => Ok(runtime),
-        Err(e) => {
-            Err(std::io::Error::new(e.kind(), format!("starting the io runtime: {e}")).into())
-        }
-    }
-}
-
-/// Waits for `duration` on the io runtime's timer, so that async callers on
-/// any executor (or on a tokio runtime without timers) can pause. Returns at
-/// once if that runtime could not start: nothing else in the backend works
-/// then either, and the caller's next command fails.
-pub(crate) async fn sleep(duration: Duration) {
-    if let Ok(runtime) = io_runtime() {
-        // A JoinError means the runtime is shutting down: stop waiting.
-        let _ = runtime.spawn(tokio::time::sleep(duration)).await;
-    }
-}
-
 /// Makes sync connections with the cache's timeouts for the r2d2 pool.
 struct SyncManager {
     client: Client,
@@ -356,9 +332,9 @@ struct SyncManager {
 
 impl r2d2::ManageConnection for SyncManager {
     type Connection = Connection;
-    type Error = redis::RedisError;
+    type Error = RedisError;
 
-    fn connect(&self) -> Result<Connection, redis::RedisError> {
+    fn connect(&self) -> RedisResult<Connection> {
         let conn = self
             .client
             .get_connection_with_timeout(self.timeouts.connect)?;
@@ -367,7 +343,7 @@ impl r2d2::ManageConnection for SyncManager {
         Ok(conn)
     }
 
-    fn is_valid(&self, conn: &mut Connection) -> Result<(), redis::RedisError> {
+    fn is_valid(&self, conn: &mut Connection) -> RedisResult<()> {
         redis::cmd("PING").query(conn)
     }
 
@@ -378,12 +354,32 @@ impl r2d2::ManageConnection for SyncManager {
 
 #[cfg(test)]
 mod tests {
-    use super::match_prefix;
+    use super::*;
+
+    fn backend() -> RedisBackend {
+        let timeouts = Timeouts {
+            connect: Duration::from_millis(100),
+            response: Duration::from_millis(100),
+        };
+        RedisBackend::new("redis://127.0.0.1:1", timeouts, 1).unwrap()
+    }
 
     #[test]
-    fn glob_characters_in_a_prefix_are_escaped() {
-        assert_eq!(match_prefix("app:"), "app:*");
-        assert_eq!(match_prefix(""), "*");
-        assert_eq!(match_prefix(r"a*b?[1]\:"), r"a\*b\?\[1\]\\:*");
+    fn a_runtimes_slot_is_dropped_with_the_runtime() {
+        let backend = backend();
+        for _ in 0..3 {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let here = runtimes::current().expect("a capable runtime");
+                let slot = backend.slot(&here);
+                assert!(Arc::ptr_eq(&slot, &backend.slot(&here)), "found again");
+            });
+            assert_eq!(backend.runtimes.read().unwrap().len(), 1);
+            drop(runtime);
+            assert!(backend.runtimes.read().unwrap().is_empty(), "pruned");
+        }
     }
 }

@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use redis_test::server::RedisServer;
 
-use super::{Backend, MemoryBackend, RedisBackend, Timeouts};
+use super::{Backend, MemoryBackend, RedisBackend, Timeouts, match_prefix};
+use crate::io::{Async, Blocking, Io, block_on};
 
 /// A prefix with every glob character Redis knows, so an unescaped `MATCH`
 /// would take the decoys below too.
@@ -24,7 +25,7 @@ fn redis() -> (RedisServer, Backend) {
     let backend = RedisBackend::new(&format!("redis://{host}:{port}"), timeouts, 2).unwrap();
     let backend = Backend::Redis(backend);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while let Err(e) = backend.ping_sync() {
+    while let Err(e) = block_on(backend.ping(Blocking)) {
         assert!(Instant::now() < deadline, "redis-server did not start: {e}");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -35,98 +36,97 @@ fn memory() -> Backend {
     Backend::Memory(MemoryBackend::new(10_000))
 }
 
-fn suite_sync(store: &Backend) {
-    store.set_sync("k", b"v", 60_000).unwrap();
-    assert_eq!(store.get_sync("k").unwrap().as_deref(), Some(&b"v"[..]));
-    assert!(store.del_sync("k").unwrap());
-    assert!(!store.del_sync("k").unwrap());
-    assert_eq!(store.get_sync("k").unwrap(), None);
+async fn suite<I: Io>(io: I, store: &Backend) {
+    store.set(io, "k", b"v", 60_000).await.unwrap();
+    assert_eq!(
+        store.get(io, "k").await.unwrap().as_deref(),
+        Some(&b"v"[..])
+    );
+    assert!(store.del(io, "k").await.unwrap());
+    assert!(!store.del(io, "k").await.unwrap());
+    assert_eq!(store.get(io, "k").await.unwrap(), None);
 
-    store.set_sync("brief", b"v", 50).unwrap();
-    std::thread::sleep(Duration::from_millis(80));
-    assert_eq!(store.get_sync("brief").unwrap(), None);
+    store.set(io, "brief", b"v", 50).await.unwrap();
+    io.sleep(Duration::from_millis(80)).await;
+    assert_eq!(store.get(io, "brief").await.unwrap(), None);
     assert!(
-        !store.del_sync("brief").unwrap(),
+        !store.del(io, "brief").await.unwrap(),
         "expired keys are not deleted"
     );
 
     for decoy in DECOYS {
-        store.set_sync(decoy, b"keep", 60_000).unwrap();
-    }
-    for i in 0..MATCHING {
-        store
-            .set_sync(&format!("{PREFIX}{{{i}}}"), b"v", 60_000)
-            .unwrap();
-    }
-    assert_eq!(store.delete_matching_sync(PREFIX).unwrap(), MATCHING as u64);
-    assert_eq!(store.get_sync(&format!("{PREFIX}{{7}}")).unwrap(), None);
-    for decoy in DECOYS {
-        let kept = store.get_sync(decoy).unwrap();
-        assert_eq!(kept.as_deref(), Some(&b"keep"[..]), "{decoy}");
-    }
-    assert_eq!(store.delete_matching_sync(PREFIX).unwrap(), 0);
-}
-
-async fn suite_async(store: &Backend) {
-    store.set("k", b"v", 60_000).await.unwrap();
-    assert_eq!(store.get("k").await.unwrap().as_deref(), Some(&b"v"[..]));
-    assert!(store.del("k").await.unwrap());
-    assert!(!store.del("k").await.unwrap());
-    assert_eq!(store.get("k").await.unwrap(), None);
-
-    store.set("brief", b"v", 50).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(80)).await;
-    assert_eq!(store.get("brief").await.unwrap(), None);
-    assert!(
-        !store.del("brief").await.unwrap(),
-        "expired keys are not deleted"
-    );
-
-    for decoy in DECOYS {
-        store.set(decoy, b"keep", 60_000).await.unwrap();
+        store.set(io, decoy, b"keep", 60_000).await.unwrap();
     }
     for i in 0..MATCHING {
         let key = format!("{PREFIX}{{{i}}}");
-        store.set(&key, b"v", 60_000).await.unwrap();
+        store.set(io, &key, b"v", 60_000).await.unwrap();
     }
     assert_eq!(
-        store.delete_matching(PREFIX).await.unwrap(),
+        store.delete_matching(io, PREFIX).await.unwrap(),
         MATCHING as u64
     );
-    assert_eq!(store.get(&format!("{PREFIX}{{7}}")).await.unwrap(), None);
+    let gone = format!("{PREFIX}{{7}}");
+    assert_eq!(store.get(io, &gone).await.unwrap(), None);
     for decoy in DECOYS {
-        let kept = store.get(decoy).await.unwrap();
+        let kept = store.get(io, decoy).await.unwrap();
         assert_eq!(kept.as_deref(), Some(&b"keep"[..]), "{decoy}");
     }
-    assert_eq!(store.delete_matching(PREFIX).await.unwrap(), 0);
+    assert_eq!(store.delete_matching(io, PREFIX).await.unwrap(), 0);
+
+    assert!(store.try_lock(io, "l", "me", 60_000).await.unwrap());
+    assert_eq!(
+        store.peek(io, "k", "l").await.unwrap().0,
+        None,
+        "no value yet"
+    );
+    assert!(store.unlock(io, "l", "me").await.unwrap());
 }
 
 #[test]
-fn redis_sync() {
+fn redis_blocking() {
     let (_server, store) = redis();
-    suite_sync(&store);
+    block_on(suite(Blocking, &store));
 }
 
 #[test]
-fn memory_sync() {
-    suite_sync(&memory());
+fn memory_blocking() {
+    block_on(suite(Blocking, &memory()));
 }
 
 #[tokio::test]
 async fn redis_async() {
     let (_server, store) = redis();
-    suite_async(&store).await;
+    suite(Async, &store).await;
 }
 
 #[tokio::test]
 async fn memory_async() {
-    suite_async(&memory()).await;
+    suite(Async, &memory()).await;
+}
+
+#[test]
+fn a_lock_is_released_by_its_owner_only() {
+    let (_server, store) = redis();
+    let io = Blocking;
+    assert!(block_on(store.try_lock(io, "l", "me", 60_000)).unwrap());
+    assert!(!block_on(store.try_lock(io, "l", "you", 60_000)).unwrap());
+    assert!(!block_on(store.unlock(io, "l", "you")).unwrap());
+    assert!(block_on(store.peek(io, "k", "l")).unwrap().1, "still held");
+    assert!(block_on(store.unlock(io, "l", "me")).unwrap());
+    assert!(!block_on(store.peek(io, "k", "l")).unwrap().1);
+}
+
+#[test]
+fn glob_characters_in_a_prefix_are_escaped() {
+    assert_eq!(match_prefix("app:"), "app:*");
+    assert_eq!(match_prefix(""), "*");
+    assert_eq!(match_prefix(r"a*b?[1]\:"), r"a\*b\?\[1\]\\:*");
 }
 
 #[test]
 fn unusable_returns_its_message() {
     let store = Backend::Unusable("bad url".to_owned());
-    let err = store.delete_matching_sync("p").unwrap_err();
+    let err = block_on(store.delete_matching(Blocking, "p")).unwrap_err();
     assert!(err.to_string().contains("bad url"), "{err}");
-    assert!(store.del_sync("k").is_err());
+    assert!(block_on(store.del(Blocking, "k")).is_err());
 }

@@ -1,0 +1,140 @@
+//! [`CacheBuilder`]: the settings of a [`Cache`], and how they become one.
+
+use std::time::Duration;
+
+use crate::backend::{Backend, MemoryBackend, RedisBackend, Timeouts};
+use crate::local::Local;
+use crate::store::Store;
+use crate::tracking::Start;
+use crate::{Cache, Error};
+
+/// The URL of the in-process backend.
+pub(crate) const MEMORY_URL: &str = "mem://";
+
+/// Settings for a [`Cache`]; start from [`Cache::builder`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct CacheBuilder {
+    url: String,
+    pub(crate) prefix: String,
+    timeouts: Timeouts,
+    pub(crate) max_value_size: usize,
+    pool_size: u32,
+    pub(crate) max_entries: u64,
+    local: Option<u64>,
+}
+
+impl CacheBuilder {
+    /// The default settings for the store at `url`.
+    pub(crate) fn new(url: &str) -> Self {
+        Self {
+            url: url.to_owned(),
+            prefix: String::new(),
+            timeouts: Timeouts {
+                connect: Duration::from_secs(1),
+                response: Duration::from_millis(500),
+            },
+            max_value_size: 16 << 20,
+            pool_size: 8,
+            max_entries: 100_000,
+            local: None,
+        }
+    }
+
+    /// A string put before every key, e.g. `"myapp:"` (default: none).
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// How long one attempt to connect may take (default 1 s). While Redis is
+    /// unreachable, this bounds the extra time each cached call spends.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.timeouts.connect = timeout;
+        self
+    }
+
+    /// How long Redis may take to answer one command (default 500 ms).
+    pub fn response_timeout(mut self, timeout: Duration) -> Self {
+        self.timeouts.response = timeout;
+        self
+    }
+
+    /// The largest encoded value to store or read, in bytes (default 16 MiB).
+    /// Larger results are returned but not cached; larger stored values are
+    /// treated as a miss.
+    pub fn max_value_size(mut self, bytes: usize) -> Self {
+        self.max_value_size = bytes;
+        self
+    }
+
+    /// How many connections sync functions may hold at once (default 8).
+    /// An in-memory cache has no connections and ignores it.
+    pub fn pool_size(mut self, connections: u32) -> Self {
+        self.pool_size = connections.max(1);
+        self
+    }
+
+    /// The most values an in-memory (`mem://`) cache holds (default 100 000);
+    /// past it, the least recently used are evicted. Redis ignores it: bound
+    /// Redis with its own `maxmemory` and `maxmemory-policy` settings.
+    pub fn max_entries(mut self, entries: u64) -> Self {
+        self.max_entries = entries;
+        self
+    }
+
+    /// Keeps up to `entries` decoded values in this process, in front of
+    /// Redis, for every function of this cache that has no `local = N` of
+    /// its own and whose value type is `Clone + Send + Sync + 'static`
+    /// (functions generic over their return type are left out). A hit there
+    /// costs no round trip and no decoding, only a clone.
+    ///
+    /// Default: off. A function with `local = N` gets a table of `N` entries
+    /// of its own instead, which does not count against `entries`. Values
+    /// are kept coherent through Redis client-side caching (Redis 6 or
+    /// later): when any client writes or deletes a key, Redis tells this
+    /// process, which drops its copy; while that channel is down, calls read
+    /// Redis. An in-memory (`mem://`) cache has no separate tier and ignores
+    /// this. See the README section "In-process tier (`local`)".
+    ///
+    /// ```
+    /// let cache = redis_cached::Cache::builder("redis://127.0.0.1:6379")
+    ///     .prefix("shop:")
+    ///     .local(10_000)
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(cache);
+    /// ```
+    pub fn local(mut self, entries: u64) -> Self {
+        self.local = (entries > 0).then_some(entries);
+        self
+    }
+
+    /// The cache; fails only if the URL is malformed.
+    pub fn build(self) -> Result<Cache, Error> {
+        let backend = if self.url.starts_with(MEMORY_URL) {
+            if self.url != MEMORY_URL {
+                return Err(Error::Config(format!(
+                    "{:?}: an in-memory cache's URL is just {MEMORY_URL:?}; set its size with `max_entries`",
+                    self.url
+                )));
+            }
+            Backend::Memory(MemoryBackend::new(self.max_entries))
+        } else {
+            Backend::Redis(RedisBackend::new(&self.url, self.timeouts, self.pool_size)?)
+        };
+        let local = match &backend {
+            Backend::Redis(redis) => {
+                let start = Start::new(
+                    redis.client().clone(),
+                    self.prefix.clone(),
+                    redis.timeouts().clone(),
+                );
+                Some(Local::new(self.local, start))
+            }
+            Backend::Memory(_) | Backend::Unusable(_) => None,
+        };
+        let store = Store::new(backend, self.prefix, self.max_value_size, local);
+        Ok(Cache::from_store(store))
+    }
+}

@@ -1,0 +1,214 @@
+//! The protocol of a cached call, written once over [`Io`] and driven by
+//! the thin doors of `private.rs` (async, or blocking on the caller's thread):
+//!
+//! 1. the call's [`Digest`] becomes its key (a key that failed, because an
+//!    argument would not serialize, is logged and the body runs uncached);
+//! 2. lookup: the in-process tier, then one `GET` ([`Store::lookup`]);
+//! 3. a fresh hit returns the value; a hit due for a refresh (`stale`,
+//!    `refresh`) that claims it recomputes, inline or in a spawned task;
+//! 4. a miss fills the key ([`Fill`]: single flight, lock, body, store).
+//!
+//! Generated siblings use [`refresh`] (run and store) and [`invalidate`].
+
+use std::future::Future;
+use std::time::Instant;
+
+use crate::codec::Codec;
+use crate::codec::Meta;
+use crate::io::{Async, Io};
+use crate::key::{Digest, Key};
+use crate::local::Kit;
+use crate::miss::Fill;
+use crate::renew::Claim;
+use crate::spec::{Spec, Unless, Values};
+use crate::store::Store;
+use crate::ttl::{self, Verdict};
+use crate::{Cache, Error};
+
+/// A cached call: lookup; on a hit return the value, on a miss run `body`
+/// and store its result. A refresh a hit claims runs inline.
+#[allow(clippy::too_many_arguments)] // One per thing the attribute says; a struct would only be unpacked.
+pub(crate) async fn call<I: Io, R, V>(
+    io: I,
+    spec: &Spec,
+    cache: &Cache,
+    digest: Result<Digest, Error>,
+    values: Values<R, V>,
+    unless: Unless<R>,
+    kit: Option<Kit<V>>,
+    body: impl Future<Output = R>,
+) -> R {
+    let store = cache.store();
+    let Some((key, found)) = look(io, spec, store, digest, values.codec, kit).await else {
+        return body.await;
+    };
+    match found {
+        Found::Fresh(value) => (values.rebuild)(value),
+        Found::Renew(_, claim) => {
+            let result = compute(io, store, key.text(), spec, values, unless, body).await;
+            drop(claim);
+            result
+        }
+        Found::Miss => {
+            let fill = Fill::new(store, &key, spec);
+            fill.run(io, values, unless, body).await
+        }
+    }
+}
+
+/// [`call`] for async functions with `stale` or `refresh` whose body owns
+/// everything it uses: a hit due for a refresh returns the value it found,
+/// and the refresh runs in a task spawned on the caller's runtime.
+pub(crate) async fn call_spawning<R, V, F, Fut>(
+    spec: &'static Spec,
+    cache: &Cache,
+    digest: Result<Digest, Error>,
+    values: Values<R, V>,
+    unless: Unless<R>,
+    kit: Option<Kit<V>>,
+    body: F,
+) -> R
+where
+    R: Send + 'static,
+    V: Send + 'static,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+{
+    let store = cache.store();
+    let Some((key, found)) = look(Async, spec, store, digest, values.codec, kit).await else {
+        return body().await;
+    };
+    match found {
+        Found::Fresh(value) => (values.rebuild)(value),
+        Found::Renew(value, claim) => {
+            let cache = cache.clone();
+            let key = key.text().to_owned();
+            let refresh = async move {
+                let store = cache.store();
+                compute(Async, store, &key, spec, values, unless, body()).await;
+                drop(claim);
+            };
+            // Without a tokio runtime to spawn on, the claim is dropped and a later hit retries.
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(refresh);
+            }
+            (values.rebuild)(value)
+        }
+        Found::Miss => {
+            let fill = Fill::new(store, &key, spec);
+            fill.run(Async, values, unless, body()).await
+        }
+    }
+}
+
+/// `f_refresh`: runs `body` and stores its result whatever the cache holds.
+pub(crate) async fn refresh<I: Io, R, V>(
+    io: I,
+    spec: &Spec,
+    cache: &Cache,
+    digest: Result<Digest, Error>,
+    values: Values<R, V>,
+    unless: Unless<R>,
+    body: impl Future<Output = R>,
+) -> R {
+    let store = cache.store();
+    match accept(spec, store, digest) {
+        Some(key) => compute(io, store, key.text(), spec, values, unless, body).await,
+        None => body.await,
+    }
+}
+
+/// `f_invalidate`: deletes the entry of one call; whether there was one.
+/// Errors are returned, not counted.
+pub(crate) async fn invalidate<I: Io>(
+    io: I,
+    spec: &Spec,
+    cache: &Cache,
+    digest: Result<Digest, Error>,
+) -> Result<bool, Error> {
+    let store = cache.store();
+    store.delete(io, store.key(spec.name, digest?).text()).await
+}
+
+/// The key of a call, or `None` (logged and counted) if its digest failed.
+fn accept<'a>(spec: &'a Spec, store: &'a Store, digest: Result<Digest, Error>) -> Option<Key<'a>> {
+    digest
+        .map(|digest| store.key(spec.name, digest))
+        .map_err(|error| store.failed("key", spec.name, &error))
+        .ok()
+}
+
+/// What a lookup found, and, for a hit due for a refresh that this call
+/// claimed, the claim.
+enum Found<V> {
+    Miss,
+    Fresh(V),
+    Renew(V, Claim),
+}
+
+/// Steps 1 to 3 of the module docs: the key, and what its lookup found;
+/// `None` if there is no key.
+async fn look<'a, I: Io, V>(
+    io: I,
+    spec: &'a Spec,
+    store: &'a Store,
+    digest: Result<Digest, Error>,
+    codec: Codec<V>,
+    kit: Option<Kit<V>>,
+) -> Option<(Key<'a>, Found<V>)> {
+    let key = accept(spec, store, digest)?;
+    let stale = spec.lifetime.stale.unwrap_or_default();
+    let tier = store.tier(spec.name, spec.local, kit, stale);
+    let found = store.lookup(io, &key, codec, tier.as_ref()).await;
+    let found = judge(spec, store, key.digest, found);
+    Some((key, found))
+}
+
+fn judge<V>(spec: &Spec, store: &Store, key: Digest, found: Option<(V, Meta)>) -> Found<V> {
+    let Some((value, meta)) = found else {
+        return Found::Miss;
+    };
+    if !spec.lifetime.renews() {
+        return Found::Fresh(value);
+    }
+    match spec.lifetime.verdict(meta, ttl::now_ms(), ttl::uniform) {
+        Verdict::Fresh => Found::Fresh(value),
+        Verdict::Renew => match store.claim_renewal(key) {
+            Some(claim) => Found::Renew(value, claim),
+            None => Found::Fresh(value),
+        },
+    }
+}
+
+/// Runs `body` and stores what `values` pick of its result, unless `unless`
+/// vetoes it (with fresh metadata); returns the result.
+async fn compute<I: Io, R, V>(
+    io: I,
+    store: &Store,
+    key: &str,
+    spec: &Spec,
+    values: Values<R, V>,
+    unless: Unless<R>,
+    body: impl Future<Output = R>,
+) -> R {
+    let started = Instant::now();
+    let result = body.await;
+    let lifetime = spec.lifetime;
+    let meta = lifetime.meta(started.elapsed());
+    let storable = values.picker(unless)(&result);
+    if let Some(bytes) = storable.and_then(|value| store.encode(values.codec, key, value, meta)) {
+        store.store(io, key, &bytes, lifetime.storage_ttl()).await;
+    }
+    result
+}
+
+impl<'a> Fill<'a> {
+    fn new(store: &'a Store, key: &'a Key<'a>, spec: &Spec) -> Self {
+        Self {
+            store,
+            key: key.text(),
+            lifetime: spec.lifetime,
+            lock: spec.lock,
+        }
+    }
+}

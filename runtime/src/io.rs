@@ -1,0 +1,132 @@
+//! The one thing sync and async calls do differently: how they reach Redis
+//! and how they wait. The protocol of a call (`call.rs`, `miss.rs`,
+//! `lock.rs`, `flight.rs`, the backend's operations) is written once, as
+//! `async fn`s generic over [`Io`]:
+//!
+//! - [`Async`] sends each command over a connection of the caller's runtime
+//!   (see `runtimes.rs`) and awaits;
+//! - [`Blocking`] sends it over a pooled sync connection and returns a future
+//!   that is already complete, so [`block_on`] finishes the whole call in one
+//!   poll, on the caller's thread, with no runtime.
+
+use std::future::{Future, ready};
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use event_listener::{EventListener, Listener};
+use redis::{Cmd, FromRedisValue};
+
+use crate::Error;
+use crate::backend::RedisBackend;
+
+/// How a call does its I/O and waits; see the module docs.
+pub(crate) trait Io: Copy + Send + Sync + 'static {
+    /// Runs one command on `redis`.
+    fn query<T: FromRedisValue + Send + 'static>(
+        self,
+        redis: &RedisBackend,
+        cmd: Cmd,
+    ) -> impl Future<Output = Result<T, Error>> + Send;
+
+    /// Pauses for `duration`.
+    fn sleep(self, duration: Duration) -> impl Future<Output = ()> + Send;
+
+    /// Waits until `listener` is notified.
+    fn wait(self, listener: EventListener) -> impl Future<Output = ()> + Send;
+}
+
+/// The I/O of `async fn`s: awaits, never blocks a thread.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Async;
+
+/// The I/O of plain `fn`s: blocks the calling thread; every future it
+/// returns is complete.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Blocking;
+
+impl Io for Async {
+    fn query<T: FromRedisValue + Send + 'static>(
+        self,
+        redis: &RedisBackend,
+        cmd: Cmd,
+    ) -> impl Future<Output = Result<T, Error>> + Send {
+        redis.query_async(cmd)
+    }
+
+    fn sleep(self, duration: Duration) -> impl Future<Output = ()> + Send {
+        crate::runtimes::sleep(duration)
+    }
+
+    fn wait(self, listener: EventListener) -> impl Future<Output = ()> + Send {
+        listener
+    }
+}
+
+impl Io for Blocking {
+    fn query<T: FromRedisValue + Send + 'static>(
+        self,
+        redis: &RedisBackend,
+        cmd: Cmd,
+    ) -> impl Future<Output = Result<T, Error>> + Send {
+        ready(redis.query_blocking(&cmd))
+    }
+
+    fn sleep(self, duration: Duration) -> impl Future<Output = ()> + Send {
+        std::thread::sleep(duration);
+        ready(())
+    }
+
+    fn wait(self, listener: EventListener) -> impl Future<Output = ()> + Send {
+        listener.wait();
+        ready(())
+    }
+}
+
+/// Runs a future made with [`Blocking`] I/O to completion on this thread.
+///
+/// Such a future completes on its first poll. Should one ever be pending,
+/// it is polled again every millisecond rather than trusted to wake us.
+pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    let mut context = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+        std::thread::park_timeout(Duration::from_millis(1));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn block_on_finishes_complete_futures_and_pending_ones_too() {
+        assert_eq!(block_on(async { 7 }), 7);
+        let mut polls = 0;
+        let twice = std::future::poll_fn(|_| {
+            polls += 1;
+            if polls < 3 {
+                Poll::Pending
+            } else {
+                Poll::Ready(polls)
+            }
+        });
+        assert_eq!(block_on(twice), 3);
+    }
+
+    #[test]
+    fn blocking_waits_return_when_notified() {
+        let event = event_listener::Event::new();
+        let listener = event.listen();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                std::thread::sleep(Duration::from_millis(10));
+                event.notify(usize::MAX);
+            });
+            block_on(Blocking.wait(listener));
+        });
+    }
+}

@@ -1,0 +1,158 @@
+//! What the attribute says about one function: its [`Spec`] (name, times,
+//! lock, in-process tier) and its store [`Policy`] (which part of a return
+//! value is stored). Built by generated code, in a `static`.
+
+use std::time::Duration;
+
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::codec::Codec;
+use crate::ttl::Lifetime;
+
+/// What the attribute said about one function.
+#[derive(Debug)]
+pub struct Spec {
+    pub(crate) name: &'static str,
+    pub(crate) lifetime: Lifetime,
+    pub(crate) version: u32,
+    /// `lock = …`: how long a miss may hold the cross-process lock.
+    pub(crate) lock: Option<Duration>,
+    /// `local = N`: this function's own in-process tier of `N` entries.
+    pub(crate) local: Option<u64>,
+}
+
+impl Spec {
+    /// `name` is `module::path::fn_name` or the attribute's `name`; `ttl_ms`
+    /// was checked positive by the macro.
+    pub const fn new(name: &'static str, ttl_ms: u64) -> Self {
+        Self {
+            name,
+            lifetime: Lifetime {
+                ttl: Duration::from_millis(ttl_ms),
+                stale: None,
+                xfetch_beta: None,
+            },
+            version: 0,
+            lock: None,
+            local: None,
+        }
+    }
+
+    /// The attribute's `version`, mixed into the hash when not 0.
+    pub const fn version(mut self, version: u32) -> Self {
+        self.version = version;
+        self
+    }
+
+    /// `lock = …`: on a miss, compute under a Redis lock held for at most
+    /// `lock_ms` (checked positive by the macro).
+    pub const fn lock(mut self, lock_ms: u64) -> Self {
+        self.lock = Some(Duration::from_millis(lock_ms));
+        self
+    }
+
+    /// `local = N`: keep up to `entries` decoded values in this process
+    /// (checked positive by the macro).
+    pub const fn local(mut self, entries: u64) -> Self {
+        self.local = Some(entries);
+        self
+    }
+
+    /// `stale = …`: serve a value up to `stale_ms` past its ttl while one call refreshes it.
+    pub const fn stale(mut self, stale_ms: u64) -> Self {
+        self.lifetime.stale = Some(Duration::from_millis(stale_ms));
+        self
+    }
+
+    /// `refresh = "xfetch"`, with XFetch's `beta` (checked positive by the macro).
+    pub const fn xfetch(mut self, beta: f64) -> Self {
+        self.lifetime.xfetch_beta = Some(beta);
+        self
+    }
+}
+
+/// `unless = …`: a result for which this returns true is not stored.
+pub type Unless<R> = Option<fn(&R) -> bool>;
+
+/// Which part of a return value `R` is cached, and how it is rebuilt on a hit.
+pub trait Policy<R> {
+    /// What is encoded and stored.
+    type Value: Serialize + DeserializeOwned;
+    /// The part of `result` to store, or `None` to store nothing.
+    fn cacheable(result: &R) -> Option<&Self::Value>;
+    /// The return value for a stored value.
+    fn rebuild(value: Self::Value) -> R;
+}
+
+/// Stores every return value as is (plain types, `Option` with its `None`s).
+pub struct Always;
+
+impl<R: Serialize + DeserializeOwned> Policy<R> for Always {
+    type Value = R;
+    fn cacheable(result: &R) -> Option<&R> {
+        Some(result)
+    }
+    fn rebuild(value: R) -> R {
+        value
+    }
+}
+
+/// For `Result<T, E>`: stores `Ok` values only; `E` need not be serializable.
+pub struct OkOnly;
+
+impl<T: Serialize + DeserializeOwned, E> Policy<Result<T, E>> for OkOnly {
+    type Value = T;
+    fn cacheable(result: &Result<T, E>) -> Option<&T> {
+        result.as_ref().ok()
+    }
+    fn rebuild(value: T) -> Result<T, E> {
+        Ok(value)
+    }
+}
+
+/// For `Option<T>` with `cache_none = false`: stores `Some` values only.
+pub struct SomeOnly;
+
+impl<T: Serialize + DeserializeOwned> Policy<Option<T>> for SomeOnly {
+    type Value = T;
+    fn cacheable(result: &Option<T>) -> Option<&T> {
+        result.as_ref()
+    }
+    fn rebuild(value: T) -> Option<T> {
+        Some(value)
+    }
+}
+
+/// A function's [`Policy`] and its value type's [`Codec`], as plain
+/// functions. Generated code makes it with [`values`], where the serde
+/// bounds are checked (and a missing derive is reported, once); the calls
+/// that take it have no bounds to fail.
+pub struct Values<R, V> {
+    cacheable: fn(&R) -> Option<&V>,
+    pub(crate) rebuild: fn(V) -> R,
+    pub(crate) codec: Codec<V>,
+}
+
+impl<R, V> Clone for Values<R, V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<R, V> Copy for Values<R, V> {}
+
+/// The [`Values`] of a function returning `R` under the policy `P`.
+pub fn values<P: Policy<R>, R>() -> Values<R, P::Value> {
+    Values {
+        cacheable: P::cacheable,
+        rebuild: P::rebuild,
+        codec: Codec::of(),
+    }
+}
+
+impl<R, V> Values<R, V> {
+    /// Picks what of a result to store, unless `unless` vetoes it.
+    pub(crate) fn picker(self, unless: Unless<R>) -> impl Fn(&R) -> Option<&V> + Copy {
+        move |result| (self.cacheable)(result).filter(|_| !unless.is_some_and(|veto| veto(result)))
+    }
+}

@@ -1,0 +1,197 @@
+//! The tables of the in-process tier (L1) and what keeps them coherent
+//! with Redis: decoded values by [`Digest`], a live flag (set while
+//! tracking receives invalidations, see `tracking.rs`), and generation
+//! counters that keep a value read before an invalidation out of the tier.
+//!
+//! Values are inserted only from a `GET` reply, and only if no invalidation
+//! of that key arrived between taking a [`Ticket`] (before the `GET`) and the
+//! insert: a reply carrying a value older than an invalidation already
+//! processed is dropped. While tracking is down (not yet connected, broken,
+//! reconnecting), the tables are empty and take nothing.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use moka::policy::EvictionPolicy;
+use xxhash_rust::xxh3::Xxh3DefaultBuilder;
+
+use crate::codec::Meta;
+use crate::key::Digest;
+use crate::ttl;
+
+/// How many generation counters the keys are spread over: an invalidation
+/// of one key spoils only the tickets of keys in the same stripe.
+const STRIPES: usize = 64;
+
+/// The longest an entry is kept (about 100 years), so an instant can be computed.
+const MAX_LIFE: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
+/// Every table of one cache, and the state coherence needs.
+pub(crate) struct Tables {
+    /// The cache-wide table of `CacheBuilder::local`, if set.
+    shared: Option<Table>,
+    /// The tables of functions with `local = N`, by function name.
+    own: RwLock<HashMap<&'static str, Table>>,
+    /// Whether invalidations are being received: inserts are allowed.
+    live: AtomicBool,
+    /// Bumped by every invalidation of a key in the stripe (all, on a flush).
+    generations: [AtomicU64; STRIPES],
+}
+
+/// One bounded table of decoded values, by digest.
+pub(crate) type Table = moka::sync::Cache<Digest, Entry, Xxh3DefaultBuilder>;
+
+/// One decoded value, its metadata, and when Redis drops it.
+#[derive(Clone)]
+pub(crate) struct Entry {
+    pub(crate) value: Arc<dyn Any + Send + Sync>,
+    pub(crate) meta: Meta,
+    expires_at: Instant,
+}
+
+/// Proof that a key's stripe had generation `generation` while tracking was live.
+pub(crate) struct Ticket {
+    stripe: usize,
+    generation: u64,
+}
+
+/// Expires each entry at its own `expires_at`.
+struct PerEntry;
+
+impl moka::Expiry<Digest, Entry> for PerEntry {
+    fn expire_after_create(&self, _: &Digest, entry: &Entry, now: Instant) -> Option<Duration> {
+        Some(entry.expires_at.saturating_duration_since(now))
+    }
+
+    fn expire_after_update(
+        &self,
+        _: &Digest,
+        entry: &Entry,
+        now: Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(entry.expires_at.saturating_duration_since(now))
+    }
+}
+
+fn table(entries: u64) -> Table {
+    moka::sync::Cache::builder()
+        .max_capacity(entries)
+        .eviction_policy(EvictionPolicy::tiny_lfu())
+        .expire_after(PerEntry)
+        .build_with_hasher(Xxh3DefaultBuilder)
+}
+
+fn stripe(key: Digest) -> usize {
+    (key.0 % STRIPES as u128) as usize
+}
+
+impl Tables {
+    /// No values yet, not live; functions without `local = N` share
+    /// `shared` entries (none if `None`).
+    pub(crate) fn new(shared: Option<u64>) -> Self {
+        Self {
+            shared: shared.map(table),
+            own: RwLock::new(HashMap::new()),
+            live: AtomicBool::new(false),
+            generations: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+
+    /// The table of the function `name` with `local = own` (its own table)
+    /// or without (the shared table, if any).
+    pub(crate) fn table(&self, name: &'static str, own: Option<u64>) -> Option<Table> {
+        let Some(entries) = own else {
+            return self.shared.clone();
+        };
+        let tables = self.own.read().unwrap_or_else(PoisonError::into_inner);
+        if let Some(table) = tables.get(name) {
+            return Some(table.clone());
+        }
+        drop(tables);
+        let mut tables = self.own.write().unwrap_or_else(PoisonError::into_inner);
+        Some(tables.entry(name).or_insert_with(|| table(entries)).clone())
+    }
+
+    /// Whether invalidations are being received.
+    pub(crate) fn is_live(&self) -> bool {
+        self.live.load(SeqCst)
+    }
+
+    /// A ticket for inserting what a `GET` of `key` is about to read; `None`
+    /// (insert nothing) while tracking is down.
+    pub(crate) fn ticket(&self, key: Digest) -> Option<Ticket> {
+        let stripe = stripe(key);
+        let generation = self.generations[stripe].load(SeqCst);
+        self.is_live().then_some(Ticket { stripe, generation })
+    }
+
+    /// Keeps the value `value` makes, read from Redis under `ticket`, until
+    /// Redis drops it (`stale` past the end of its freshness); unless `key`
+    /// was invalidated since the ticket was taken.
+    pub(crate) fn insert(
+        &self,
+        table: &Table,
+        ticket: Ticket,
+        key: Digest,
+        value: impl FnOnce() -> Arc<dyn Any + Send + Sync>,
+        meta: Meta,
+        stale: Duration,
+    ) {
+        let until_ms = meta
+            .fresh_until_ms
+            .saturating_add(u64::try_from(stale.as_millis()).unwrap_or(u64::MAX));
+        let left = until_ms.saturating_sub(ttl::now_ms());
+        if left == 0 {
+            return;
+        }
+        let entry = Entry {
+            value: value(),
+            meta,
+            expires_at: Instant::now() + Duration::from_millis(left).min(MAX_LIFE),
+        };
+        table.insert(key, entry);
+        // An invalidation bumps the generation before it removes keys, so
+        // either it removes this entry, or this check sees the bump.
+        let generation = &self.generations[ticket.stripe];
+        if generation.load(SeqCst) != ticket.generation || !self.is_live() {
+            table.invalidate(&key);
+        }
+    }
+
+    fn each(&self, mut f: impl FnMut(&Table)) {
+        if let Some(shared) = &self.shared {
+            f(shared);
+        }
+        let own = self.own.read().unwrap_or_else(PoisonError::into_inner);
+        own.values().for_each(f);
+    }
+
+    /// Drops `keys` (Redis key names), which another client (or this one)
+    /// wrote or deleted; names that are not one of our value keys are skipped.
+    pub(crate) fn invalidate<K: AsRef<[u8]>>(&self, keys: &[K]) {
+        for key in keys.iter().filter_map(|key| Digest::parse(key.as_ref())) {
+            self.generations[stripe(key)].fetch_add(1, SeqCst);
+            self.each(|table| table.invalidate(&key));
+        }
+    }
+
+    /// Drops everything (Redis flushed, or tracking went down).
+    pub(crate) fn flush(&self) {
+        for generation in &self.generations {
+            generation.fetch_add(1, SeqCst);
+        }
+        self.each(|table| table.invalidate_all());
+    }
+
+    /// Tracking came up (inserts allowed) or went down (flush, no inserts).
+    pub(crate) fn set_live(&self, live: bool) {
+        self.live.store(live, SeqCst);
+        if !live {
+            self.flush();
+        }
+    }
+}
