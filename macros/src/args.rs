@@ -5,9 +5,9 @@
 //! dispatches on `input.peek(kw::…)`.
 //!
 //! Each value is checked on its own here; checks against the function live in
-//! `validate.rs`. A bad value, a repeated argument or an unknown one is
-//! collected and the parse goes on, so the user sees every mistake at once;
-//! only a syntax error stops it.
+//! `validate.rs`. A bad value, a repeated argument or an unknown one (with a
+//! "did you mean" for a near miss) is collected and the parse goes on, so the
+//! user sees every mistake at once; only a syntax error stops it.
 
 use std::marker::PhantomData;
 
@@ -184,10 +184,13 @@ impl Parse for Unknown {
 impl Unknown {
     fn error(&self) -> syn::Error {
         let name = &self.name;
+        let hint = near_miss(&name.unraw().to_string())
+            .map(|known| format!("did you mean `{known}`? "))
+            .unwrap_or_default();
         syn::Error::new(
             name.span(),
             format!(
-                "unknown argument `{name}`; expected one of: {}",
+                "unknown argument `{name}`; {hint}expected one of: {}",
                 KNOWN.join(", ")
             ),
         )
@@ -370,6 +373,53 @@ impl<T> Slot<T> {
         }
         self.written = true;
     }
+}
+
+/// The known argument that `unknown` is most likely a typo of: one within two
+/// single-character edits (but fewer than `unknown` has letters, so that `ex`
+/// isn't taken for `key`), or with the same letters in another order; the
+/// closest, and the first listed on a tie. Case is ignored (`TTL`).
+fn near_miss(unknown: &str) -> Option<&'static str> {
+    let unknown = unknown.to_lowercase();
+    let letters = unknown.chars().count();
+    KNOWN
+        .iter()
+        .filter_map(|&known| {
+            let distance = edit_distance(&unknown, known);
+            let near = distance <= 2 && distance < letters;
+            (near || same_letters(&unknown, known)).then_some((distance, known))
+        })
+        .min_by_key(|&(distance, _)| distance)
+        .map(|(_, known)| known)
+}
+
+/// Levenshtein distance: the fewest insertions, deletions and substitutions
+/// of one character that turn `a` into `b`.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    // `row[j]`: the distance from the part of `a` read so far to `b[..j]`.
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, a_char) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &b_char) in b.iter().enumerate() {
+            let above = row[j + 1];
+            let substitute = diagonal + usize::from(a_char != b_char);
+            row[j + 1] = substitute.min(above + 1).min(row[j] + 1);
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+/// Whether `a` and `b` are the same letters, in any order (`lcok`, `lock`).
+fn same_letters(a: &str, b: &str) -> bool {
+    let sorted = |s: &str| {
+        let mut chars: Vec<char> = s.chars().collect();
+        chars.sort_unstable();
+        chars
+    };
+    sorted(a) == sorted(b)
 }
 
 const ZERO_TTL: &str = "a zero TTL would cache nothing";
@@ -555,7 +605,7 @@ mod tests {
     use proc_macro2::TokenStream;
     use quote::{ToTokens, quote};
 
-    use super::{Args, KNOWN};
+    use super::{Args, KNOWN, edit_distance, near_miss};
 
     fn parse(tokens: TokenStream) -> Result<Args, Vec<String>> {
         Args::parse(tokens).map_err(|e| e.into_iter().map(|e| e.to_string()).collect())
@@ -707,6 +757,54 @@ mod tests {
             let message = error(tokens);
             assert!(message.starts_with("unknown argument `"), "{message}");
             assert!(message.ends_with(&expected_one_of()), "{message}");
+        }
+    }
+
+    #[test]
+    fn a_near_miss_gets_a_did_you_mean() {
+        for (typo, meant) in [
+            ("tll", "ttl"),
+            ("ttls", "ttl"),
+            ("lcok", "lock"),
+            ("TTL", "ttl"),
+            ("cache_nones", "cache_none"),
+            ("cacheerr", "cache_err"),
+            ("sibling", "siblings"),
+            ("verison", "version"),
+            ("refersh", "refresh"),
+        ] {
+            let name = proc_macro2::Ident::new(typo, proc_macro2::Span::call_site());
+            assert_eq!(
+                error(quote!(ttl = 60, #name = 1)),
+                format!(
+                    "unknown argument `{typo}`; did you mean `{meant}`? {}",
+                    expected_one_of()
+                )
+            );
+        }
+        for far in ["bogus", "expiry", "timeout", "ex", "r"] {
+            assert_eq!(near_miss(far), None, "{far}");
+        }
+    }
+
+    #[test]
+    fn edit_distance_counts_single_character_edits() {
+        for (a, b, distance) in [
+            ("", "", 0),
+            ("ttl", "ttl", 0),
+            ("", "ttl", 3),
+            ("ttl", "", 3),
+            ("tll", "ttl", 1),
+            ("ttls", "ttl", 1),
+            ("tl", "ttl", 1),
+            ("lcok", "lock", 2),
+            ("kitten", "sitting", 3),
+            ("flaw", "lawn", 2),
+            ("stale", "local", 4),
+            ("clé", "cle", 1),
+        ] {
+            assert_eq!(edit_distance(a, b), distance, "{a} → {b}");
+            assert_eq!(edit_distance(b, a), distance, "{b} → {a}");
         }
     }
 
