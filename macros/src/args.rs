@@ -1,7 +1,17 @@
-//! The attribute's arguments, parsed into [`Args`]. Each argument is checked
-//! on its own here; checks against the function live in `validate.rs`.
+//! The attribute's arguments, parsed into [`Args`], the way tracing-attributes'
+//! `attr.rs` does it: each argument name is a `syn::custom_keyword!` (in
+//! `kw`), each form of argument has a `Parse` impl ([`Assign`] for
+//! `name = value`, [`Skip`] for `skip(a, b)`), and [`Draft`]'s `Parse` impl
+//! dispatches on `input.peek(kw::…)`.
+//!
+//! Each value is checked on its own here; checks against the function live in
+//! `validate.rs`. A bad value, a repeated argument or an unknown one (with a
+//! "did you mean" for a near miss) is collected and the parse goes on, so the
+//! user sees every mistake at once; only a syntax error stops it.
 
-use proc_macro2::Span;
+use std::marker::PhantomData;
+
+use proc_macro2::{Span, TokenStream, TokenTree};
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
@@ -50,25 +60,56 @@ pub(crate) struct Given<T> {
     pub(crate) value: T,
 }
 
-/// One argument as written: `name = value` or `name(a, b)`.
-enum Arg {
-    Value { name: Ident, value: Expr },
-    List { name: Ident, items: Vec<Ident> },
+impl Args {
+    /// Parses the attribute's tokens; every mistake is reported, not just the first.
+    pub(crate) fn parse(tokens: TokenStream) -> syn::Result<Self> {
+        syn::parse2::<Draft>(tokens)?.finish()
+    }
 }
 
-impl Parse for Arg {
-    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
-        let name: Ident = input.parse()?;
-        if input.peek(syn::token::Paren) {
-            let content;
-            syn::parenthesized!(content in input);
-            let items =
-                Punctuated::<Ident, Token![,]>::parse_terminated_with(&content, Ident::parse_any)?;
-            return Ok(Self::List {
-                name,
-                items: items.into_iter().collect(),
-            });
+/// Declares each argument name as a `syn::custom_keyword!` in `mod kw`, and
+/// lists them all in [`KNOWN`], from the one list.
+macro_rules! keywords {
+    ($($name:ident),* $(,)?) => {
+        /// The argument names, one `syn::custom_keyword!` each.
+        mod kw {
+            $(syn::custom_keyword!($name);)*
         }
+
+        $(
+            impl Keyword for kw::$name {
+                fn ident(&self) -> Ident {
+                    Ident::new(stringify!($name), self.span)
+                }
+            }
+        )*
+
+        /// Every argument name, in the order the docs list them.
+        const KNOWN: &[&str] = &[$(stringify!($name)),*];
+    };
+}
+
+keywords!(
+    ttl, cache, skip, key, name, version, cache_none, cache_err, unless, siblings, lock, stale,
+    refresh, beta, local,
+);
+
+/// An argument name, parsed; gives back the identifier as written, for spans.
+trait Keyword: Parse {
+    fn ident(&self) -> Ident;
+}
+
+/// `<keyword> = <expression>`, like tracing-attributes' `ExprArg<T>`. The
+/// value is only checked later, so that a bad one doesn't stop the parse.
+struct Assign<K> {
+    name: Ident,
+    value: Expr,
+    keyword: PhantomData<K>,
+}
+
+impl<K: Keyword> Parse for Assign<K> {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let name = input.parse::<K>()?.ident();
         if !input.peek(Token![=]) {
             return Err(syn::Error::new(
                 name.span(),
@@ -76,128 +117,217 @@ impl Parse for Arg {
             ));
         }
         input.parse::<Token![=]>()?;
-        let value = input.parse()?;
-        Ok(Self::Value { name, value })
+        Ok(Self {
+            name,
+            value: input.parse()?,
+            keyword: PhantomData,
+        })
     }
 }
 
-const KNOWN: &str = "ttl, cache, skip, key, name, version, cache_none, cache_err, unless, siblings, lock, stale, refresh, beta, local";
+impl<K> Assign<K> {
+    /// `value`, under this argument's name.
+    fn given<T>(&self, value: T) -> Given<T> {
+        given(&self.name, value)
+    }
+}
 
-impl Args {
-    /// Parses the attribute's tokens; every mistake is reported, not just the first.
-    pub(crate) fn parse(tokens: proc_macro2::TokenStream) -> syn::Result<Self> {
-        let list =
-            syn::parse::Parser::parse2(Punctuated::<Arg, Token![,]>::parse_terminated, tokens)?;
-        let mut errors = Errors::default();
-        let mut ttl_ms = None;
-        let mut cache = None;
-        let mut skip = None;
-        let mut key = None;
-        let mut name = None;
-        let mut version = None;
-        let mut cache_none = None;
-        let mut cache_err = None;
-        let mut unless = None;
-        let mut siblings = None;
-        let mut lock_ms = None;
-        let mut stale_ms = None;
-        let mut xfetch = None;
-        let mut beta = None;
-        let mut local = None;
-        for arg in list {
-            let (ident, taken) = match arg {
-                Arg::List { name: ident, items } => {
-                    let taken = match ident.to_string().as_str() {
-                        "skip" => set(&mut skip, Ok(given(&ident, items)), &mut errors),
-                        _ => {
-                            errors.push(unknown(&ident));
-                            false
-                        }
-                    };
-                    (ident, taken)
-                }
-                Arg::Value { name: ident, value } => {
-                    let taken = match ident.to_string().as_str() {
-                        "ttl" => set(&mut ttl_ms, duration("ttl", ZERO_TTL, &value), &mut errors),
-                        "stale" => set(
-                            &mut stale_ms,
-                            duration("stale", ZERO_STALE, &value),
-                            &mut errors,
-                        ),
-                        "refresh" => set(&mut xfetch, refresh(&value), &mut errors),
-                        "beta" => set(
-                            &mut beta,
-                            positive_float(&value).map(|b| given(&ident, b)),
-                            &mut errors,
-                        ),
-                        "local" => set(
-                            &mut local,
-                            entries(&value).map(|n| given(&ident, n)),
-                            &mut errors,
-                        ),
-                        "lock" => set(
-                            &mut lock_ms,
-                            duration("lock", ZERO_LOCK, &value),
-                            &mut errors,
-                        ),
-                        "cache" => set(&mut cache, Ok(value), &mut errors),
-                        "key" => set(&mut key, Ok(given(&ident, value)), &mut errors),
-                        "name" => set(&mut name, key_name(&value), &mut errors),
-                        "version" => set(&mut version, int(&value, "version"), &mut errors),
-                        "cache_none" => set(
-                            &mut cache_none,
-                            flag(&value).map(|b| given(&ident, b)),
-                            &mut errors,
-                        ),
-                        "cache_err" => set(
-                            &mut cache_err,
-                            flag(&value).map(|b| given(&ident, b)),
-                            &mut errors,
-                        ),
-                        "unless" => set(&mut unless, Ok(value), &mut errors),
-                        "siblings" => set(&mut siblings, flag(&value), &mut errors),
-                        "skip" => {
-                            errors.push(syn::Error::new(ident.span(), "write `skip(arg, …)`"));
-                            false
-                        }
-                        _ => {
-                            errors.push(unknown(&ident));
-                            false
-                        }
-                    };
-                    (ident, taken)
-                }
-            };
-            if taken {
-                errors.push(syn::Error::new(
-                    ident.span(),
-                    format!("`{ident}` is given twice"),
-                ));
+/// `skip(a, self)`, like tracing-attributes' `Skips`. Written any other way
+/// (`skip = a`, bare `skip`) it still parses, with the error in `items`, so
+/// that the arguments after it are read too.
+struct Skip {
+    name: Ident,
+    items: syn::Result<Vec<Ident>>,
+}
+
+impl Parse for Skip {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let name = input.parse::<kw::skip>()?.ident();
+        if input.peek(syn::token::Paren) {
+            let content;
+            syn::parenthesized!(content in input);
+            let items =
+                Punctuated::<Ident, Token![,]>::parse_terminated_with(&content, Ident::parse_any)?;
+            return Ok(Self {
+                name,
+                items: Ok(items.into_iter().collect()),
+            });
+        }
+        if input.peek(Token![=]) {
+            input.parse::<Token![=]>()?;
+            input.parse::<Expr>()?;
+        }
+        let items = Err(syn::Error::new(name.span(), "write `skip(arg, …)`"));
+        Ok(Self { name, items })
+    }
+}
+
+/// A name that is no argument, with what follows it (`= value` or `(…)`)
+/// read and dropped, so that the arguments after it are read too.
+struct Unknown {
+    name: Ident,
+}
+
+impl Parse for Unknown {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let name = input.call(Ident::parse_any)?;
+        if input.peek(syn::token::Paren) {
+            input.parse::<TokenTree>()?;
+        } else if input.peek(Token![=]) {
+            input.parse::<Token![=]>()?;
+            input.parse::<Expr>()?;
+        }
+        Ok(Self { name })
+    }
+}
+
+impl Unknown {
+    fn error(&self) -> syn::Error {
+        let name = &self.name;
+        let hint = near_miss(&name.unraw().to_string())
+            .map(|known| format!("did you mean `{known}`? "))
+            .unwrap_or_default();
+        syn::Error::new(
+            name.span(),
+            format!(
+                "unknown argument `{name}`; {hint}expected one of: {}",
+                KNOWN.join(", ")
+            ),
+        )
+    }
+}
+
+/// The arguments read so far, each at most once, and every mistake found.
+#[derive(Default)]
+struct Draft {
+    ttl_ms: Slot<u64>,
+    cache: Slot<Expr>,
+    skip: Slot<Given<Vec<Ident>>>,
+    key: Slot<Given<Expr>>,
+    name: Slot<LitStr>,
+    version: Slot<u32>,
+    cache_none: Slot<Given<bool>>,
+    cache_err: Slot<Given<bool>>,
+    unless: Slot<Expr>,
+    siblings: Slot<bool>,
+    lock_ms: Slot<u64>,
+    stale_ms: Slot<u64>,
+    xfetch: Slot<bool>,
+    beta: Slot<Given<f64>>,
+    local: Slot<Given<u64>>,
+    errors: Errors,
+}
+
+impl Parse for Draft {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let mut draft = Self::default();
+        while !input.is_empty() {
+            if let Err(error) = draft.arg(input) {
+                // After a syntax error the rest can't be read reliably: stop
+                // there, with the mistakes found before it.
+                return Err(draft.errors.and(error));
             }
         }
-        if ttl_ms.is_none() && errors.is_empty() {
-            errors.push(syn::Error::new(
+        Ok(draft)
+    }
+}
+
+impl Draft {
+    /// Reads one argument, and the comma after it unless it is the last.
+    /// Returns only syntax errors; the argument's own mistakes are collected.
+    fn arg(&mut self, input: ParseStream<'_>) -> syn::Result<()> {
+        let errors = &mut self.errors;
+        if input.peek(kw::ttl) {
+            let ttl = input.parse::<Assign<kw::ttl>>()?;
+            let millis = duration("ttl", ZERO_TTL, &ttl.value);
+            self.ttl_ms.set(&ttl.name, millis, errors);
+        } else if input.peek(kw::cache) {
+            let cache = input.parse::<Assign<kw::cache>>()?;
+            self.cache.set(&cache.name, Ok(cache.value), errors);
+        } else if input.peek(kw::skip) {
+            let skip = input.parse::<Skip>()?;
+            let items = skip.items.map(|items| given(&skip.name, items));
+            self.skip.set(&skip.name, items, errors);
+        } else if input.peek(kw::key) {
+            let key = input.parse::<Assign<kw::key>>()?;
+            let value = Ok(given(&key.name, key.value));
+            self.key.set(&key.name, value, errors);
+        } else if input.peek(kw::name) {
+            let name = input.parse::<Assign<kw::name>>()?;
+            self.name.set(&name.name, key_name(&name.value), errors);
+        } else if input.peek(kw::version) {
+            let version = input.parse::<Assign<kw::version>>()?;
+            let value = int(&version.value, "version");
+            self.version.set(&version.name, value, errors);
+        } else if input.peek(kw::cache_none) {
+            let cache_none = input.parse::<Assign<kw::cache_none>>()?;
+            let value = flag(&cache_none.value).map(|b| cache_none.given(b));
+            self.cache_none.set(&cache_none.name, value, errors);
+        } else if input.peek(kw::cache_err) {
+            let cache_err = input.parse::<Assign<kw::cache_err>>()?;
+            let value = flag(&cache_err.value).map(|b| cache_err.given(b));
+            self.cache_err.set(&cache_err.name, value, errors);
+        } else if input.peek(kw::unless) {
+            let unless = input.parse::<Assign<kw::unless>>()?;
+            self.unless.set(&unless.name, Ok(unless.value), errors);
+        } else if input.peek(kw::siblings) {
+            let siblings = input.parse::<Assign<kw::siblings>>()?;
+            let value = flag(&siblings.value);
+            self.siblings.set(&siblings.name, value, errors);
+        } else if input.peek(kw::lock) {
+            let lock = input.parse::<Assign<kw::lock>>()?;
+            let millis = duration("lock", ZERO_LOCK, &lock.value);
+            self.lock_ms.set(&lock.name, millis, errors);
+        } else if input.peek(kw::stale) {
+            let stale = input.parse::<Assign<kw::stale>>()?;
+            let millis = duration("stale", ZERO_STALE, &stale.value);
+            self.stale_ms.set(&stale.name, millis, errors);
+        } else if input.peek(kw::refresh) {
+            let refresh_arg = input.parse::<Assign<kw::refresh>>()?;
+            let value = refresh(&refresh_arg.value);
+            self.xfetch.set(&refresh_arg.name, value, errors);
+        } else if input.peek(kw::beta) {
+            let beta = input.parse::<Assign<kw::beta>>()?;
+            let value = positive_float(&beta.value).map(|b| beta.given(b));
+            self.beta.set(&beta.name, value, errors);
+        } else if input.peek(kw::local) {
+            let local = input.parse::<Assign<kw::local>>()?;
+            let value = entries(&local.value).map(|n| local.given(n));
+            self.local.set(&local.name, value, errors);
+        } else {
+            errors.push(input.parse::<Unknown>()?.error());
+        }
+        if !input.is_empty() {
+            input.parse::<Token![,]>()?;
+        }
+        Ok(())
+    }
+
+    /// The arguments, or every mistake found; `ttl` is required.
+    fn finish(self) -> syn::Result<Args> {
+        self.errors.finish()?;
+        let Some(ttl_ms) = self.ttl_ms.value else {
+            return Err(syn::Error::new(
                 Span::call_site(),
                 "missing `ttl`: write `#[redis_cached(ttl = 60)]` (seconds) or `ttl = \"5m\"`",
             ));
-        }
-        errors.finish()?;
-        Ok(Self {
-            ttl_ms: ttl_ms.unwrap_or_default(),
-            cache,
-            skip,
-            key,
-            name,
-            version: version.unwrap_or_default(),
-            cache_none,
-            cache_err,
-            unless,
-            siblings: siblings.unwrap_or(true),
-            lock_ms,
-            stale_ms,
-            xfetch: xfetch.unwrap_or(false),
-            beta,
-            local,
+        };
+        Ok(Args {
+            ttl_ms,
+            cache: self.cache.value,
+            skip: self.skip.value,
+            key: self.key.value,
+            name: self.name.value,
+            version: self.version.value.unwrap_or_default(),
+            cache_none: self.cache_none.value,
+            cache_err: self.cache_err.value,
+            unless: self.unless.value,
+            siblings: self.siblings.value.unwrap_or(true),
+            lock_ms: self.lock_ms.value,
+            stale_ms: self.stale_ms.value,
+            xfetch: self.xfetch.value.unwrap_or(false),
+            beta: self.beta.value,
+            local: self.local.value,
         })
     }
 }
@@ -209,22 +339,87 @@ fn given<T>(name: &Ident, value: T) -> Given<T> {
     }
 }
 
-fn unknown(name: &Ident) -> syn::Error {
-    syn::Error::new(
-        name.span(),
-        format!("unknown argument `{name}`; expected one of: {KNOWN}"),
-    )
+/// One argument's place in the [`Draft`]: whether it was written, and its
+/// value if that was good.
+struct Slot<T> {
+    written: bool,
+    value: Option<T>,
 }
 
-/// Stores `value` in `slot`; returns whether the slot was already taken.
-fn set<T>(slot: &mut Option<T>, value: syn::Result<T>, errors: &mut Errors) -> bool {
-    let taken = slot.is_some();
-    match value {
-        Ok(value) if !taken => *slot = Some(value),
-        Ok(_) => {}
-        Err(e) => errors.push(e),
+impl<T> Default for Slot<T> {
+    fn default() -> Self {
+        Self {
+            written: false,
+            value: None,
+        }
     }
-    taken
+}
+
+impl<T> Slot<T> {
+    /// Keeps `value` the first time the argument is written; otherwise
+    /// reports the value's own error, and `name` given twice (even if the
+    /// first one was bad).
+    fn set(&mut self, name: &Ident, value: syn::Result<T>, errors: &mut Errors) {
+        match value {
+            Ok(value) if !self.written => self.value = Some(value),
+            Ok(_) => {}
+            Err(e) => errors.push(e),
+        }
+        if self.written {
+            errors.push(syn::Error::new(
+                name.span(),
+                format!("`{name}` is given twice"),
+            ));
+        }
+        self.written = true;
+    }
+}
+
+/// The known argument that `unknown` is most likely a typo of: one within two
+/// single-character edits (but fewer than `unknown` has letters, so that `ex`
+/// isn't taken for `key`), or with the same letters in another order; the
+/// closest, and the first listed on a tie. Case is ignored (`TTL`).
+fn near_miss(unknown: &str) -> Option<&'static str> {
+    let unknown = unknown.to_lowercase();
+    let letters = unknown.chars().count();
+    KNOWN
+        .iter()
+        .filter_map(|&known| {
+            let distance = edit_distance(&unknown, known);
+            let near = distance <= 2 && distance < letters;
+            (near || same_letters(&unknown, known)).then_some((distance, known))
+        })
+        .min_by_key(|&(distance, _)| distance)
+        .map(|(_, known)| known)
+}
+
+/// Levenshtein distance: the fewest insertions, deletions and substitutions
+/// of one character that turn `a` into `b`.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    // `row[j]`: the distance from the part of `a` read so far to `b[..j]`.
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, a_char) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &b_char) in b.iter().enumerate() {
+            let above = row[j + 1];
+            let substitute = diagonal + usize::from(a_char != b_char);
+            row[j + 1] = substitute.min(above + 1).min(row[j] + 1);
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+/// Whether `a` and `b` are the same letters, in any order (`lcok`, `lock`).
+fn same_letters(a: &str, b: &str) -> bool {
+    let sorted = |s: &str| {
+        let mut chars: Vec<char> = s.chars().collect();
+        chars.sort_unstable();
+        chars
+    };
+    sorted(a) == sorted(b)
 }
 
 const ZERO_TTL: &str = "a zero TTL would cache nothing";
@@ -389,69 +584,287 @@ impl Errors {
         }
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.0.is_none()
-    }
-
     pub(crate) fn finish(self) -> syn::Result<()> {
         self.0.map_or(Ok(()), Err)
+    }
+
+    /// Every error so far, then `last`, as one error.
+    fn and(self, last: syn::Error) -> syn::Error {
+        match self.0 {
+            Some(mut all) => {
+                all.combine(last);
+                all
+            }
+            None => last,
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::Args;
+    use proc_macro2::TokenStream;
+    use quote::{ToTokens, quote};
 
-    fn parse(tokens: &str) -> Result<Args, String> {
-        let tokens = tokens.parse().map_err(|e| format!("{e:?}"))?;
-        Args::parse(tokens).map_err(|e| e.to_string())
+    use super::{Args, KNOWN, edit_distance, near_miss};
+
+    fn parse(tokens: TokenStream) -> Result<Args, Vec<String>> {
+        Args::parse(tokens).map_err(|e| e.into_iter().map(|e| e.to_string()).collect())
+    }
+
+    /// The one error `tokens` give; fails if they parse or give more.
+    fn error(tokens: TokenStream) -> String {
+        match parse(tokens) {
+            Ok(_) => panic!("accepted"),
+            Err(mut errors) if errors.len() == 1 => errors.remove(0),
+            Err(errors) => panic!("more than one error: {errors:#?}"),
+        }
+    }
+
+    fn text(tokens: &impl ToTokens) -> String {
+        tokens.to_token_stream().to_string()
+    }
+
+    fn expected_one_of() -> String {
+        format!("expected one of: {}", KNOWN.join(", "))
+    }
+
+    #[test]
+    fn every_argument_is_read_into_its_field() {
+        let Ok(args) = parse(quote! {
+            ttl = "5m", cache = &CACHE, skip(conn, self), name = "shop::price",
+            version = 3, cache_none = false, cache_err = true, unless = is_empty,
+            siblings = false, lock = 5, stale = "30s", refresh = "xfetch",
+            beta = 1.5, local = 100,
+        }) else {
+            panic!("refused");
+        };
+        assert_eq!(args.ttl_ms, 300_000);
+        assert_eq!(args.cache.as_ref().map(text), Some("& CACHE".into()));
+        let skip = args
+            .skip
+            .map(|s| (s.name.to_string(), s.value.iter().map(text).collect()));
+        assert_eq!(
+            skip,
+            Some(("skip".into(), vec!["conn".into(), "self".into()]))
+        );
+        assert_eq!(args.name.map(|n| n.value()), Some("shop::price".into()));
+        assert_eq!(args.version, 3);
+        let flag = |g: Option<super::Given<bool>>| g.map(|g| (g.name.to_string(), g.value));
+        assert_eq!(flag(args.cache_none), Some(("cache_none".into(), false)));
+        assert_eq!(flag(args.cache_err), Some(("cache_err".into(), true)));
+        assert_eq!(args.unless.as_ref().map(text), Some("is_empty".into()));
+        assert!(!args.siblings);
+        assert_eq!(args.lock_ms, Some(5_000));
+        assert_eq!(args.stale_ms, Some(30_000));
+        assert!(args.xfetch);
+        assert_eq!(
+            args.beta.map(|b| (b.name.to_string(), b.value)),
+            Some(("beta".into(), 1.5))
+        );
+        assert_eq!(args.local.map(|l| l.value), Some(100));
+
+        let Ok(args) = parse(quote!(ttl = 60, key = (item, region))) else {
+            panic!("refused");
+        };
+        assert_eq!(
+            args.key.map(|k| (k.name.to_string(), text(&k.value))),
+            Some(("key".into(), "(item , region)".into()))
+        );
+    }
+
+    #[test]
+    fn only_ttl_is_required_and_the_rest_has_defaults() {
+        let Ok(args) = parse(quote!(ttl = 60)) else {
+            panic!("refused");
+        };
+        assert_eq!((args.ttl_ms, args.version), (60_000, 0));
+        assert!(args.siblings && !args.xfetch);
+        assert!(args.cache.is_none() && args.skip.is_none() && args.key.is_none());
+        assert!(args.name.is_none() && args.unless.is_none() && args.beta.is_none());
+        assert!(args.cache_none.is_none() && args.cache_err.is_none());
+        assert!(args.lock_ms.is_none() && args.stale_ms.is_none() && args.local.is_none());
+
+        let missing =
+            "missing `ttl`: write `#[redis_cached(ttl = 60)]` (seconds) or `ttl = \"5m\"`";
+        assert_eq!(error(quote!()), missing);
+        assert_eq!(error(quote!(version = 2)), missing);
+    }
+
+    #[test]
+    fn every_known_name_is_dispatched_to_its_own_parser() {
+        for known in KNOWN {
+            let name = proc_macro2::Ident::new(known, proc_macro2::Span::call_site());
+            let errors = parse(quote!(ttl = 1, #name = 1)).err().unwrap_or_default();
+            assert!(
+                !errors.iter().any(|e| e.starts_with("unknown argument")),
+                "{known}: {errors:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_mistake_is_reported_in_order_not_just_the_first() {
+        let errors = parse(quote!(
+            ttl = 0,
+            bogus = 1,
+            version = x,
+            ttl = 5,
+            skip = a,
+            cache_none = 1
+        ))
+        .err()
+        .unwrap_or_default();
+        assert_eq!(
+            errors,
+            [
+                "`ttl` must be positive; a zero TTL would cache nothing".to_string(),
+                format!("unknown argument `bogus`; {}", expected_one_of()),
+                "`version` takes an integer literal, e.g. `version = 2`".into(),
+                "`ttl` is given twice".into(),
+                "write `skip(arg, …)`".into(),
+                "expected `true` or `false`".into(),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_syntax_error_stops_the_parse_but_keeps_the_mistakes_before_it() {
+        let errors = parse(quote!(ttl = 0, lock, stale = 0))
+            .err()
+            .unwrap_or_default();
+        assert_eq!(
+            errors,
+            [
+                "`ttl` must be positive; a zero TTL would cache nothing",
+                "expected `lock = …`",
+            ]
+        );
+        assert_eq!(error(quote!(ttl)), "expected `ttl = …`");
+        assert_eq!(error(quote!(ttl(60))), "expected `ttl = …`");
+        assert_eq!(error(quote!(ttl = 60 lock = 5)), "expected `,`");
+        let text = error(quote!(ttl = 60, 5));
+        assert!(text.starts_with("expected ident"), "{text}");
+    }
+
+    #[test]
+    fn an_unknown_argument_is_skipped_whatever_its_form() {
+        for tokens in [
+            quote!(bogus = [1, 2], ttl = 60),
+            quote!(bogus(a, 1 + 2), ttl = 60),
+            quote!(bogus, ttl = 60),
+            quote!(r#type = 1, ttl = 60),
+        ] {
+            let message = error(tokens);
+            assert!(message.starts_with("unknown argument `"), "{message}");
+            assert!(message.ends_with(&expected_one_of()), "{message}");
+        }
+    }
+
+    #[test]
+    fn a_near_miss_gets_a_did_you_mean() {
+        for (typo, meant) in [
+            ("tll", "ttl"),
+            ("ttls", "ttl"),
+            ("lcok", "lock"),
+            ("TTL", "ttl"),
+            ("cache_nones", "cache_none"),
+            ("cacheerr", "cache_err"),
+            ("sibling", "siblings"),
+            ("verison", "version"),
+            ("refersh", "refresh"),
+        ] {
+            let name = proc_macro2::Ident::new(typo, proc_macro2::Span::call_site());
+            assert_eq!(
+                error(quote!(ttl = 60, #name = 1)),
+                format!(
+                    "unknown argument `{typo}`; did you mean `{meant}`? {}",
+                    expected_one_of()
+                )
+            );
+        }
+        for far in ["bogus", "expiry", "timeout", "ex", "r"] {
+            assert_eq!(near_miss(far), None, "{far}");
+        }
+    }
+
+    #[test]
+    fn edit_distance_counts_single_character_edits() {
+        for (a, b, distance) in [
+            ("", "", 0),
+            ("ttl", "ttl", 0),
+            ("", "ttl", 3),
+            ("ttl", "", 3),
+            ("tll", "ttl", 1),
+            ("ttls", "ttl", 1),
+            ("tl", "ttl", 1),
+            ("lcok", "lock", 2),
+            ("kitten", "sitting", 3),
+            ("flaw", "lawn", 2),
+            ("stale", "local", 4),
+            ("clé", "cle", 1),
+        ] {
+            assert_eq!(edit_distance(a, b), distance, "{a} → {b}");
+            assert_eq!(edit_distance(b, a), distance, "{b} → {a}");
+        }
+    }
+
+    #[test]
+    fn skip_takes_a_list_of_names() {
+        let Ok(args) = parse(quote!(ttl = 60, skip())) else {
+            panic!("refused");
+        };
+        assert_eq!(args.skip.map(|s| s.value.len()), Some(0));
+        assert_eq!(error(quote!(ttl = 60, skip)), "write `skip(arg, …)`");
+        assert_eq!(
+            error(quote!(ttl = 60, skip(a), skip(b))),
+            "`skip` is given twice"
+        );
+        let text = error(quote!(ttl = 60, skip(1)));
+        assert!(text.starts_with("expected ident"), "{text}");
     }
 
     #[test]
     fn lock_is_parsed_like_ttl() {
-        let args = parse(r#"ttl = 60, lock = "5s""#).unwrap();
+        let Ok(args) = parse(quote!(ttl = 60, lock = "5s")) else {
+            panic!("refused");
+        };
         assert_eq!((args.ttl_ms, args.lock_ms), (60_000, Some(5_000)));
-        assert_eq!(parse("ttl = 60, lock = 2").unwrap().lock_ms, Some(2_000));
-        assert_eq!(parse("ttl = 60").unwrap().lock_ms, None);
+        assert_eq!(
+            parse(quote!(ttl = 60, lock = 2))
+                .ok()
+                .and_then(|a| a.lock_ms),
+            Some(2_000)
+        );
+        assert_eq!(parse(quote!(ttl = 60)).ok().map(|a| a.lock_ms), Some(None));
     }
 
     #[test]
     fn local_takes_a_positive_entry_count() {
-        let args = parse("ttl = 60, local = 500").unwrap();
-        assert_eq!(args.local.map(|l| l.value), Some(500));
-        assert!(parse("ttl = 60").unwrap().local.is_none());
-        let Err(zero) = parse("ttl = 60, local = 0") else {
-            panic!("local = 0 accepted");
-        };
+        let local = |tokens| parse(tokens).ok().map(|a: Args| a.local.map(|l| l.value));
+        assert_eq!(local(quote!(ttl = 60, local = 500)), Some(Some(500)));
+        assert_eq!(local(quote!(ttl = 60)), Some(None));
         assert_eq!(
-            zero,
+            error(quote!(ttl = 60, local = 0)),
             "`local` must be positive; leave it out to keep no values in this process"
         );
-        let Err(text) = parse(r#"ttl = 60, local = "5""#) else {
-            panic!("a string local accepted");
-        };
+        let text = error(quote!(ttl = 60, local = "5"));
         assert!(text.starts_with("`local` takes"), "{text}");
     }
 
     #[test]
     fn a_zero_or_unreadable_lock_is_refused() {
-        let Err(zero) = parse("ttl = 60, lock = 0") else {
-            panic!("lock = 0 accepted");
-        };
         assert_eq!(
-            zero,
+            error(quote!(ttl = 60, lock = 0)),
             "`lock` must be positive; a zero lock would make the other processes compute too"
         );
-        let Err(text) = parse(r#"ttl = 60, lock = "x""#) else {
-            panic!(r#"lock = "x" accepted"#);
-        };
+        let text = error(quote!(ttl = 60, lock = "x"));
         assert!(
             text.starts_with("invalid `lock`: expected a number at `x`"),
             "{text}"
         );
-        let Err(twice) = parse("ttl = 60, lock = 1, lock = 2") else {
-            panic!("lock given twice accepted");
-        };
-        assert_eq!(twice, "`lock` is given twice");
+        assert_eq!(
+            error(quote!(ttl = 60, lock = 1, lock = 2)),
+            "`lock` is given twice"
+        );
     }
 }
