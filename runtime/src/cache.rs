@@ -1,15 +1,15 @@
 //! The [`Cache`] handle: one store (a Redis deployment, or this process's
 //! memory) plus the settings and counters shared by every function cached
-//! in it. Configured by [`CacheBuilder`](crate::CacheBuilder) (`builder.rs`);
+//! in it. Made by [`CacheBuilder`](crate::CacheBuilder) (`builder.rs`);
 //! what it holds is the internal [`Store`] (`store.rs`).
 
 use std::sync::Arc;
 
-use crate::backend::{Backend, MemoryBackend};
-use crate::io::{Async, Blocking, block_on};
+use crate::backend::Backend;
+use crate::backend::{Async, Blocking, block_on};
+use crate::error::Error;
 use crate::metrics::Stats;
 use crate::store::Store;
-use crate::{CacheBuilder, Error};
 
 /// A handle to a cache: cheap to clone, safe to share between threads and runtimes.
 ///
@@ -33,56 +33,6 @@ pub struct Cache {
 }
 
 impl Cache {
-    /// A cache on the store at `url` with default settings.
-    ///
-    /// `url` is anything the `redis` crate understands: `redis://[user:pass@]host[:port][/db]`,
-    /// `rediss://…` (TLS, with the `tls` feature) or `redis+unix:///path/to.sock`;
-    /// or `mem://` for a cache in this process's memory (see [`in_memory`](Self::in_memory)).
-    /// Fails only if the URL is malformed.
-    pub fn new(url: &str) -> Result<Self, Error> {
-        Self::builder(url).build()
-    }
-
-    /// Starts configuring a cache on the store at `url` (see [`new`](Self::new)).
-    pub fn builder(url: &str) -> CacheBuilder {
-        CacheBuilder::new(url)
-    }
-
-    /// A cache in this process's memory, with default settings: for tests,
-    /// local development, or a single process that needs no shared cache.
-    ///
-    /// It behaves like the Redis backend (values are encoded the same way,
-    /// each expires after its TTL, [`invalidate_all`](Self::invalidate_all)
-    /// works) but is not shared with other processes and is lost on exit. It
-    /// holds at most 100 000 entries, evicting the least recently used; set
-    /// another bound with `Cache::builder("mem://").max_entries(n)`. The same
-    /// cache is had with the URL `mem://`, e.g. `REDIS_CACHED_URL=mem://`.
-    ///
-    /// ```
-    /// use redis_cached::{Cache, redis_cached};
-    ///
-    /// static CACHE: std::sync::LazyLock<Cache> = std::sync::LazyLock::new(Cache::in_memory);
-    ///
-    /// #[redis_cached(ttl = 60, cache = CACHE)]
-    /// fn double(x: u32) -> u32 {
-    ///     x * 2
-    /// }
-    ///
-    /// assert_eq!(double(21), 42);
-    /// assert_eq!(double(21), 42);
-    /// assert_eq!(CACHE.stats().hits, 1);
-    /// ```
-    pub fn in_memory() -> Self {
-        let builder = CacheBuilder::new(crate::builder::MEMORY_URL);
-        let backend = Backend::Memory(MemoryBackend::new(builder.max_entries));
-        Self::from_store(Store::new(
-            backend,
-            builder.prefix,
-            builder.max_value_size,
-            None,
-        ))
-    }
-
     /// A cache whose every operation fails with `message`: cached calls run
     /// their bodies, and the failure is logged and counted.
     pub(crate) fn unusable(message: String) -> Self {

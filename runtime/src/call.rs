@@ -13,9 +13,11 @@
 use std::future::Future;
 use std::time::Instant;
 
+use crate::backend::{Async, Io};
+use crate::cache::Cache;
 use crate::codec::Codec;
 use crate::codec::Meta;
-use crate::io::{Async, Io};
+use crate::error::Error;
 use crate::key::{Digest, Key};
 use crate::local::Kit;
 use crate::miss::Fill;
@@ -23,7 +25,6 @@ use crate::renew::Claim;
 use crate::spec::{Spec, Unless, Values};
 use crate::store::Store;
 use crate::ttl::{self, Verdict};
-use crate::{Cache, Error};
 
 /// A cached call: lookup; on a hit return the value, on a miss run `body`
 /// and store its result. A refresh a hit claims runs inline.

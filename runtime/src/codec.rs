@@ -12,7 +12,7 @@
 
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::Error;
+use crate::error::Error;
 
 /// bincode's standard configuration (varint integers, little endian).
 pub(crate) const CONFIG: bincode::config::Configuration = bincode::config::standard();

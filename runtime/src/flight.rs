@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use event_listener::Event;
 
-use crate::io::Io;
+use crate::backend::Io;
 
 /// The flights under way in one cache, by key.
 #[derive(Debug, Default)]
@@ -205,7 +205,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::io::{Async, Blocking, block_on};
+    use crate::backend::{Async, Blocking, block_on};
 
     fn join_blocking<'a>(flights: &'a Flights, key: &str) -> Joined<'a> {
         block_on(flights.join(Blocking, key))

@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use crate::Cache;
+use crate::cache::Cache;
 
 static DEFAULT: OnceLock<Cache> = OnceLock::new();
 

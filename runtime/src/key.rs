@@ -21,7 +21,7 @@ use std::sync::OnceLock;
 use serde::Serialize;
 use xxhash_rust::xxh3::Xxh3Default;
 
-use crate::Error;
+use crate::error::Error;
 
 /// The key format's tag, hashed first: bump it when what is hashed changes.
 const FORMAT: &[u8] = b"redis-cached/key/2";

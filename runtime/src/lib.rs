@@ -41,7 +41,6 @@ mod codec;
 mod error;
 mod flight;
 mod global;
-mod io;
 mod key;
 mod local;
 mod lock;

@@ -25,8 +25,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::Error;
-use crate::io::Io;
+use crate::backend::Io;
+use crate::error::Error;
 use crate::store::Store;
 
 /// The outcome of [`acquire`].

@@ -12,9 +12,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::backend::Io;
 use crate::codec::Codec;
 use crate::flight::{Joined, Leader};
-use crate::io::Io;
 use crate::lock::{self, Acquired, Lock};
 use crate::spec::{Unless, Values};
 use crate::store::Store;

@@ -12,12 +12,14 @@ use std::future::Future;
 pub use serde::Serialize;
 pub use serde::de::DeserializeOwned;
 
+use crate::backend::{Async, Blocking, block_on};
+use crate::cache::Cache;
+use crate::call;
+use crate::error::Error;
 pub use crate::global::default_cache;
-use crate::io::{Async, Blocking, block_on};
 pub use crate::key::{Digest, KeyHasher};
 pub use crate::local::Kit;
 pub use crate::spec::{Always, OkOnly, Policy, SomeOnly, Spec, Unless, Values, values};
-use crate::{Cache, Error, call};
 
 /// The digest of a call of the function `spec` describes, returning `R`,
 /// whose arguments `feed` adds; an error if one of them would not serialize.

@@ -6,11 +6,11 @@
 
 use std::time::Duration;
 
-use crate::Error;
 use crate::backend::Backend;
+use crate::backend::Io;
 use crate::codec::{Codec, Meta};
+use crate::error::Error;
 use crate::flight::Flights;
-use crate::io::Io;
 use crate::key::{Digest, Key};
 use crate::local::{Kit, Local, Tier};
 use crate::metrics::{Metrics, Stats};
@@ -230,7 +230,7 @@ fn millis(duration: Duration) -> u64 {
 mod tests {
     use super::*;
     use crate::backend::MemoryBackend;
-    use crate::io::{Async, Blocking, block_on};
+    use crate::backend::{Async, Blocking, block_on};
 
     const META: Meta = Meta {
         fresh_until_ms: u64::MAX,

@@ -2,6 +2,7 @@
 //! written once over [`Io`]: a Redis command for the Redis backend, an
 //! immediate answer for the in-memory one.
 
+mod io;
 mod memory;
 mod redis;
 #[cfg(test)]
@@ -9,10 +10,10 @@ mod tests;
 
 use ::redis::Cmd;
 
+pub(crate) use self::io::{Async, Blocking, Io, block_on};
 pub(crate) use self::memory::MemoryBackend;
 pub(crate) use self::redis::{RedisBackend, Timeouts};
-use crate::Error;
-use crate::io::Io;
+use crate::error::Error;
 
 /// Deletes `KEYS[1]` only if it holds `ARGV[1]`: a lock is released by its
 /// owner only, never by a process whose lock expired and was taken over.

@@ -26,7 +26,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, Cmd, Connection, ConnectionLike, FromRedisValue, RedisError, RedisResult};
 use tokio::runtime::{Handle, Id};
 
-use crate::Error;
+use crate::error::Error;
 use crate::runtimes::{self, io_runtime};
 
 /// Connection settings a backend needs.

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use redis_test::server::RedisServer;
 
 use super::{Backend, MemoryBackend, RedisBackend, Timeouts, match_prefix};
-use crate::io::{Async, Blocking, Io, block_on};
+use crate::backend::{Async, Blocking, Io, block_on};
 
 /// A prefix with every glob character Redis knows, so an unescaped `MATCH`
 /// would take the decoys below too.

@@ -17,8 +17,8 @@ use std::time::Duration;
 use event_listener::{EventListener, Listener};
 use redis::{Cmd, FromRedisValue};
 
-use crate::Error;
-use crate::backend::RedisBackend;
+use super::redis::RedisBackend;
+use crate::error::Error;
 
 /// How a call does its I/O and waits; see the module docs.
 pub(crate) trait Io: Copy + Send + Sync + 'static {
