@@ -18,15 +18,21 @@
 //! - hand-written sync: the same over a plain `redis::Connection`.
 //! - ours async / ours sync: `#[redis_cached(ttl = 600, cache = CACHE)]` on an
 //!   `async fn` / a `fn`.
-//! - cached: `#[concurrent_cached]` with an `AsyncRedisCache` store (its
-//!   tokio Redis store; MessagePack values).
+//! - cached: `#[concurrent_cached]` with its `AsyncRedisCache` store (tokio,
+//!   multiplexed connection, MessagePack values), built by the attribute's
+//!   `ty`/`create` as its README shows: `redis = true` alone would take the
+//!   URL from `CACHED_REDIS_CONNECTION_STRING`, which this process can't set
+//!   for itself without `unsafe`.
 //! - ours in-process tier: `#[redis_cached(ttl = 600, cache = LOCAL, local = 16)]`,
 //!   against `cached`'s `AsyncRedisCache` with `client_side_caching(true)`.
 //!   The tier has its own `Cache` (prefix `ours-local:`), so the client-side
 //!   caching it turns on doesn't touch the plain rows.
 //!
 //! Rows, for a `u64`, a ~1 KiB struct and a 64 KiB `Vec<f64>`:
-//! - hit: the key is in Redis; time per call.
+//! - hit: the key is in Redis; time per call, one caller. Async callers run
+//!   on a current-thread tokio runtime, so the caller and its connection's
+//!   driver share a thread and the figure doesn't depend on which worker a
+//!   task landed on; sync callers run on the main thread.
 //! - miss: every call has a fresh argument (GET miss, compute, SET); the keys
 //!   of a round are deleted after it, so the server stays small.
 //! - hits/s: 1, 8 and 64 tasks calling in a loop on a 2-worker tokio runtime
@@ -1107,11 +1113,12 @@ fn run() -> Result<(), BenchError> {
     one.block_on(LOCAL.ping())
         .map_err(|e| format!("ours: ping: {e}"))?;
 
+    let cpus = std::thread::available_parallelism().map_or(0, usize::from);
     println!("redis-cached against the hand-written pattern and the cached crate 4.1");
     println!("command: cargo bench -p bench");
     println!(
-        "one redis-server {version} for all ({}); {ROUNDS} interleaved rounds per row, \
-         median round per contestant; ratio = ours / other, from this run's medians",
+        "one redis-server {version} for all ({}, {cpus} CPUs); {ROUNDS} interleaved rounds \
+         per row, median round per contestant; ratio = ours / other, from this run's medians",
         std::env::consts::ARCH
     );
     println!(
