@@ -1065,6 +1065,15 @@ fn reference(host: &str, port: u16) -> String {
     }
 }
 
+/// The 1-minute load average, where the system tells it (Linux): figures
+/// from a busy machine favour whoever hands a call to fewer threads.
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
 fn show_stats(name: &str, s: Stats) {
     println!(
         "{name}: {} hits ({} in process), {} misses, {} stores, {} errors",
@@ -1130,6 +1139,7 @@ fn run() -> Result<(), BenchError> {
          ratio > 1 means ours is faster"
     );
     println!("target: what the project aims for; met: whether this run met it");
+    println!("load average (1 min) at the start: {}", load());
     println!();
     Table::header();
 
@@ -1162,6 +1172,7 @@ fn run() -> Result<(), BenchError> {
     println!("{}", reference(host, port));
     show_stats("ours (plain rows)", CACHE.stats());
     show_stats("ours (in-process rows)", LOCAL.stats());
+    println!("load average (1 min) at the end: {}", load());
     println!("targets missed: {}", b.table.missed);
     let errors = CACHE.stats().errors + LOCAL.stats().errors;
     drop(b);
