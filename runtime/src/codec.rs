@@ -70,12 +70,17 @@ pub(crate) fn encode<T: Serialize + ?Sized>(
     meta: Meta,
     limit: usize,
 ) -> Result<Vec<u8>, Error> {
-    let mut bytes = Vec::with_capacity(64);
+    // A first pass measures, so the bytes are allocated once, at their size,
+    // and a value over the limit is refused before anything is allocated.
+    let mut size = bincode::enc::write::SizeWriter { bytes_written: 0 };
+    bincode::serde::encode_into_writer(value, &mut size, CONFIG)?;
+    let total = 1 + HEADER + size.bytes_written;
+    check_size(total, limit)?;
+    let mut bytes = Vec::with_capacity(total);
     bytes.push(FORMAT);
     bytes.extend_from_slice(&meta.fresh_until_ms.to_le_bytes());
     bytes.extend_from_slice(&meta.compute_ms.to_le_bytes());
     bincode::serde::encode_into_std_write(value, &mut bytes, CONFIG)?;
-    check_size(bytes.len(), limit)?;
     Ok(bytes)
 }
 

@@ -62,7 +62,7 @@ enum State {
 #[derive(Debug, Clone)]
 enum Outcome {
     /// The leader's result, encoded (and stored).
-    Value(Arc<[u8]>),
+    Value(Arc<Vec<u8>>),
     /// The leader's result was not cacheable.
     Uncacheable,
 }
@@ -74,7 +74,7 @@ pub(crate) enum Joined<'a> {
     /// (a panic, a cancelled future) hands the work to a waiter.
     Leader(Leader<'a>),
     /// Another call computed this value: decode and return it.
-    Shared(Arc<[u8]>),
+    Shared(Arc<Vec<u8>>),
     /// Another call's result was not cacheable: run the body without a flight.
     Alone,
 }
@@ -169,7 +169,7 @@ impl State {
 impl Leader<'_> {
     /// Ends the flight: waiters get `bytes` (the encoded result), or run the
     /// body themselves if it is `None` (the result was not cacheable).
-    pub(crate) fn finish(mut self, bytes: Option<Arc<[u8]>>) {
+    pub(crate) fn finish(mut self, bytes: Option<Arc<Vec<u8>>>) {
         self.outcome = Some(bytes.map_or(Outcome::Uncacheable, Outcome::Value));
     }
 }
@@ -211,8 +211,8 @@ mod tests {
         block_on(flights.join(Blocking, key))
     }
 
-    fn bytes(of: &[u8]) -> Option<Arc<[u8]>> {
-        Some(Arc::from(of))
+    fn bytes(of: &[u8]) -> Option<Arc<Vec<u8>>> {
+        Some(Arc::new(of.to_vec()))
     }
 
     fn shared(joined: Joined<'_>) -> Vec<u8> {

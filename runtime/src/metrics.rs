@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 /// Live counters, shared by every call through one cache.
 #[derive(Debug, Default)]
 pub(crate) struct Metrics {
+    /// Hits answered by Redis.
     hits: AtomicU64,
     local_hits: AtomicU64,
     misses: AtomicU64,
@@ -42,8 +43,9 @@ impl Metrics {
         self.hits.fetch_add(1, Relaxed);
     }
 
+    /// A hit in the in-process tier: one counter, so such a hit stays cheap;
+    /// [`snapshot`](Self::snapshot) adds it to `hits`.
     pub(crate) fn local_hit(&self) {
-        self.hits.fetch_add(1, Relaxed);
         self.local_hits.fetch_add(1, Relaxed);
     }
 
@@ -60,9 +62,10 @@ impl Metrics {
     }
 
     pub(crate) fn snapshot(&self) -> Stats {
+        let local_hits = self.local_hits.load(Relaxed);
         Stats {
-            hits: self.hits.load(Relaxed),
-            local_hits: self.local_hits.load(Relaxed),
+            hits: self.hits.load(Relaxed) + local_hits,
+            local_hits,
             misses: self.misses.load(Relaxed),
             stores: self.stores.load(Relaxed),
             errors: self.errors.load(Relaxed),

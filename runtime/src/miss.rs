@@ -70,7 +70,7 @@ impl Fill<'_> {
         let storable = values.picker(unless)(&result);
         let bytes = storable
             .and_then(|value| store.encode(codec, key, value, meta))
-            .map(Arc::<[u8]>::from);
+            .map(Arc::new);
         // Waiters get the bytes before the write, not after its round trip
         // (nor never, if this call is cancelled while writing).
         finish(leader, bytes.clone());
@@ -91,18 +91,18 @@ fn locked<V>(
     codec: Codec<V>,
     key: &str,
     acquired: Acquired,
-) -> Result<Option<Lock>, (V, Arc<[u8]>)> {
+) -> Result<Option<Lock>, (V, Arc<Vec<u8>>)> {
     match acquired {
         Acquired::Owner(lock) => Ok(Some(lock)),
         Acquired::Unlocked => Ok(None),
         Acquired::Value(bytes) => match store.decode(codec, key, &bytes) {
-            Some(value) => Err((value, Arc::from(bytes))),
+            Some(value) => Err((value, Arc::new(bytes))),
             None => Ok(None),
         },
     }
 }
 
-fn finish(leader: Option<Leader<'_>>, bytes: Option<Arc<[u8]>>) {
+fn finish(leader: Option<Leader<'_>>, bytes: Option<Arc<Vec<u8>>>) {
     if let Some(leader) = leader {
         leader.finish(bytes);
     }

@@ -34,7 +34,7 @@ pub(crate) struct Tables {
     /// The cache-wide table of `CacheBuilder::local`, if set.
     shared: Option<Table>,
     /// The tables of functions with `local = N`, by function name.
-    own: RwLock<HashMap<&'static str, Table>>,
+    own: RwLock<HashMap<&'static str, Table, Xxh3DefaultBuilder>>,
     /// Whether invalidations are being received: inserts are allowed.
     live: AtomicBool,
     /// Bumped by every invalidation of a key in the stripe (all, on a flush).
@@ -95,7 +95,7 @@ impl Tables {
     pub(crate) fn new(shared: Option<u64>) -> Self {
         Self {
             shared: shared.map(table),
-            own: RwLock::new(HashMap::new()),
+            own: RwLock::new(HashMap::with_hasher(Xxh3DefaultBuilder)),
             live: AtomicBool::new(false),
             generations: std::array::from_fn(|_| AtomicU64::new(0)),
         }

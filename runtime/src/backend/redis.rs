@@ -16,6 +16,7 @@
 //! connect timeout instead of each waiting for a new attempt: the one place
 //! that decides when to stop asking a Redis that doesn't answer.
 
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, OnceLock, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant};
@@ -36,8 +37,15 @@ pub(crate) struct Timeouts {
     pub(crate) response: Duration,
 }
 
+thread_local! {
+    /// The slot this thread used last, and the backend (by id) it belongs to.
+    static LAST_SLOT: RefCell<Option<(u64, Arc<Slot>)>> = const { RefCell::new(None) };
+}
+
 /// A Redis deployment, reached lazily.
 pub(crate) struct RedisBackend {
+    /// Tells backends apart in [`LAST_SLOT`], unlike an address, which is reused.
+    id: u64,
     client: Client,
     timeouts: Timeouts,
     pool_size: u32,
@@ -55,23 +63,18 @@ type Connecting = Shared<BoxFuture<'static, RedisResult<ConnectionManager>>>;
 /// One async connection, and the runtime it lives on (`None`: the io runtime).
 struct Slot {
     runtime: Option<Id>,
-    state: Mutex<State>,
-}
-
-/// The state of one async connection.
-enum State {
-    /// Not connected, or the last attempt failed.
-    Idle,
-    /// An attempt is under way; callers join it.
-    Connecting(Connecting),
-    /// Connected; the manager reconnects by itself from here on.
-    Ready(ConnectionManager),
+    /// Set once connected: the manager reconnects by itself from then on.
+    ready: OnceLock<ConnectionManager>,
+    /// The attempt under way, which callers join; `None`: none is.
+    connecting: Mutex<Option<Connecting>>,
 }
 
 impl RedisBackend {
     pub(crate) fn new(url: &str, timeouts: Timeouts, pool_size: u32) -> Result<Self, Error> {
         let client = Client::open(url).map_err(|e| Error::Config(format!("{url:?}: {e}")))?;
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         Ok(Self {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             client,
             timeouts,
             pool_size,
@@ -135,9 +138,25 @@ impl RedisBackend {
     }
 
     /// The slot of the runtime `here`, made (and set to be dropped with
-    /// the runtime) on first use.
+    /// the runtime) on first use. Each thread remembers the last slot it
+    /// used, so the list is read only when a thread changes runtime or cache.
     fn slot(&self, here: &Handle) -> Arc<Slot> {
         let id = here.id();
+        let remembered = LAST_SLOT.try_with(|last| match &*last.borrow() {
+            Some((backend, slot)) if *backend == self.id && slot.runtime == Some(id) => {
+                Some(slot.clone())
+            }
+            _ => None,
+        });
+        if let Ok(Some(slot)) = remembered {
+            return slot;
+        }
+        let slot = self.find_or_add_slot(here, id);
+        let _ = LAST_SLOT.try_with(|last| *last.borrow_mut() = Some((self.id, slot.clone())));
+        slot
+    }
+
+    fn find_or_add_slot(&self, here: &Handle, id: Id) -> Arc<Slot> {
         let find = |slots: &[Arc<Slot>]| slots.iter().find(|s| s.runtime == Some(id)).cloned();
         if let Some(slot) = find(&self.runtimes.read().unwrap_or_else(PoisonError::into_inner)) {
             return slot;
@@ -262,35 +281,44 @@ impl Slot {
     fn new(runtime: Option<Id>) -> Self {
         Self {
             runtime,
-            state: Mutex::new(State::Idle),
+            ready: OnceLock::new(),
+            connecting: Mutex::new(None),
         }
     }
 
     /// The connection, made with `connect` if there is none; concurrent
-    /// callers share one attempt, and a failed attempt leaves the slot idle.
+    /// callers share one attempt, and after a failed one the next call tries
+    /// again. Once connected, a call takes no lock.
     async fn connection(
         &self,
         connect: impl FnOnce() -> Connecting,
     ) -> RedisResult<ConnectionManager> {
+        if let Some(manager) = self.ready.get() {
+            return Ok(manager.clone());
+        }
         let attempt = {
-            let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-            match &*state {
-                State::Ready(manager) => return Ok(manager.clone()),
-                State::Connecting(attempt) => attempt.clone(),
-                State::Idle => {
-                    let attempt = connect();
-                    *state = State::Connecting(attempt.clone());
-                    attempt
-                }
+            let mut connecting = self
+                .connecting
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if let Some(manager) = self.ready.get() {
+                return Ok(manager.clone());
             }
+            connecting.get_or_insert_with(connect).clone()
         };
         let result = attempt.clone().await;
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if matches!(&*state, State::Connecting(current) if current.ptr_eq(&attempt)) {
-            *state = match &result {
-                Ok(manager) => State::Ready(manager.clone()),
-                Err(_) => State::Idle,
-            };
+        if let Ok(manager) = &result {
+            let _ = self.ready.set(manager.clone());
+        }
+        let mut connecting = self
+            .connecting
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if connecting
+            .as_ref()
+            .is_some_and(|current| current.ptr_eq(&attempt))
+        {
+            *connecting = None;
         }
         result
     }
