@@ -1154,19 +1154,33 @@ fn run() -> Result<(), BenchError> {
         next_id: 1_000_000,
         table: Table { missed: 0 },
     };
-    b.latency::<Small>(Kind::Hit)?;
-    b.latency::<OneKib>(Kind::Hit)?;
-    b.latency::<SixtyFourKib>(Kind::Hit)?;
-    b.keep = b.admin.keys::<_, Vec<String>>("*")?.into_iter().collect();
-    b.latency::<Small>(Kind::Miss)?;
-    b.latency::<OneKib>(Kind::Miss)?;
-    b.latency::<SixtyFourKib>(Kind::Miss)?;
-    for tasks in [1, 8, 64] {
-        b.throughput(tasks)?;
+    // `cargo bench -p bench -- miss local`: only those groups of rows.
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|arg| !arg.starts_with('-'))
+        .collect();
+    let wants = |group: &str| only.is_empty() || only.iter().any(|o| o == group);
+    if wants("hit") {
+        b.latency::<Small>(Kind::Hit)?;
+        b.latency::<OneKib>(Kind::Hit)?;
+        b.latency::<SixtyFourKib>(Kind::Hit)?;
     }
-    b.in_process::<Small>()?;
-    b.in_process::<OneKib>()?;
-    b.in_process::<SixtyFourKib>()?;
+    b.keep = b.admin.keys::<_, Vec<String>>("*")?.into_iter().collect();
+    if wants("miss") {
+        b.latency::<Small>(Kind::Miss)?;
+        b.latency::<OneKib>(Kind::Miss)?;
+        b.latency::<SixtyFourKib>(Kind::Miss)?;
+    }
+    if wants("throughput") {
+        for tasks in [1, 8, 64] {
+            b.throughput(tasks)?;
+        }
+    }
+    if wants("local") {
+        b.in_process::<Small>()?;
+        b.in_process::<OneKib>()?;
+        b.in_process::<SixtyFourKib>()?;
+    }
 
     println!();
     println!("{}", reference(host, port));
