@@ -52,6 +52,9 @@ pub(crate) struct Args {
     pub(crate) beta: Option<Given<f64>>,
     /// `local = N`: keep up to `N` decoded values in this process (positive).
     pub(crate) local: Option<Given<u64>>,
+    /// `crate = "path"`: where generated code finds the runtime, for crates
+    /// that re-export it under another name (default `::redis_cached`).
+    pub(crate) krate: Option<syn::Path>,
 }
 
 /// An argument's value with the name it was given under, for error spans.
@@ -190,7 +193,7 @@ impl Unknown {
         syn::Error::new(
             name.span(),
             format!(
-                "unknown argument `{name}`; {hint}expected one of: {}",
+                "unknown argument `{name}`; {hint}expected one of: {}, crate",
                 KNOWN.join(", ")
             ),
         )
@@ -215,6 +218,7 @@ struct Draft {
     xfetch: Slot<bool>,
     beta: Slot<Given<f64>>,
     local: Slot<Given<u64>>,
+    krate: Slot<syn::Path>,
     errors: Errors,
 }
 
@@ -294,6 +298,15 @@ impl Draft {
             let local = input.parse::<Assign<kw::local>>()?;
             let value = entries(&local.value).map(|n| local.given(n));
             self.local.set(&local.name, value, errors);
+        } else if input.peek(Token![crate]) {
+            let token = input.parse::<Token![crate]>()?;
+            let name = Ident::new("crate", token.span);
+            if !input.peek(Token![=]) {
+                return Err(syn::Error::new(token.span, "expected `crate = \"…\"`"));
+            }
+            input.parse::<Token![=]>()?;
+            let value = runtime_path(&input.parse()?);
+            self.krate.set(&name, value, errors);
         } else {
             errors.push(input.parse::<Unknown>()?.error());
         }
@@ -328,6 +341,7 @@ impl Draft {
             xfetch: self.xfetch.value.unwrap_or(false),
             beta: self.beta.value,
             local: self.local.value,
+            krate: self.krate.value,
         })
     }
 }
@@ -341,6 +355,25 @@ fn given<T>(name: &Ident, value: T) -> Given<T> {
 
 /// One argument's place in the [`Draft`]: whether it was written, and its
 /// value if that was good.
+/// `crate = "my_dep::redis_cached"` (a string, as serde and tokio take it)
+/// or `crate = my_dep::redis_cached`: a path to the runtime crate.
+fn runtime_path(value: &Expr) -> syn::Result<syn::Path> {
+    let wrong = || {
+        syn::Error::new_spanned(
+            value,
+            "`crate` takes the path the runtime is reachable under, e.g. `crate = \"my_dep::redis_cached\"`",
+        )
+    };
+    match value {
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Str(path),
+            ..
+        }) => path.parse().map_err(|_| wrong()),
+        Expr::Path(path) if path.qself.is_none() => Ok(path.path.clone()),
+        _ => Err(wrong()),
+    }
+}
+
 struct Slot<T> {
     written: bool,
     value: Option<T>,
@@ -625,7 +658,7 @@ mod tests {
     }
 
     fn expected_one_of() -> String {
-        format!("expected one of: {}", KNOWN.join(", "))
+        format!("expected one of: {}, crate", KNOWN.join(", "))
     }
 
     #[test]

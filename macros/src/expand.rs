@@ -1,5 +1,5 @@
 //! Emission: the cached function becomes a short call into
-//! `::redis_cached::__private`, with the original body moved into a closure
+//! `::redis_cached::__private` (or `<crate = …>::__private`), with the original body moved into a closure
 //! (sync) or an async block (async), so `return` and `?` keep their meaning.
 //! Unless `siblings = false`, the invalidation and control functions follow.
 
@@ -69,6 +69,8 @@ struct Parts<'a> {
     signature: &'a Signature,
     /// The signature with every parameter bound to a plain name.
     outer: syn::Signature,
+    /// `::redis_cached`, or the `crate = …` path.
+    runtime: TokenStream,
     private: TokenStream,
     spec: TokenStream,
     cache: TokenStream,
@@ -87,7 +89,8 @@ struct Parts<'a> {
 
 impl<'a> Parts<'a> {
     fn new(args: &Args, signature: &'a Signature) -> Self {
-        let private = quote!(::redis_cached::__private);
+        let runtime = runtime(args);
+        let private = quote!(#runtime::__private);
         let sig = &signature.func.sig;
         let mut outer = sig.clone();
         let typed = outer.inputs.iter_mut().filter_map(|input| match input {
@@ -127,8 +130,8 @@ impl<'a> Parts<'a> {
             None => quote!(#private::default_cache()),
         };
         let output = &signature.output;
-        let stored = Stored::new(args, signature);
-        let (kit, asserts) = kit(args, signature, &stored.value);
+        let stored = Stored::new(args, signature, &private);
+        let (kit, asserts) = kit(args, signature, &stored.value, &private);
         let values = {
             let Stored { policy, span, .. } = &stored;
             let output = &signature.output;
@@ -155,7 +158,7 @@ impl<'a> Parts<'a> {
             outer,
             spec,
             cache,
-            key: key(args, signature),
+            key: key(args, signature, &private),
             values,
             asserts,
             unless,
@@ -165,6 +168,7 @@ impl<'a> Parts<'a> {
                 && sig.asyncness.is_some()
                 && owns_its_arguments(signature),
             private,
+            runtime,
         }
     }
 
@@ -246,7 +250,8 @@ impl<'a> Parts<'a> {
         let mut sig = self.outer.clone();
         sig.ident = sibling(name, "invalidate");
         sig.unsafety = None;
-        sig.output = syn::parse_quote!(-> ::core::result::Result<bool, ::redis_cached::Error>);
+        let runtime = &self.runtime;
+        sig.output = syn::parse_quote!(-> ::core::result::Result<bool, #runtime::Error>);
         let vis = &self.signature.func.vis;
         let receiver = self.signature.has_receiver.then(|| quote!(let _ = &self;));
         let params = self.signature.params.iter().map(|p| &p.binding);
@@ -283,6 +288,7 @@ impl<'a> Parts<'a> {
         let vis = &self.signature.func.vis;
         let ident = sibling(name, "invalidate_all");
         let asyncness = &self.signature.func.sig.asyncness;
+        let runtime = &self.runtime;
         let call = if asyncness.is_some() {
             quote!(#private::invalidate_all(&__RC_SPEC, #cache).await)
         } else {
@@ -295,7 +301,7 @@ impl<'a> Parts<'a> {
             #(#cfgs)*
             #doc
             #[allow(dead_code)]
-            #vis #asyncness fn #ident() -> ::core::result::Result<u64, ::redis_cached::Error> {
+            #vis #asyncness fn #ident() -> ::core::result::Result<u64, #runtime::Error> {
                 #spec
                 #call
             }
@@ -312,8 +318,7 @@ struct Stored {
 }
 
 impl Stored {
-    fn new(args: &Args, signature: &Signature) -> Self {
-        let private = quote!(::redis_cached::__private);
+    fn new(args: &Args, signature: &Signature, private: &TokenStream) -> Self {
         let output = &signature.output;
         let flag = |given: &Option<crate::args::Given<bool>>| given.as_ref().map(|g| g.value);
         let (policy, value) = match &signature.kind {
@@ -340,8 +345,12 @@ impl Stored {
 /// cache's shared tier (`CacheBuilder::local`) takes the values if their
 /// type allows it; the type is probed only where it is concrete and owns
 /// its data.
-fn kit(args: &Args, signature: &Signature, value: &syn::Type) -> (TokenStream, TokenStream) {
-    let private = quote!(::redis_cached::__private);
+fn kit(
+    args: &Args,
+    signature: &Signature,
+    value: &syn::Type,
+    private: &TokenStream,
+) -> (TokenStream, TokenStream) {
     let output = &signature.output;
     let span = output.span();
     let value = respan(quote!(#value), span);
@@ -365,6 +374,14 @@ fn kit(args: &Args, signature: &Signature, value: &syn::Type) -> (TokenStream, T
         return (quote!(::core::option::Option::None), TokenStream::new());
     }
     (probe, TokenStream::new())
+}
+
+/// Where generated code finds the runtime: `crate = …`, else `::redis_cached`.
+fn runtime(args: &Args) -> TokenStream {
+    match &args.krate {
+        Some(path) => quote!(#path),
+        None => quote!(::redis_cached),
+    }
 }
 
 /// `tokens` with every span set to `span`, so that an error about them
@@ -391,7 +408,7 @@ fn respan(tokens: TokenStream, span: Span) -> TokenStream {
 /// there); then, in every case, the receiver's type (so same-named methods
 /// of two types differ even with `skip(self)`) and the function's own type
 /// and const parameters (so each instantiation has its own entries).
-fn key(args: &Args, signature: &Signature) -> TokenStream {
+fn key(args: &Args, signature: &Signature, private: &TokenStream) -> TokenStream {
     let sig = &signature.func.sig;
     let skipped = |name: &str| {
         args.skip
@@ -435,7 +452,7 @@ fn key(args: &Args, signature: &Signature) -> TokenStream {
         .then(|| quote!(__rc_key.type_name(::core::any::type_name::<(#(#type_params,)*)>());));
     let output = &signature.output;
     quote! {
-        ::redis_cached::__private::digest::<#output>(&__RC_SPEC, |__rc_key| {
+        #private::digest::<#output>(&__RC_SPEC, |__rc_key| {
             #(#values)* #self_type #type_params #(__rc_key.arg(&#const_params);)*
         })
     }

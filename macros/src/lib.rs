@@ -36,6 +36,7 @@ mod validate;
 /// - `stale = "30s"`: keep a value this long past its `ttl`; a call that finds it stale returns it and has it refreshed.
 /// - `refresh = "xfetch"`: refresh hot values before they expire, with XFetch's probability.
 /// - `beta = 1.0`: XFetch's eagerness (larger refreshes earlier); only with `refresh`.
+/// - `crate = "my_dep::redis_cached"`: where generated code finds the runtime, for a renamed or re-exported dependency (default `::redis_cached`).
 /// - `local = 1000`: also keep up to this many decoded values in this process (no round trip on a hit), kept coherent by Redis client-side caching; the value type must be `Clone + Send + Sync + 'static`.
 ///
 /// Next to `f` it generates, with `f`'s visibility and `async`, and `f`'s
