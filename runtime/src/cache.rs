@@ -39,7 +39,9 @@ impl Cache {
         Self::from_store(Store::new(
             Backend::Unusable(message),
             String::new(),
-            0,
+            // No limit: a call's write then fails with the cache's error, not
+            // with a size limit no one set.
+            usize::MAX,
             None,
         ))
     }
