@@ -54,6 +54,43 @@ async fn a_refused_password_is_one_warning_not_one_per_call() {
     assert!(logs.at("ERROR").is_empty(), "{:#?}", logs.at("ERROR"));
 }
 
+#[tokio::test]
+async fn with_the_in_process_tier_a_refused_password_is_still_a_handful_of_warnings() {
+    static CACHE: CacheSlot = CacheSlot::new();
+    let logs = logs::capture();
+    let redis = TestRedis::start_with(&["--requirepass", "right"]);
+    CACHE.set(
+        Cache::builder(redis.url())
+            .password("wrong")
+            .local(100)
+            .build()
+            .unwrap(),
+    );
+
+    #[redis_cached(ttl = 60, cache = CACHE)]
+    async fn negate(x: i64) -> i64 {
+        -x
+    }
+
+    for i in 0..200 {
+        assert_eq!(negate(i).await, -i);
+    }
+    // The tracking connection retries (50 ms, 100 ms, 200 ms, …) meanwhile.
+    support::eventually("the tracking connection retried", || {
+        logs.lines()
+            .iter()
+            .filter(|line| line.contains("L1 tracking"))
+            .count()
+            >= 3
+    });
+    let warnings = logs.at("WARN");
+    assert_eq!(
+        warnings.len(),
+        2,
+        "the breaker's and the tracking connection's: {warnings:#?}"
+    );
+}
+
 #[test]
 fn a_refused_connection_is_one_warning_and_its_return_one_info() {
     static CACHE: CacheSlot = CacheSlot::new();
