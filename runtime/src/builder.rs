@@ -137,7 +137,9 @@ impl CacheBuilder {
     }
 
     /// How long one attempt to connect may take (default 1 s). While Redis is
-    /// unreachable, this bounds the extra time each cached call spends.
+    /// unreachable, this bounds the extra time a cached call spends; it is
+    /// also how long cached calls skip Redis after it failed, before one of
+    /// them tries it again (see the README, "Configuring the connection").
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.timeouts.connect = timeout;
         self

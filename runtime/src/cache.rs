@@ -69,6 +69,11 @@ impl Cache {
 
     /// Checks that Redis answers, connecting if needed (for health checks and
     /// start-up). An in-memory cache always answers.
+    ///
+    /// It always asks Redis, even while cached calls skip it after recent
+    /// failures, and a success lets them use it again. The error says why:
+    /// [`ErrorKind::Auth`](crate::ErrorKind::Auth) for a refused password,
+    /// `Connection` or `Timeout` for a Redis that can't be reached.
     pub async fn ping(&self) -> Result<(), Error> {
         Ok(self.store.ping(Async).await?)
     }

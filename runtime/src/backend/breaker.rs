@@ -9,7 +9,9 @@
 //! command (the probe) goes to Redis while the others still fail at once;
 //! if the probe succeeds the breaker closes, else it stays open for another
 //! pause. A probe that never reports (its caller was cancelled) is given up
-//! after a pause and another command probes.
+//! after a pause and another command probes. While it is open only probes
+//! count: a command let through before it opened and ending after says
+//! nothing new, so a slow Redis can't make it flap.
 //!
 //! It only keeps state; it says when that state changed (see
 //! [`Change`]) so that the backend logs it once. Time is passed in, in ms,
@@ -91,8 +93,13 @@ impl Breaker {
         }
     }
 
-    /// Notes how a command that was let through ended, at `now`.
-    pub(crate) fn record(&self, reach: Reach, now: u64) -> Option<Change> {
+    /// Notes how a command ended, at `now`; `admitted` is what
+    /// [`admit`](Self::admit) said to it (a health check that skipped the
+    /// breaker passes [`Admit::Probe`]).
+    pub(crate) fn record(&self, admitted: Admit, reach: Reach, now: u64) -> Option<Change> {
+        if self.is_open() && admitted != Admit::Probe {
+            return None;
+        }
         match reach {
             Reach::Answered => {
                 self.lost.store(0, Relaxed);
@@ -104,7 +111,7 @@ impl Breaker {
             }
             Reach::Lost | Reach::Refused => {
                 if self.is_open() {
-                    // A failed probe, or a late failure: another pause.
+                    // A failed probe: another pause.
                     self.opened_at.store(now.max(1), Relaxed);
                     self.probe_at.store(0, Relaxed);
                     return None;
@@ -132,36 +139,56 @@ mod tests {
     #[test]
     fn a_few_lost_commands_dont_open_it_but_a_run_does() {
         let breaker = Breaker::new(100);
-        assert_eq!(breaker.record(Reach::Lost, 10), None);
-        assert_eq!(breaker.record(Reach::Lost, 11), None);
-        assert_eq!(breaker.record(Reach::Answered, 12), None, "the run ends");
-        assert_eq!(breaker.record(Reach::Lost, 13), None);
+        assert_eq!(breaker.record(Admit::Go, Reach::Lost, 10), None);
+        assert_eq!(breaker.record(Admit::Go, Reach::Lost, 11), None);
+        assert_eq!(
+            breaker.record(Admit::Go, Reach::Answered, 12),
+            None,
+            "the run ends"
+        );
+        assert_eq!(breaker.record(Admit::Go, Reach::Lost, 13), None);
         assert_eq!(breaker.admit(14), Admit::Go);
-        assert_eq!(breaker.record(Reach::Lost, 15), None);
-        assert_eq!(breaker.record(Reach::Lost, 16), Some(Change::Opened(3)));
+        assert_eq!(breaker.record(Admit::Go, Reach::Lost, 15), None);
+        assert_eq!(
+            breaker.record(Admit::Go, Reach::Lost, 16),
+            Some(Change::Opened(3))
+        );
         assert_eq!(breaker.admit(17), Admit::Refuse);
     }
 
     #[test]
     fn a_refused_connection_opens_it_at_once() {
         let breaker = Breaker::new(100);
-        assert_eq!(breaker.record(Reach::Refused, 10), Some(Change::Opened(1)));
+        assert_eq!(
+            breaker.record(Admit::Go, Reach::Refused, 10),
+            Some(Change::Opened(1))
+        );
         assert!(breaker.is_open());
-        assert_eq!(breaker.record(Reach::Refused, 11), None, "said once");
+        assert_eq!(
+            breaker.record(Admit::Go, Reach::Refused, 11),
+            None,
+            "said once"
+        );
     }
 
     #[test]
     fn half_open_lets_one_probe_through() {
         let breaker = Breaker::new(100);
-        breaker.record(Reach::Refused, 10);
+        breaker.record(Admit::Go, Reach::Refused, 10);
         assert_eq!(breaker.admit(109), Admit::Refuse);
         assert_eq!(breaker.admit(110), Admit::Probe);
         assert_eq!(breaker.admit(111), Admit::Refuse, "one probe at a time");
         // The probe fails: another pause.
-        assert_eq!(breaker.record(Reach::Lost, 120), None);
+        assert_eq!(breaker.record(Admit::Probe, Reach::Lost, 120), None);
         assert_eq!(breaker.admit(200), Admit::Refuse);
         assert_eq!(breaker.admit(220), Admit::Probe);
-        assert_eq!(breaker.record(Reach::Answered, 221), Some(Change::Closed));
+        // A command let through before it opened, ending now, changes nothing.
+        assert_eq!(breaker.record(Admit::Go, Reach::Answered, 221), None);
+        assert!(breaker.is_open());
+        assert_eq!(
+            breaker.record(Admit::Probe, Reach::Answered, 221),
+            Some(Change::Closed)
+        );
         assert_eq!(breaker.admit(222), Admit::Go);
         assert!(!breaker.is_open());
     }
@@ -169,7 +196,7 @@ mod tests {
     #[test]
     fn a_probe_that_never_reports_is_replaced() {
         let breaker = Breaker::new(100);
-        breaker.record(Reach::Refused, 10);
+        breaker.record(Admit::Go, Reach::Refused, 10);
         assert_eq!(breaker.admit(110), Admit::Probe);
         assert_eq!(breaker.admit(150), Admit::Refuse);
         assert_eq!(breaker.admit(210), Admit::Probe);

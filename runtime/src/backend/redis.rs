@@ -147,8 +147,8 @@ impl RedisBackend {
     where
         T: FromRedisValue + Send + 'static,
     {
-        self.available()?;
-        self.watch(self.send_async(cmd).await)
+        let admitted = self.available()?;
+        self.watch(admitted, self.send_async(cmd).await)
     }
 
     /// [`query_async`](Self::query_async) even while the breaker is open,
@@ -157,7 +157,7 @@ impl RedisBackend {
     where
         T: FromRedisValue + Send + 'static,
     {
-        self.watch(self.send_async(cmd).await)
+        self.watch(Admit::Probe, self.send_async(cmd).await)
     }
 
     async fn send_async<T>(&self, cmd: Cmd) -> Result<T, Error>
@@ -192,14 +192,14 @@ impl RedisBackend {
 
     /// Runs one command on a pooled sync connection.
     pub(crate) fn query_blocking<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, Error> {
-        self.available()?;
-        self.watch(self.send_blocking(cmd))
+        let admitted = self.available()?;
+        self.watch(admitted, self.send_blocking(cmd))
     }
 
     /// [`query_blocking`](Self::query_blocking) even while the breaker is
     /// open, for `PING`.
     pub(crate) fn query_blocking_now<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, Error> {
-        self.watch(self.send_blocking(cmd))
+        self.watch(Admit::Probe, self.send_blocking(cmd))
     }
 
     fn send_blocking<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, Error> {
@@ -268,20 +268,20 @@ impl RedisBackend {
     }
 
     /// Fails at once while the breaker is open (unless this command is its probe).
-    fn available(&self) -> Result<(), Error> {
+    fn available(&self) -> Result<Admit, Error> {
         match self.breaker.admit(epoch_ms()) {
-            Admit::Go | Admit::Probe => Ok(()),
             Admit::Refuse => Err(Error::Unavailable(self.timeouts.connect)),
+            admitted => Ok(admitted),
         }
     }
 
     /// Tells the breaker how a command went, and logs what that changed.
-    fn watch<T>(&self, result: Result<T, Error>) -> Result<T, Error> {
+    fn watch<T>(&self, admitted: Admit, result: Result<T, Error>) -> Result<T, Error> {
         let reach = match &result {
             Ok(_) => crate::error::Reach::Answered,
             Err(error) => error.reach(),
         };
-        match (self.breaker.record(reach, epoch_ms()), &result) {
+        match (self.breaker.record(admitted, reach, epoch_ms()), &result) {
             (Some(Change::Opened(failures)), Err(error)) => tracing::warn!(
                 error = %Chain(error),
                 failures,
