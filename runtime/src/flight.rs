@@ -207,7 +207,7 @@ mod tests {
     use super::*;
     use crate::backend::{Async, Blocking, block_on};
 
-    fn join_blocking<'a>(flights: &'a Flights, key: &str) -> Joined<'a> {
+    fn join_on_this_thread<'a>(flights: &'a Flights, key: &str) -> Joined<'a> {
         block_on(flights.join(Blocking, key))
     }
 
@@ -225,12 +225,12 @@ mod tests {
     #[test]
     fn waiters_get_the_leaders_bytes_and_the_flight_ends() {
         let flights = Flights::default();
-        let Joined::Leader(leader) = join_blocking(&flights, "k") else {
+        let Joined::Leader(leader) = join_on_this_thread(&flights, "k") else {
             panic!("the first call leads");
         };
         std::thread::scope(|s| {
             let waiters: Vec<_> = (0..4)
-                .map(|_| s.spawn(|| shared(join_blocking(&flights, "k"))))
+                .map(|_| s.spawn(|| shared(join_on_this_thread(&flights, "k"))))
                 .collect();
             // The map, the leader and the four waiters hold the flight.
             while Arc::strong_count(&leader.flight) < 6 {
@@ -242,14 +242,17 @@ mod tests {
             }
         });
         assert!(lock(&flights.running).is_empty());
-        assert!(matches!(join_blocking(&flights, "k"), Joined::Leader(_)));
+        assert!(matches!(
+            join_on_this_thread(&flights, "k"),
+            Joined::Leader(_)
+        ));
     }
 
     #[test]
     fn other_keys_fly_separately() {
         let flights = Flights::default();
-        let a = join_blocking(&flights, "a");
-        let b = join_blocking(&flights, "b");
+        let a = join_on_this_thread(&flights, "a");
+        let b = join_on_this_thread(&flights, "b");
         assert!(matches!((&a, &b), (Joined::Leader(_), Joined::Leader(_))));
     }
 
@@ -301,13 +304,16 @@ mod tests {
     #[test]
     fn a_vacant_flight_nobody_took_over_goes_to_the_next_caller() {
         let flights = Flights::default();
-        let Joined::Leader(leader) = join_blocking(&flights, "k") else {
+        let Joined::Leader(leader) = join_on_this_thread(&flights, "k") else {
             panic!("the first call leads");
         };
         // A waiter that is cancelled after its leader was.
         let waiter = Arc::clone(&leader.flight);
         drop(leader);
         drop(waiter);
-        assert!(matches!(join_blocking(&flights, "k"), Joined::Leader(_)));
+        assert!(matches!(
+            join_on_this_thread(&flights, "k"),
+            Joined::Leader(_)
+        ));
     }
 }

@@ -59,7 +59,7 @@ pub(crate) struct Tier<'a, V> {
 impl<V> Tier<'_, V> {
     /// The value under `key`, if the tier holds one of type `V`.
     pub(crate) fn get(&self, key: Digest) -> Option<(V, Meta)> {
-        let entry = self.table.get(&key)?;
+        let entry = crate::tables::live(&self.table, key)?;
         let value = (self.kit.take)(&*entry.value)?;
         Some((value, entry.meta))
     }

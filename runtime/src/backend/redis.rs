@@ -1,7 +1,7 @@
 //! The Redis backend: async connections for `async fn`s and a small r2d2
 //! pool of plain connections for plain `fn`s.
 //!
-//! An async command runs on the caller's task, over a `ConnectionManager`
+//! An async command runs on the caller's task, over a multiplexed connection
 //! that lives on the caller's tokio runtime: one per runtime, made on the
 //! first call from it and dropped when the runtime shuts down (a `Cache`
 //! outlives the runtimes that use it, as a sequence of `#[tokio::test]`s
@@ -21,12 +21,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, OnceLock, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwapOption;
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::MultiplexedConnection;
 use redis::{
-    Client, Cmd, Connection, ConnectionLike, FromRedisValue, IntoConnectionInfo, RedisError,
-    RedisResult,
+    AsyncConnectionConfig, Client, Cmd, Connection, ConnectionLike, FromRedisValue,
+    IntoConnectionInfo, RedisError, RedisResult,
 };
 use tokio::runtime::{Handle, Id};
 
@@ -34,7 +35,6 @@ use super::breaker::{Admit, Breaker, Change};
 use crate::error::{Chain, Error};
 use crate::redact::redact;
 use crate::runtimes::{self, io_runtime};
-
 /// An ACL user and password given apart from the URL; each replaces the
 /// URL's.
 #[derive(Clone, Default)]
@@ -60,13 +60,28 @@ pub(crate) struct Timeouts {
 }
 
 thread_local! {
-    /// The slot this thread used last, and the backend (by id) it belongs to.
-    static LAST_SLOT: RefCell<Option<(u64, Arc<Slot>)>> = const { RefCell::new(None) };
+    /// What this thread remembers of the slot it used last.
+    static LAST: RefCell<Option<Remembered>> = const { RefCell::new(None) };
 }
+
+/// The slot a thread used last (of the backend with id `backend`), and spare
+/// clones of its connection made in `generation`: a call takes one and gives
+/// it back, so that it doesn't touch the reference counts that every thread
+/// of the runtime shares (with 64 tasks on 2 threads, those counts cost more
+/// than the rest of a hit's work on this side of the socket).
+struct Remembered {
+    backend: u64,
+    slot: Arc<Slot>,
+    generation: u64,
+    spare: Vec<MultiplexedConnection>,
+}
+
+/// The most spare connection clones a thread keeps.
+const SPARE: usize = 64;
 
 /// A Redis deployment, reached lazily.
 pub(crate) struct RedisBackend {
-    /// Tells backends apart in [`LAST_SLOT`], unlike an address, which is reused.
+    /// Tells backends apart in [`LAST`], unlike an address, which is reused.
     id: u64,
     client: Client,
     timeouts: Timeouts,
@@ -83,13 +98,22 @@ pub(crate) struct RedisBackend {
     last_sync_connect_error: Arc<Mutex<Option<RedisError>>>,
 }
 
-type Connecting = Shared<BoxFuture<'static, RedisResult<ConnectionManager>>>;
+type Connecting = Shared<BoxFuture<'static, RedisResult<MultiplexedConnection>>>;
 
 /// One async connection, and the runtime it lives on (`None`: the io runtime).
+///
+/// A `MultiplexedConnection` rather than the `redis` crate's
+/// `ConnectionManager`: the manager's reconnection costs every command a
+/// shared future and two more reference counts, which both worker threads of
+/// a runtime contend for; here a broken connection is simply forgotten and
+/// the next call makes a new one.
 struct Slot {
     runtime: Option<Id>,
-    /// Set once connected: the manager reconnects by itself from then on.
-    ready: OnceLock<ConnectionManager>,
+    /// The connection, once made; emptied when it breaks.
+    ready: ArcSwapOption<MultiplexedConnection>,
+    /// Bumped each time the connection is forgotten: spare clones of an
+    /// older generation are of a broken connection.
+    generation: AtomicU64,
     /// The attempt under way, which callers join; `None`: none is.
     connecting: Mutex<Option<Connecting>>,
 }
@@ -165,12 +189,71 @@ impl RedisBackend {
         T: FromRedisValue + Send + 'static,
     {
         match runtimes::current() {
-            Some(here) => match self.slot(&here).connection(|| self.connect_here()).await {
-                Ok(mut conn) => cmd.query_async(&mut conn).await.map_err(Error::Redis),
-                Err(error) => Err(Error::Connect(error)),
-            },
+            Some(here) => self.query_here(&here, cmd).await,
             None => self.query_on_io_runtime(cmd).await,
         }
+    }
+
+    async fn query_here<T>(&self, here: &Handle, cmd: Cmd) -> Result<T, Error>
+    where
+        T: FromRedisValue + Send + 'static,
+    {
+        let id = here.id();
+        let (mut conn, generation) = match self.take_here(id) {
+            Some(taken) => taken,
+            None => {
+                let slot = self.slot(here);
+                let conn = slot
+                    .connection(|| self.connect_here())
+                    .await
+                    .map_err(Error::Connect)?;
+                (conn, slot.generation.load(Ordering::Acquire))
+            }
+        };
+        let result = cmd.query_async(&mut conn).await;
+        if result
+            .as_ref()
+            .is_err_and(RedisError::is_unrecoverable_error)
+        {
+            self.slot(here).forget();
+        } else {
+            self.give_back(id, conn, generation);
+        }
+        result.map_err(Error::Redis)
+    }
+
+    /// A connection of the runtime `id` and its generation, if this thread
+    /// remembers that runtime's slot and it is connected: the common case,
+    /// with no lock, and, but for the first calls, no shared count touched.
+    fn take_here(&self, id: Id) -> Option<(MultiplexedConnection, u64)> {
+        let take = |last: &RefCell<Option<Remembered>>| {
+            let mut last = last.borrow_mut();
+            let last = last.as_mut().filter(|last| last.is_of(self, id))?;
+            let generation = last.slot.generation.load(Ordering::Acquire);
+            if generation != last.generation {
+                last.spare.clear();
+                last.generation = generation;
+            }
+            let conn = match last.spare.pop() {
+                Some(conn) => conn,
+                None => last.slot.ready.load().as_deref()?.clone(),
+            };
+            Some((conn, generation))
+        };
+        LAST.try_with(take).ok().flatten()
+    }
+
+    /// Keeps `conn`, taken in `generation`, as a spare of this thread.
+    fn give_back(&self, id: Id, conn: MultiplexedConnection, generation: u64) {
+        let _ = LAST.try_with(|last| {
+            let mut last = last.borrow_mut();
+            let last = last.as_mut().filter(|last| last.is_of(self, id));
+            if let Some(last) = last.filter(|last| last.generation == generation)
+                && last.spare.len() < SPARE
+            {
+                last.spare.push(conn);
+            }
+        });
     }
 
     async fn query_on_io_runtime<T>(&self, cmd: Cmd) -> Result<T, Error>
@@ -183,11 +266,17 @@ impl RedisBackend {
             .connection(|| self.connect_on(runtime.handle()))
             .await
             .map_err(Error::Connect)?;
-        runtime
+        let result = runtime
             .spawn(async move { cmd.query_async::<T>(&mut conn).await })
             .await
-            .unwrap_or_else(|_| Err(timed_out("command task")))
-            .map_err(Error::Redis)
+            .unwrap_or_else(|_| Err(timed_out("command task")));
+        if result
+            .as_ref()
+            .is_err_and(RedisError::is_unrecoverable_error)
+        {
+            self.own.forget();
+        }
+        result.map_err(Error::Redis)
     }
 
     /// Runs one command on a pooled sync connection.
@@ -221,17 +310,23 @@ impl RedisBackend {
     /// used, so the list is read only when a thread changes runtime or cache.
     fn slot(&self, here: &Handle) -> Arc<Slot> {
         let id = here.id();
-        let remembered = LAST_SLOT.try_with(|last| match &*last.borrow() {
-            Some((backend, slot)) if *backend == self.id && slot.runtime == Some(id) => {
-                Some(slot.clone())
-            }
-            _ => None,
+        let remembered = LAST.try_with(|last| {
+            let last = last.borrow();
+            let last = last.as_ref().filter(|last| last.is_of(self, id));
+            last.map(|last| last.slot.clone())
         });
         if let Ok(Some(slot)) = remembered {
             return slot;
         }
         let slot = self.find_or_add_slot(here, id);
-        let _ = LAST_SLOT.try_with(|last| *last.borrow_mut() = Some((self.id, slot.clone())));
+        let _ = LAST.try_with(|last| {
+            *last.borrow_mut() = Some(Remembered {
+                backend: self.id,
+                slot: slot.clone(),
+                generation: slot.generation.load(Ordering::Acquire),
+                spare: Vec::new(),
+            });
+        });
         slot
     }
 
@@ -297,31 +392,22 @@ impl RedisBackend {
         result
     }
 
-    fn manager_config(&self) -> ConnectionManagerConfig {
-        ConnectionManagerConfig::new()
+    fn config(&self) -> AsyncConnectionConfig {
+        AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.timeouts.connect))
             .set_response_timeout(Some(self.timeouts.response))
-            .set_number_of_retries(0)
     }
 
     /// A connection attempt driven by the callers that await it, on their runtime.
     fn connect_here(&self) -> Connecting {
-        connect(
-            self.client.clone(),
-            self.manager_config(),
-            self.timeouts.connect,
-        )
-        .boxed()
-        .shared()
+        connect(self.client.clone(), self.config(), self.timeouts.connect)
+            .boxed()
+            .shared()
     }
 
     /// A connection attempt running on `runtime`, awaited from anywhere.
     fn connect_on(&self, runtime: &Handle) -> Connecting {
-        let attempt = connect(
-            self.client.clone(),
-            self.manager_config(),
-            self.timeouts.connect,
-        );
+        let attempt = connect(self.client.clone(), self.config(), self.timeouts.connect);
         let task = runtime.spawn(attempt);
         async move {
             task.await
@@ -351,13 +437,13 @@ impl RedisBackend {
     }
 }
 
-/// Connects a manager, within `limit`.
+/// Connects, within `limit`.
 async fn connect(
     client: Client,
-    config: ConnectionManagerConfig,
+    config: AsyncConnectionConfig,
     limit: Duration,
-) -> RedisResult<ConnectionManager> {
-    let connect = ConnectionManager::new_with_config(client, config);
+) -> RedisResult<MultiplexedConnection> {
+    let connect = client.get_multiplexed_async_connection_with_config(&config);
     match tokio::time::timeout(limit, connect).await {
         Ok(result) => result,
         Err(_) => Err(timed_out("connect")),
@@ -368,7 +454,8 @@ impl Slot {
     fn new(runtime: Option<Id>) -> Self {
         Self {
             runtime,
-            ready: OnceLock::new(),
+            ready: ArcSwapOption::empty(),
+            generation: AtomicU64::new(0),
             connecting: Mutex::new(None),
         }
     }
@@ -379,23 +466,23 @@ impl Slot {
     async fn connection(
         &self,
         connect: impl FnOnce() -> Connecting,
-    ) -> RedisResult<ConnectionManager> {
-        if let Some(manager) = self.ready.get() {
-            return Ok(manager.clone());
+    ) -> RedisResult<MultiplexedConnection> {
+        if let Some(conn) = self.ready.load().as_deref() {
+            return Ok(conn.clone());
         }
         let attempt = {
             let mut connecting = self
                 .connecting
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            if let Some(manager) = self.ready.get() {
-                return Ok(manager.clone());
+            if let Some(conn) = self.ready.load().as_deref() {
+                return Ok(conn.clone());
             }
             connecting.get_or_insert_with(connect).clone()
         };
         let result = attempt.clone().await;
-        if let Ok(manager) = &result {
-            let _ = self.ready.set(manager.clone());
+        if let Ok(conn) = &result {
+            self.ready.store(Some(Arc::new(conn.clone())));
         }
         let mut connecting = self
             .connecting
@@ -408,6 +495,22 @@ impl Slot {
             *connecting = None;
         }
         result
+    }
+
+    /// Forgets a connection that broke (closed, or its driver gone): the
+    /// next call makes a new one.
+    fn forget(&self) {
+        // Emptied before the bump: a call that reads the new generation
+        // can't then take the old connection.
+        self.ready.store(None);
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+}
+
+impl Remembered {
+    /// Whether this is `backend`'s slot of the runtime `id`.
+    fn is_of(&self, backend: &RedisBackend, id: Id) -> bool {
+        self.backend == backend.id && self.slot.runtime == Some(id)
     }
 }
 

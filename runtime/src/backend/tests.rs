@@ -89,13 +89,13 @@ async fn suite<I: Io>(io: I, store: &Backend) {
 }
 
 #[test]
-fn redis_blocking() {
+fn redis_driven_on_the_callers_thread() {
     let (_server, store) = redis();
     block_on(suite(Blocking, &store));
 }
 
 #[test]
-fn memory_blocking() {
+fn memory_driven_on_the_callers_thread() {
     block_on(suite(Blocking, &memory()));
 }
 
