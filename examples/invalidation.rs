@@ -55,7 +55,8 @@ async fn choose_cache() -> Cache {
         },
         Err(error) => error,
     };
-    println!("No Redis at {url} ({error}); using the in-memory cache instead.");
+    // Not the URL itself: it may hold a password (the error shows it redacted).
+    println!("No usable Redis ({error}); using the in-memory cache instead.");
     Cache::in_memory()
 }
 

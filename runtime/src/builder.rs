@@ -3,10 +3,11 @@
 
 use std::time::Duration;
 
-use crate::backend::{Backend, MemoryBackend, RedisBackend, Timeouts};
+use crate::backend::{Backend, Credentials, MemoryBackend, RedisBackend, Timeouts};
 use crate::cache::Cache;
-use crate::error::Error;
+use crate::error::{self, public::Error};
 use crate::local::Local;
+use crate::redact::redact;
 use crate::store::Store;
 use crate::tracking::Start;
 
@@ -17,9 +18,12 @@ impl Cache {
     /// A cache on the store at `url` with default settings.
     ///
     /// `url` is anything the `redis` crate understands: `redis://[user:pass@]host[:port][/db]`,
-    /// `rediss://…` (TLS, with the `tls` feature) or `redis+unix:///path/to.sock`;
-    /// or `mem://` for a cache in this process's memory (see [`in_memory`](Self::in_memory)).
-    /// Fails only if the URL is malformed.
+    /// `rediss://…` (TLS, with the `tls` feature) or
+    /// `redis+unix:///path/to.sock[?user=…&pass=…]`; or `mem://` for a cache
+    /// in this process's memory (see [`in_memory`](Self::in_memory)).
+    /// Fails only if the URL is malformed (an error of kind
+    /// [`Config`](crate::ErrorKind::Config), whose text shows the URL with its
+    /// password replaced by `***`).
     pub fn new(url: &str) -> Result<Self, Error> {
         Self::builder(url).build()
     }
@@ -66,10 +70,14 @@ impl Cache {
 }
 
 /// Settings for a [`Cache`]; start from [`Cache::builder`].
-#[derive(Debug, Clone)]
+///
+/// Its `Debug` output shows the URL with its password replaced by `***`,
+/// and no password given with [`password`](Self::password).
+#[derive(Clone)]
 #[must_use]
 pub struct CacheBuilder {
     url: String,
+    credentials: Credentials,
     pub(crate) prefix: String,
     timeouts: Timeouts,
     pub(crate) max_value_size: usize,
@@ -83,6 +91,7 @@ impl CacheBuilder {
     pub(crate) fn new(url: &str) -> Self {
         Self {
             url: url.to_owned(),
+            credentials: Credentials::default(),
             prefix: String::new(),
             timeouts: Timeouts {
                 connect: Duration::from_secs(1),
@@ -95,6 +104,32 @@ impl CacheBuilder {
         }
     }
 
+    /// The ACL user to authenticate as (Redis 6 or later), in place of the
+    /// URL's user, if any. Without one, Redis's `default` user.
+    ///
+    /// ```
+    /// let password = std::env::var("REDIS_PASSWORD").unwrap_or_default();
+    /// let cache = redis_cached::Cache::builder("redis://127.0.0.1:6379")
+    ///     .username("app")
+    ///     .password(password)
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(cache);
+    /// ```
+    pub fn username(mut self, username: impl Into<String>) -> Self {
+        self.credentials.username = Some(username.into());
+        self
+    }
+
+    /// The password to authenticate with, in place of the URL's, if any;
+    /// keeps it out of a URL that may end up in a log. A wrong one makes
+    /// [`Cache::ping`] fail with [`ErrorKind::Auth`](crate::ErrorKind::Auth),
+    /// and cached calls run uncached (see the README, "Errors").
+    pub fn password(mut self, password: impl Into<String>) -> Self {
+        self.credentials.password = Some(password.into());
+        self
+    }
+
     /// A string put before every key, e.g. `"myapp:"` (default: none).
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
@@ -102,7 +137,9 @@ impl CacheBuilder {
     }
 
     /// How long one attempt to connect may take (default 1 s). While Redis is
-    /// unreachable, this bounds the extra time each cached call spends.
+    /// unreachable, this bounds the extra time a cached call spends; it is
+    /// also how long cached calls skip Redis after it failed, before one of
+    /// them tries it again (see the README, "Configuring the connection").
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.timeouts.connect = timeout;
         self
@@ -168,14 +205,20 @@ impl CacheBuilder {
     pub fn build(self) -> Result<Cache, Error> {
         let backend = if self.url.starts_with(MEMORY_URL) {
             if self.url != MEMORY_URL {
-                return Err(Error::Config(format!(
-                    "{:?}: an in-memory cache's URL is just {MEMORY_URL:?}; set its size with `max_entries`",
-                    self.url
-                )));
+                return Err(error::Error::Config(format!(
+                    "{}: an in-memory cache's URL is just {MEMORY_URL:?}; set its size with `max_entries`",
+                    redact(&self.url)
+                ))
+                .into());
             }
             Backend::Memory(MemoryBackend::new(self.max_entries))
         } else {
-            Backend::Redis(RedisBackend::new(&self.url, self.timeouts, self.pool_size)?)
+            Backend::Redis(RedisBackend::new(
+                &self.url,
+                &self.credentials,
+                self.timeouts,
+                self.pool_size,
+            )?)
         };
         let local = match &backend {
             Backend::Redis(redis) => {
@@ -190,5 +233,20 @@ impl CacheBuilder {
         };
         let store = Store::new(backend, self.prefix, self.max_value_size, local);
         Ok(Cache::from_store(store))
+    }
+}
+
+impl std::fmt::Debug for CacheBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CacheBuilder")
+            .field("url", &redact(&self.url))
+            .field("credentials", &self.credentials)
+            .field("prefix", &self.prefix)
+            .field("timeouts", &self.timeouts)
+            .field("max_value_size", &self.max_value_size)
+            .field("pool_size", &self.pool_size)
+            .field("max_entries", &self.max_entries)
+            .field("local", &self.local)
+            .finish()
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::backend::Backend;
 use crate::backend::{Async, Blocking, block_on};
-use crate::error::Error;
+use crate::error::public::Error;
 use crate::metrics::Stats;
 use crate::store::Store;
 
@@ -39,7 +39,9 @@ impl Cache {
         Self::from_store(Store::new(
             Backend::Unusable(message),
             String::new(),
-            0,
+            // No limit: a call's write then fails with the cache's error, not
+            // with a size limit no one set.
+            usize::MAX,
             None,
         ))
     }
@@ -67,13 +69,18 @@ impl Cache {
 
     /// Checks that Redis answers, connecting if needed (for health checks and
     /// start-up). An in-memory cache always answers.
+    ///
+    /// It always asks Redis, even while cached calls skip it after recent
+    /// failures, and a success lets them use it again. The error says why:
+    /// [`ErrorKind::Auth`](crate::ErrorKind::Auth) for a refused password,
+    /// `Connection` or `Timeout` for a Redis that can't be reached.
     pub async fn ping(&self) -> Result<(), Error> {
-        self.store.ping(Async).await
+        Ok(self.store.ping(Async).await?)
     }
 
     /// Blocking [`ping`](Self::ping), on the pool used by sync functions.
     pub fn ping_blocking(&self) -> Result<(), Error> {
-        block_on(self.store.ping(Blocking))
+        Ok(block_on(self.store.ping(Blocking))?)
     }
 
     /// Deletes every cached value of the function `name`, for all arguments,
@@ -105,16 +112,14 @@ impl Cache {
     /// ```
     pub async fn invalidate_all(&self, name: &str) -> Result<u64, Error> {
         let prefix = self.function_prefix(name);
-        self.store.delete_matching(Async, &prefix).await
+        Ok(self.store.delete_matching(Async, &prefix).await?)
     }
 
     /// Blocking [`invalidate_all`](Self::invalidate_all), for sync code, on
     /// the pool used by sync functions.
     pub fn invalidate_all_blocking(&self, name: &str) -> Result<u64, Error> {
-        block_on(
-            self.store
-                .delete_matching(Blocking, &self.function_prefix(name)),
-        )
+        let prefix = self.function_prefix(name);
+        Ok(block_on(self.store.delete_matching(Blocking, &prefix))?)
     }
 
     /// The start shared by every key of the function `name`, and by no
@@ -144,7 +149,7 @@ mod tests {
         assert!(matches!(cache.store.backend(), Backend::Memory(_)));
         assert_eq!(cache.prefix(), "p:");
         let err = Cache::new("mem://somewhere").unwrap_err();
-        assert!(matches!(err, Error::Config(_)), "{err}");
+        assert_eq!(err.kind(), crate::ErrorKind::Config, "{err}");
         assert!(err.to_string().contains("mem://somewhere"), "{err}");
         assert!(matches!(
             Cache::in_memory().store.backend(),

@@ -30,8 +30,9 @@ pub fn set_default(cache: Cache) -> Result<(), Cache> {
 /// `REDIS_CACHED_URL=mem://` keeps the values in this process instead
 /// (see [`Cache::in_memory`]).
 ///
-/// A malformed URL in the environment does not panic: it is logged at
-/// `error`, and every cached call runs uncached (and counts an error).
+/// A malformed URL in the environment does not panic: it is logged once at
+/// `error` (with its password replaced by `***`), and every cached call runs
+/// uncached (and counts an error, logged at `debug`).
 pub fn default_cache() -> &'static Cache {
     DEFAULT.get_or_init(from_env)
 }
@@ -55,6 +56,10 @@ pub fn env_url() -> String {
 fn from_env() -> Cache {
     Cache::new(&env_url()).unwrap_or_else(|error| {
         tracing::error!(%error, "redis-cached: the default cache is unusable; cached functions run uncached");
-        Cache::unusable(error.to_string())
+        let message = match error.inner() {
+            crate::error::Error::Config(message) => message.clone(),
+            other => other.to_string(),
+        };
+        Cache::unusable(format!("the default cache: {message}"))
     })
 }

@@ -46,6 +46,7 @@ mod local;
 mod lock;
 mod metrics;
 mod miss;
+mod redact;
 mod renew;
 mod runtimes;
 mod spec;
@@ -60,7 +61,7 @@ pub mod __private;
 
 pub use builder::CacheBuilder;
 pub use cache::Cache;
-pub use error::Error;
+pub use error::public::{Error, ErrorKind};
 pub use global::{DEFAULT_URL, default_cache, env_url, set_default};
 pub use metrics::Stats;
 pub use redis_cached_macros::redis_cached;

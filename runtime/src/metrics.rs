@@ -34,7 +34,9 @@ pub struct Stats {
     pub misses: u64,
     /// Values written to the cache.
     pub stores: u64,
-    /// Failures talking to Redis or decoding what it held; each one was logged.
+    /// Failures talking to Redis or decoding what it held. Each one was
+    /// logged: at `warn`, or at `debug` when its cause was logged already
+    /// (Redis known to be down, an unusable default cache).
     pub errors: u64,
 }
 

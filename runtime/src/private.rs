@@ -109,8 +109,8 @@ pub async fn invalidate(
     spec: &Spec,
     cache: &Cache,
     digest: Result<Digest, Error>,
-) -> Result<bool, Error> {
-    call::invalidate(Async, spec, cache, digest).await
+) -> Result<bool, crate::Error> {
+    Ok(call::invalidate(Async, spec, cache, digest).await?)
 }
 
 /// [`invalidate`] for a plain function.
@@ -118,17 +118,17 @@ pub fn invalidate_blocking(
     spec: &Spec,
     cache: &Cache,
     digest: Result<Digest, Error>,
-) -> Result<bool, Error> {
-    block_on(call::invalidate(Blocking, spec, cache, digest))
+) -> Result<bool, crate::Error> {
+    Ok(block_on(call::invalidate(Blocking, spec, cache, digest))?)
 }
 
 /// `f_invalidate_all`: deletes every entry of the function.
-pub async fn invalidate_all(spec: &Spec, cache: &Cache) -> Result<u64, Error> {
+pub async fn invalidate_all(spec: &Spec, cache: &Cache) -> Result<u64, crate::Error> {
     cache.invalidate_all(spec.name).await
 }
 
 /// [`invalidate_all`] for a plain function.
-pub fn invalidate_all_blocking(spec: &Spec, cache: &Cache) -> Result<u64, Error> {
+pub fn invalidate_all_blocking(spec: &Spec, cache: &Cache) -> Result<u64, crate::Error> {
     cache.invalidate_all_blocking(spec.name)
 }
 

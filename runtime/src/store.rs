@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::backend::Backend;
 use crate::backend::Io;
 use crate::codec::{Codec, Meta};
-use crate::error::Error;
+use crate::error::{Chain, Error};
 use crate::flight::Flights;
 use crate::key::{Digest, Key};
 use crate::local::{Kit, Local, Tier};
@@ -212,10 +212,18 @@ impl Store {
     }
 
     /// Logs and counts a failure of a cached call's cache access. The one
-    /// place every such failure passes through.
+    /// place every such failure passes through. Failures logged already (the
+    /// breaker's refusals, an unusable cache's) are logged at `debug` only:
+    /// a Redis that is down is one `warn`, not one per call.
     pub(crate) fn failed(&self, action: &str, key: &str, error: &Error) {
         self.metrics.error();
-        tracing::warn!(%key, %error, "redis-cached: cache {action} failed; the function runs uncached");
+        let logged = self.backend.logged(error);
+        let error = Chain(error);
+        if logged {
+            tracing::debug!(%key, %error, "redis-cached: cache {action} failed; the function runs uncached");
+        } else {
+            tracing::warn!(%key, %error, "redis-cached: cache {action} failed; the function runs uncached");
+        }
     }
 }
 

@@ -79,6 +79,8 @@ async fn track(
     mut stopped: oneshot::Receiver<()>,
 ) {
     let mut backoff = Duration::from_millis(50);
+    // Whether this outage was logged at `warn`: once per outage, not per attempt.
+    let mut reported = false;
     loop {
         let down = Arc::new(Notify::new());
         match connect(&client, &prefix, &timeouts, &tables, &down).await {
@@ -87,6 +89,7 @@ async fn track(
                 live.set_live(true);
                 drop(live);
                 backoff = Duration::from_millis(50);
+                reported = false;
                 let mut ping = tokio::time::interval(PING_EVERY);
                 loop {
                     tokio::select! {
@@ -96,14 +99,19 @@ async fn track(
                             let pong = redis::cmd("PING").query_async::<()>(&mut conn).await;
                             if let Err(error) = pong {
                                 tracing::warn!(%error, "redis-cached: L1 tracking connection lost");
+                                reported = true;
                                 break;
                             }
                         }
                     }
                 }
             }
+            Err(error) if reported => {
+                tracing::debug!(%error, "redis-cached: L1 tracking still unavailable");
+            }
             Err(error) => {
                 tracing::warn!(%error, "redis-cached: L1 tracking unavailable; serving from Redis");
+                reported = true;
             }
         }
         match tables.upgrade() {

@@ -9,6 +9,8 @@ use redis::Commands;
 use redis_cached::Cache;
 use redis_test::server::RedisServer;
 
+pub mod logs;
+
 /// A `redis-server` on a free port, killed when dropped.
 pub struct TestRedis {
     server: RedisServer,
@@ -18,7 +20,39 @@ pub struct TestRedis {
 impl TestRedis {
     /// Starts a server and waits until it answers `PING`.
     pub fn start() -> Self {
-        let server = RedisServer::new();
+        Self::wait_until_up(RedisServer::new())
+    }
+
+    /// Starts a server with these extra `redis-server` arguments (say,
+    /// `["--requirepass", "s3cret"]`) on a free port, and waits until it
+    /// answers. Its [`url`](Self::url) holds no password.
+    pub fn start_with(args: &[&str]) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        Self::start_on(port, args)
+    }
+
+    /// [`start_with`](Self::start_with) on `port` (say, that of a stopped
+    /// server, to bring it back).
+    pub fn start_on(port: u16, args: &[&str]) -> Self {
+        let server = RedisServer::new_with_addr_tls_modules_and_spawner(
+            redis::ConnectionAddr::Tcp("127.0.0.1".to_owned(), port),
+            None,
+            None,
+            false,
+            None,
+            &[],
+            |cmd| {
+                cmd.args(args);
+                cmd.spawn().expect("start redis-server")
+            },
+        );
+        Self::wait_until_up(server)
+    }
+
+    fn wait_until_up(server: RedisServer) -> Self {
         let (host, port) = server.host_and_port().expect("a TCP server");
         let url = format!("redis://{host}:{port}");
         let redis = Self { server, url };
@@ -29,6 +63,8 @@ impl TestRedis {
                 .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
             {
                 Ok(_) => return redis,
+                // Up, and wants a password.
+                Err(e) if e.code() == Some("NOAUTH") => return redis,
                 Err(e) if Instant::now() > deadline => panic!("redis-server did not start: {e}"),
                 Err(_) => std::thread::sleep(Duration::from_millis(20)),
             }
@@ -64,6 +100,17 @@ impl TestRedis {
     /// Every key on the server, sorted.
     pub fn keys(&self) -> Vec<String> {
         let mut keys: Vec<String> = self.conn().keys("*").expect("KEYS");
+        keys.sort();
+        keys
+    }
+
+    /// Every key on a server started with `--requirepass root-pw`, sorted.
+    pub fn keys_as_root(&self) -> Vec<String> {
+        let url = self.url.replace("redis://", "redis://:root-pw@");
+        let mut conn = redis::Client::open(url)
+            .and_then(|client| client.get_connection())
+            .expect("connect as root");
+        let mut keys: Vec<String> = conn.keys("*").expect("KEYS");
         keys.sort();
         keys
     }

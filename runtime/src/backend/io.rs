@@ -29,6 +29,9 @@ pub(crate) trait Io: Copy + Send + Sync + 'static {
         cmd: Cmd,
     ) -> impl Future<Output = Result<T, Error>> + Send;
 
+    /// Sends `PING` to `redis`, even while its breaker is open.
+    fn ping(self, redis: &RedisBackend) -> impl Future<Output = Result<(), Error>> + Send;
+
     /// Pauses for `duration`.
     fn sleep(self, duration: Duration) -> impl Future<Output = ()> + Send;
 
@@ -54,6 +57,10 @@ impl Io for Async {
         redis.query_async(cmd)
     }
 
+    fn ping(self, redis: &RedisBackend) -> impl Future<Output = Result<(), Error>> + Send {
+        redis.query_async_now(redis::cmd("PING"))
+    }
+
     fn sleep(self, duration: Duration) -> impl Future<Output = ()> + Send {
         crate::runtimes::sleep(duration)
     }
@@ -70,6 +77,10 @@ impl Io for Blocking {
         cmd: Cmd,
     ) -> impl Future<Output = Result<T, Error>> + Send {
         ready(redis.query_blocking(&cmd))
+    }
+
+    fn ping(self, redis: &RedisBackend) -> impl Future<Output = Result<(), Error>> + Send {
+        ready(redis.query_blocking_now(&redis::cmd("PING")))
     }
 
     fn sleep(self, duration: Duration) -> impl Future<Output = ()> + Send {

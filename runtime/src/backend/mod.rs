@@ -2,6 +2,7 @@
 //! written once over [`Io`]: a Redis command for the Redis backend, an
 //! immediate answer for the in-memory one.
 
+mod breaker;
 mod io;
 mod memory;
 mod redis;
@@ -12,8 +13,8 @@ use ::redis::Cmd;
 
 pub(crate) use self::io::{Async, Blocking, Io, block_on};
 pub(crate) use self::memory::MemoryBackend;
-pub(crate) use self::redis::{RedisBackend, Timeouts};
-use crate::error::Error;
+pub(crate) use self::redis::{Credentials, RedisBackend, Timeouts};
+use crate::error::{Error, Reach};
 
 /// Deletes `KEYS[1]` only if it holds `ARGV[1]`: a lock is released by its
 /// owner only, never by a process whose lock expired and was taken over.
@@ -32,11 +33,27 @@ pub(crate) enum Backend {
     Memory(MemoryBackend),
     /// A cache whose configuration could not be used (say, a malformed
     /// `REDIS_CACHED_URL`): every operation fails with this message, so every
-    /// cached call fails open and the problem shows up in logs and counters.
+    /// cached call fails open and counts an error. The problem was logged
+    /// once, when the cache was made.
     Unusable(String),
 }
 
 impl Backend {
+    /// Whether `error`, a failure of this backend, was logged already: a
+    /// refusal of the open breaker, a connection failure while the breaker
+    /// is open (it logged why when it opened), or any failure of an unusable
+    /// backend (logged when it was made).
+    pub(crate) fn logged(&self, error: &Error) -> bool {
+        match self {
+            Self::Redis(redis) => {
+                matches!(error, Error::Unavailable(_))
+                    || (error.reach() != Reach::Answered && redis.is_open())
+            }
+            Self::Memory(_) => false,
+            Self::Unusable(_) => true,
+        }
+    }
+
     /// The bytes stored under `key`, if any.
     pub(crate) async fn get<I: Io>(&self, io: I, key: &str) -> Result<Option<Vec<u8>>, Error> {
         match self {
@@ -170,7 +187,7 @@ impl Backend {
     /// Checks that the store answers.
     pub(crate) async fn ping<I: Io>(&self, io: I) -> Result<(), Error> {
         match self {
-            Self::Redis(redis) => io.query(redis, ::redis::cmd("PING")).await,
+            Self::Redis(redis) => io.ping(redis).await,
             Self::Memory(_) => Ok(()),
             Self::Unusable(message) => Err(unusable(message)),
         }

@@ -11,10 +11,10 @@
 //! while Redis is down each call waits at most the connect timeout
 //! (concurrent calls from one runtime share one attempt).
 //!
-//! After a failure to reach Redis (no connection within the connect timeout,
-//! a connection error, a response timeout), commands fail at once for one
-//! connect timeout instead of each waiting for a new attempt: the one place
-//! that decides when to stop asking a Redis that doesn't answer.
+//! Every command passes the backend's [`Breaker`]: after a failure to
+//! connect, or a run of lost commands, commands fail at once instead of each
+//! waiting for Redis, and one probe at a time finds out when it is back.
+//! The breaker's changes of state are logged here, once each.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,13 +26,31 @@ use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
 use redis::aio::MultiplexedConnection;
 use redis::{
-    AsyncConnectionConfig, Client, Cmd, Connection, ConnectionLike, FromRedisValue, RedisError,
-    RedisResult,
+    AsyncConnectionConfig, Client, Cmd, Connection, ConnectionLike, FromRedisValue,
+    IntoConnectionInfo, RedisError, RedisResult,
 };
 use tokio::runtime::{Handle, Id};
 
-use crate::error::Error;
+use super::breaker::{Admit, Breaker, Change};
+use crate::error::{Chain, Error};
+use crate::redact::redact;
 use crate::runtimes::{self, io_runtime};
+/// An ACL user and password given apart from the URL; each replaces the
+/// URL's.
+#[derive(Clone, Default)]
+pub(crate) struct Credentials {
+    pub(crate) username: Option<String>,
+    pub(crate) password: Option<String>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
 
 /// Connection settings a backend needs.
 #[derive(Debug, Clone)]
@@ -73,8 +91,11 @@ pub(crate) struct RedisBackend {
     /// The async connection of calls from anywhere else, on the io runtime.
     own: Slot,
     pool: OnceLock<r2d2::Pool<SyncManager>>,
-    /// When Redis last failed to answer, in ms since [`epoch_ms`]; 0: never.
-    failed_at_ms: AtomicU64,
+    /// Whether to ask Redis at all; see the module docs.
+    breaker: Breaker,
+    /// Why the sync pool's last attempt to connect failed, if it did: a
+    /// pool timeout then reports that cause (say, a refused password).
+    last_sync_connect_error: Arc<Mutex<Option<RedisError>>>,
 }
 
 type Connecting = Shared<BoxFuture<'static, RedisResult<MultiplexedConnection>>>;
@@ -98,8 +119,28 @@ struct Slot {
 }
 
 impl RedisBackend {
-    pub(crate) fn new(url: &str, timeouts: Timeouts, pool_size: u32) -> Result<Self, Error> {
-        let client = Client::open(url).map_err(|e| Error::Config(format!("{url:?}: {e}")))?;
+    pub(crate) fn new(
+        url: &str,
+        credentials: &Credentials,
+        timeouts: Timeouts,
+        pool_size: u32,
+    ) -> Result<Self, Error> {
+        // The error of `redis` names no URL today; were it ever to, redact it.
+        let config = |e: RedisError| {
+            let shown = redact(url);
+            Error::Config(format!("{shown}: {}", e.to_string().replace(url, &shown)))
+        };
+        let mut info = url.into_connection_info().map_err(config)?;
+        let mut settings = info.redis_settings().clone();
+        if let Some(username) = &credentials.username {
+            settings = settings.set_username(username);
+        }
+        if let Some(password) = &credentials.password {
+            settings = settings.set_password(password);
+        }
+        info = info.set_redis_settings(settings);
+        let client = Client::open(info).map_err(config)?;
+        let pause = u64::try_from(timeouts.connect.as_millis()).unwrap_or(u64::MAX);
         static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         Ok(Self {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -109,7 +150,8 @@ impl RedisBackend {
             runtimes: Arc::default(),
             own: Slot::new(None),
             pool: OnceLock::new(),
-            failed_at_ms: AtomicU64::new(0),
+            breaker: Breaker::new(pause),
+            last_sync_connect_error: Arc::default(),
         })
     }
 
@@ -129,15 +171,30 @@ impl RedisBackend {
     where
         T: FromRedisValue + Send + 'static,
     {
-        self.available()?;
-        let result = match runtimes::current() {
-            Some(here) => self.query_here(&here, cmd).await,
-            None => self.query_on_io_runtime(cmd).await,
-        };
-        self.watch(result.map_err(Error::from))
+        let admitted = self.available()?;
+        self.watch(admitted, self.send_async(cmd).await)
     }
 
-    async fn query_here<T>(&self, here: &Handle, cmd: Cmd) -> RedisResult<T>
+    /// [`query_async`](Self::query_async) even while the breaker is open,
+    /// for `PING`: a health check asks Redis itself, and its answer counts.
+    pub(crate) async fn query_async_now<T>(&self, cmd: Cmd) -> Result<T, Error>
+    where
+        T: FromRedisValue + Send + 'static,
+    {
+        self.watch(Admit::Probe, self.send_async(cmd).await)
+    }
+
+    async fn send_async<T>(&self, cmd: Cmd) -> Result<T, Error>
+    where
+        T: FromRedisValue + Send + 'static,
+    {
+        match runtimes::current() {
+            Some(here) => self.query_here(&here, cmd).await,
+            None => self.query_on_io_runtime(cmd).await,
+        }
+    }
+
+    async fn query_here<T>(&self, here: &Handle, cmd: Cmd) -> Result<T, Error>
     where
         T: FromRedisValue + Send + 'static,
     {
@@ -146,7 +203,10 @@ impl RedisBackend {
             Some(taken) => taken,
             None => {
                 let slot = self.slot(here);
-                let conn = slot.connection(|| self.connect_here()).await?;
+                let conn = slot
+                    .connection(|| self.connect_here())
+                    .await
+                    .map_err(Error::Connect)?;
                 (conn, slot.generation.load(Ordering::Acquire))
             }
         };
@@ -159,7 +219,7 @@ impl RedisBackend {
         } else {
             self.give_back(id, conn, generation);
         }
-        result
+        result.map_err(Error::Redis)
     }
 
     /// A connection of the runtime `id` and its generation, if this thread
@@ -196,15 +256,16 @@ impl RedisBackend {
         });
     }
 
-    async fn query_on_io_runtime<T>(&self, cmd: Cmd) -> RedisResult<T>
+    async fn query_on_io_runtime<T>(&self, cmd: Cmd) -> Result<T, Error>
     where
         T: FromRedisValue + Send + 'static,
     {
-        let runtime = io_runtime()?;
+        let runtime = io_runtime().map_err(Error::Redis)?;
         let mut conn = self
             .own
             .connection(|| self.connect_on(runtime.handle()))
-            .await?;
+            .await
+            .map_err(Error::Connect)?;
         let result = runtime
             .spawn(async move { cmd.query_async::<T>(&mut conn).await })
             .await
@@ -215,17 +276,33 @@ impl RedisBackend {
         {
             self.own.forget();
         }
-        result
+        result.map_err(Error::Redis)
     }
 
     /// Runs one command on a pooled sync connection.
     pub(crate) fn query_blocking<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, Error> {
-        self.available()?;
-        let result = match self.pool().get() {
-            Ok(mut conn) => cmd.query(&mut *conn).map_err(Error::from),
-            Err(e) => Err(Error::Pool(e)),
-        };
-        self.watch(result)
+        let admitted = self.available()?;
+        self.watch(admitted, self.send_blocking(cmd))
+    }
+
+    /// [`query_blocking`](Self::query_blocking) even while the breaker is
+    /// open, for `PING`.
+    pub(crate) fn query_blocking_now<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, Error> {
+        self.watch(Admit::Probe, self.send_blocking(cmd))
+    }
+
+    fn send_blocking<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, Error> {
+        match self.pool().get() {
+            Ok(mut conn) => cmd.query(&mut *conn).map_err(Error::Redis),
+            Err(e) => {
+                let cause = self
+                    .last_sync_connect_error
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone();
+                Err(cause.map_or(Error::Pool(e), Error::Connect))
+            }
+        }
     }
 
     /// The slot of the runtime `here`, made (and set to be dropped with
@@ -279,31 +356,38 @@ impl RedisBackend {
         slot
     }
 
-    /// Fails at once while a recent failure to reach Redis is fresh.
-    fn available(&self) -> Result<(), Error> {
-        let failed_at = self.failed_at_ms.load(Ordering::Relaxed);
-        let pause = u64::try_from(self.timeouts.connect.as_millis()).unwrap_or(u64::MAX);
-        if failed_at != 0 && epoch_ms().saturating_sub(failed_at) < pause {
-            return Err(Error::Unavailable(self.timeouts.connect));
-        }
-        Ok(())
+    /// Whether the breaker is open: Redis failed moments ago, its failure
+    /// was logged, and commands fail at once.
+    pub(crate) fn is_open(&self) -> bool {
+        self.breaker.is_open()
     }
 
-    /// Notes whether a command reached Redis.
-    fn watch<T>(&self, result: Result<T, Error>) -> Result<T, Error> {
-        let unreachable = match &result {
-            Err(Error::Pool(_)) => true,
-            Err(Error::Redis(e)) => {
-                e.is_io_error()
-                    || e.is_timeout()
-                    || e.is_connection_dropped()
-                    || e.is_connection_refusal()
-            }
-            _ => false,
+    /// Fails at once while the breaker is open (unless this command is its probe).
+    fn available(&self) -> Result<Admit, Error> {
+        match self.breaker.admit(epoch_ms()) {
+            Admit::Refuse => Err(Error::Unavailable(self.timeouts.connect)),
+            admitted => Ok(admitted),
+        }
+    }
+
+    /// Tells the breaker how a command went, and logs what that changed.
+    fn watch<T>(&self, admitted: Admit, result: Result<T, Error>) -> Result<T, Error> {
+        let reach = match &result {
+            Ok(_) => crate::error::Reach::Answered,
+            Err(error) => error.reach(),
         };
-        let at = if unreachable { epoch_ms().max(1) } else { 0 };
-        if self.failed_at_ms.load(Ordering::Relaxed) != at {
-            self.failed_at_ms.store(at, Ordering::Relaxed);
+        match (self.breaker.record(admitted, reach, epoch_ms()), &result) {
+            (Some(Change::Opened(failures)), Err(error)) => tracing::warn!(
+                error = %Chain(error),
+                failures,
+                "redis-cached: Redis is unavailable; cached calls run uncached without asking it, \
+                 and one call tries it again every {:?}",
+                self.timeouts.connect
+            ),
+            (Some(Change::Closed), _) => {
+                tracing::info!("redis-cached: Redis answers again; cached calls use it");
+            }
+            _ => {}
         }
         result
     }
@@ -338,6 +422,7 @@ impl RedisBackend {
             let manager = SyncManager {
                 client: self.client.clone(),
                 timeouts: self.timeouts.clone(),
+                last_error: self.last_sync_connect_error.clone(),
             };
             r2d2::Pool::builder()
                 .max_size(self.pool_size)
@@ -451,7 +536,7 @@ fn timed_out(what: &str) -> RedisError {
     ))
 }
 
-/// Milliseconds since this process first asked, for [`RedisBackend::available`].
+/// Milliseconds since this process first asked, for the breaker.
 fn epoch_ms() -> u64 {
     static START: LazyLock<Instant> = LazyLock::new(Instant::now);
     u64::try_from(START.elapsed().as_millis()).unwrap_or(u64::MAX)
@@ -461,6 +546,8 @@ fn epoch_ms() -> u64 {
 struct SyncManager {
     client: Client,
     timeouts: Timeouts,
+    /// See [`RedisBackend::last_sync_connect_error`].
+    last_error: Arc<Mutex<Option<RedisError>>>,
 }
 
 impl r2d2::ManageConnection for SyncManager {
@@ -468,12 +555,20 @@ impl r2d2::ManageConnection for SyncManager {
     type Error = RedisError;
 
     fn connect(&self) -> RedisResult<Connection> {
-        let conn = self
-            .client
-            .get_connection_with_timeout(self.timeouts.connect)?;
-        conn.set_read_timeout(Some(self.timeouts.response))?;
-        conn.set_write_timeout(Some(self.timeouts.response))?;
-        Ok(conn)
+        let connect = || {
+            let conn = self
+                .client
+                .get_connection_with_timeout(self.timeouts.connect)?;
+            conn.set_read_timeout(Some(self.timeouts.response))?;
+            conn.set_write_timeout(Some(self.timeouts.response))?;
+            Ok(conn)
+        };
+        let result = connect();
+        *self
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = result.as_ref().err().cloned();
+        result
     }
 
     fn is_valid(&self, conn: &mut Connection) -> RedisResult<()> {
@@ -494,7 +589,7 @@ mod tests {
             connect: Duration::from_millis(100),
             response: Duration::from_millis(100),
         };
-        RedisBackend::new("redis://127.0.0.1:1", timeouts, 1).unwrap()
+        RedisBackend::new("redis://127.0.0.1:1", &Credentials::default(), timeouts, 1).unwrap()
     }
 
     #[test]

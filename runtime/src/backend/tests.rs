@@ -22,7 +22,13 @@ fn redis() -> (RedisServer, Backend) {
         connect: Duration::from_secs(1),
         response: Duration::from_secs(1),
     };
-    let backend = RedisBackend::new(&format!("redis://{host}:{port}"), timeouts, 2).unwrap();
+    let backend = RedisBackend::new(
+        &format!("redis://{host}:{port}"),
+        &Default::default(),
+        timeouts,
+        2,
+    )
+    .unwrap();
     let backend = Backend::Redis(backend);
     let deadline = Instant::now() + Duration::from_secs(10);
     while let Err(e) = block_on(backend.ping(Blocking)) {
