@@ -58,15 +58,17 @@ pub(crate) struct RedisBackend {
     failed_at_ms: AtomicU64,
 }
 
-type Connecting = Shared<BoxFuture<'static, RedisResult<ConnectionManager>>>;
+/// A connection attempt that callers share.
+pub(super) type Connecting<C = ConnectionManager> = Shared<BoxFuture<'static, RedisResult<C>>>;
 
-/// One async connection, and the runtime it lives on (`None`: the io runtime).
-struct Slot {
+/// One async connection, and the runtime it lives on (`None`: the io
+/// runtime). The cluster backend keeps its cluster connection in one too.
+pub(super) struct Slot<C = ConnectionManager> {
     runtime: Option<Id>,
-    /// Set once connected: the manager reconnects by itself from then on.
-    ready: OnceLock<ConnectionManager>,
+    /// Set once connected: the connection reconnects by itself from then on.
+    ready: OnceLock<C>,
     /// The attempt under way, which callers join; `None`: none is.
-    connecting: Mutex<Option<Connecting>>,
+    connecting: Mutex<Option<Connecting<C>>>,
 }
 
 impl RedisBackend {
@@ -277,8 +279,8 @@ async fn connect(
     }
 }
 
-impl Slot {
-    fn new(runtime: Option<Id>) -> Self {
+impl<C: Clone + Send + Sync + 'static> Slot<C> {
+    pub(super) fn new(runtime: Option<Id>) -> Self {
         Self {
             runtime,
             ready: OnceLock::new(),
@@ -289,10 +291,10 @@ impl Slot {
     /// The connection, made with `connect` if there is none; concurrent
     /// callers share one attempt, and after a failed one the next call tries
     /// again. Once connected, a call takes no lock.
-    async fn connection(
+    pub(super) async fn connection(
         &self,
-        connect: impl FnOnce() -> Connecting,
-    ) -> RedisResult<ConnectionManager> {
+        connect: impl FnOnce() -> Connecting<C>,
+    ) -> RedisResult<C> {
         if let Some(manager) = self.ready.get() {
             return Ok(manager.clone());
         }
@@ -339,7 +341,7 @@ impl Drop for Prune {
     }
 }
 
-fn timed_out(what: &str) -> RedisError {
+pub(super) fn timed_out(what: &str) -> RedisError {
     RedisError::from(std::io::Error::new(
         std::io::ErrorKind::TimedOut,
         format!("{what} timed out"),
