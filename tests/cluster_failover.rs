@@ -52,7 +52,9 @@ fn killing_a_primary_under_load_gives_no_wrong_answer_no_hang_and_hits_after_pro
         .builder()
         .response_timeout(RESPONSE_TIMEOUT)
         .connect_timeout(CONNECT_TIMEOUT);
-    LOAD.set(builder.clone().build().expect("valid urls"));
+    // The load's cache keeps values in process too: its tracking must move
+    // to the promoted replica.
+    LOAD.set(builder.clone().local(1_000).build().expect("valid urls"));
     PROBE.set(builder.build().expect("valid urls"));
 
     // Each argument's key, found as the key its first call adds.
@@ -154,7 +156,15 @@ fn killing_a_primary_under_load_gives_no_wrong_answer_no_hang_and_hits_after_pro
         );
         std::thread::sleep(Duration::from_millis(200));
     };
-    assert_ne!(cluster.primary_of(&key_of[on_victim[0] as usize]), victim);
+    // Every node learns of the promotion by gossip; ask until the one asked has.
+    let mut promoted = victim;
+    support::eventually("every node knows the promoted replica", || {
+        promoted = cluster.primary_of(&key_of[on_victim[0] as usize]);
+        promoted != victim
+    });
+    support::eventually("the load cache's tracking on the promoted replica", || {
+        cluster.client_ids(promoted, "redis-cached-tracking").len() == 1
+    });
     // Some more load on the new topology.
     std::thread::sleep(Duration::from_millis(300));
     stop.store(true, SeqCst);
@@ -179,4 +189,10 @@ fn killing_a_primary_under_load_gives_no_wrong_answer_no_hang_and_hits_after_pro
         "a call took {slowest:?}, past the response and connect timeouts"
     );
     assert!(stats.hits > 0);
+    let x = on_victim[0];
+    let local_hits = LOAD.stats().local_hits;
+    support::eventually("in-process hits for the dead primary's keys", || {
+        assert_eq!(value_sync(x), expected(x));
+        LOAD.stats().local_hits > local_hits
+    });
 }

@@ -120,8 +120,8 @@ impl CacheBuilder {
     /// or more of its nodes (seed nodes; the others are discovered). Keys
     /// carry their digest as a hash tag (`…:{digest}`), so a value and its
     /// lock live in one slot; `invalidate_all` scans every primary. The
-    /// in-process tier (`local`) is off on a cluster: its entries are
-    /// always read from Redis. Several comma-separated URLs given to
+    /// in-process tier (`local`) tracks writes on every primary, and is
+    /// flushed while any primary's tracking is down. Several comma-separated URLs given to
     /// [`Cache::builder`] or in `REDIS_CACHED_URL` mean the same.
     ///
     /// ```no_run
@@ -236,8 +236,15 @@ impl CacheBuilder {
                 );
                 Some(Local::new(self.local, start))
             }
-            // No tracking on a cluster yet: every call reads Redis.
-            Backend::Cluster(_) | Backend::Memory(_) | Backend::Unusable(_) => None,
+            Backend::Cluster(cluster) => {
+                let start = Start::cluster(
+                    cluster.seeds().to_vec(),
+                    self.prefix.clone(),
+                    cluster.timeouts().clone(),
+                );
+                Some(Local::new(self.local, start))
+            }
+            Backend::Memory(_) | Backend::Unusable(_) => None,
         };
         let store = Store::new(backend, self.prefix, self.max_value_size, local);
         Ok(Cache::from_store(store))

@@ -172,6 +172,50 @@ impl TestCluster {
             .expect("a primary for every slot")
     }
 
+    /// Runs `cmd` on the node listening on `port`.
+    pub fn on_node<T: redis::FromRedisValue>(&self, port: u16, cmd: &redis::Cmd) -> T {
+        let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+            host: "127.0.0.1".to_owned(),
+            port,
+        });
+        let value = self
+            .conn()
+            .route_command(cmd, route)
+            .expect("a command on one node");
+        redis::from_redis_value(value).expect("the expected reply type")
+    }
+
+    /// The ids of the clients of the node on `port` named `name`.
+    pub fn client_ids(&self, port: u16, name: &str) -> Vec<u64> {
+        let mut list = redis::cmd("CLIENT");
+        list.arg("LIST");
+        let list: String = self.on_node(port, &list);
+        let named = format!(" name={name} ");
+        list.lines()
+            .filter(|line| line.contains(&named))
+            .filter_map(|line| line.strip_prefix("id="))
+            .filter_map(|rest| rest.split(' ').next()?.parse().ok())
+            .collect()
+    }
+
+    /// Each argument's key: calls `call(x)` for each `x` in `args` and
+    /// returns the one key each call added to the cluster.
+    pub fn keys_of(&self, args: std::ops::Range<u64>, mut call: impl FnMut(u64)) -> Vec<String> {
+        let mut known: std::collections::HashSet<String> = self.keys().into_iter().collect();
+        args.map(|x| {
+            call(x);
+            let added: Vec<String> = self
+                .keys()
+                .into_iter()
+                .filter(|key| !known.contains(key))
+                .collect();
+            assert_eq!(added.len(), 1, "one new key for {x}: {added:?}");
+            known.insert(added[0].clone());
+            added[0].clone()
+        })
+        .collect()
+    }
+
     /// Kills the node listening on `port` at once (`SIGKILL`): no goodbye,
     /// as when a machine dies.
     pub fn kill(&mut self, port: u16) {

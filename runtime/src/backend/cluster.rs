@@ -33,7 +33,7 @@ use futures_util::FutureExt;
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
-use redis::{Cmd, ConnectionLike, FromRedisValue, RedisError, RedisResult, Value};
+use redis::{Client, Cmd, ConnectionLike, FromRedisValue, RedisError, RedisResult, Value};
 use tokio::runtime::Handle;
 
 use super::io::{Io, Remote};
@@ -51,6 +51,8 @@ const MAX_RETRY_WAIT_MS: u64 = 100;
 /// A Redis Cluster, reached lazily through its seed nodes.
 pub(crate) struct ClusterBackend {
     client: ClusterClient,
+    /// A client per seed node, for the in-process tier's tracking.
+    seeds: Vec<Client>,
     timeouts: Timeouts,
     pool_size: u32,
     /// The async connection every caller shares, on the io runtime.
@@ -83,13 +85,29 @@ impl ClusterBackend {
             .max_retry_wait(MAX_RETRY_WAIT_MS)
             .build()
             .map_err(|e| Error::Config(format!("Redis Cluster seed nodes: {e}")))?;
+        let seeds = nodes
+            .iter()
+            .map(|node| Client::open(node.as_str()))
+            .collect::<Result<_, _>>()
+            .map_err(|e| Error::Config(format!("Redis Cluster seed node: {e}")))?;
         Ok(Self {
             client,
+            seeds,
             timeouts,
             pool_size,
             async_connection: Slot::new(None),
             pool: OnceLock::new(),
         })
+    }
+
+    /// A client per seed node.
+    pub(crate) fn seeds(&self) -> &[Client] {
+        &self.seeds
+    }
+
+    /// The connect and response timeouts of this backend.
+    pub(crate) fn timeouts(&self) -> &Timeouts {
+        &self.timeouts
     }
 
     /// Deletes the keys matching `pattern` on every primary: `SCAN` on each,
