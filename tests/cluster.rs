@@ -304,3 +304,40 @@ async fn stale_values_are_served_then_refreshed() {
     assert_eq!(config("db".into()).await, "db v3");
     assert_eq!(CACHE.stats().errors, 0);
 }
+
+#[test]
+fn one_cluster_cache_serves_runtimes_that_come_and_go_and_callers_without_one() {
+    static CACHE: CacheSlot = CacheSlot::new();
+    static CALLS: Calls = Calls::new();
+    let _cluster = {
+        let cluster = TestCluster::start();
+        CACHE.set(cluster.cache());
+        cluster
+    };
+
+    #[redis_cached(ttl = 60, cache = CACHE)]
+    async fn twice(x: u64) -> u64 {
+        CALLS.inc();
+        x * 2
+    }
+
+    // Each runtime gets its own connection, dropped with it.
+    for round in 0..3 {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            for x in 0..20 {
+                assert_eq!(twice(x).await, x * 2, "round {round}");
+            }
+        });
+    }
+    // No tokio runtime at all: the crate's own runtime runs the commands.
+    for x in 0..20 {
+        assert_eq!(futures_executor::block_on(twice(x)), x * 2);
+    }
+    assert_eq!(CALLS.get(), 20, "computed once, then hits from every caller");
+    let stats = CACHE.stats();
+    assert_eq!((stats.hits, stats.misses, stats.errors), (60, 20, 0));
+}

@@ -2,16 +2,13 @@
 //! learn the slot map from the seed nodes, send each command to the node of
 //! its key's slot, follow `MOVED`/`ASK` and reconnect after a failover.
 //!
-//! Async calls share one `cluster_async::ClusterConnection`, made on the
-//! crate's io runtime. Unlike a `ConnectionManager`, it is a handle to a
-//! task: a command is a message on a channel and its answer comes back on a
-//! oneshot, so a caller on any runtime awaits it on its own task, and no
-//! runtime that comes and goes takes the connection with it. The task (and
-//! the node connections under it) runs on the io runtime, which also
-//! decodes every reply. Callers that can't await tokio's timers (see
-//! `runtimes.rs`) hand their command to the io runtime, as single-node
-//! calls do. The connection lives in a [`Slot`] of the single-node backend,
-//! which shares one connect attempt between concurrent callers.
+//! Async calls use one `cluster_async::ClusterConnection` per tokio runtime
+//! they come from, as single-node calls use one `ConnectionManager`: the
+//! same [`Slot`]s, found with the same [`runtime_slot`] and dropped with
+//! their runtime, so the connection's task and its node connections run on
+//! the caller's runtime. Callers elsewhere (see `runtimes.rs`) share one
+//! made on the io runtime, and hand each command to it. A slot shares one
+//! connect attempt between concurrent callers.
 //!
 //! Sync calls take a `cluster::ClusterConnection` from an r2d2 pool of up to
 //! `pool_size`: a sync cluster connection is not `Sync` and each command
@@ -37,7 +34,7 @@ use redis::{Client, Cmd, ConnectionLike, FromRedisValue, RedisError, RedisResult
 use tokio::runtime::Handle;
 
 use super::io::{Io, Remote};
-use super::redis::{Connecting, Slot, Timeouts, timed_out};
+use super::redis::{Connecting, Slot, Slots, Timeouts, runtime_slot, timed_out};
 use crate::error::Error;
 use crate::runtimes::{self, io_runtime};
 
@@ -55,8 +52,10 @@ pub(crate) struct ClusterBackend {
     seeds: Vec<Client>,
     timeouts: Timeouts,
     pool_size: u32,
-    /// The async connection every caller shares, on the io runtime.
-    async_connection: Slot<ClusterConnection>,
+    /// The async connection of each runtime that calls come from.
+    runtimes: Slots<ClusterConnection>,
+    /// The async connection of calls from anywhere else, on the io runtime.
+    own: Slot<ClusterConnection>,
     pool: OnceLock<r2d2::Pool<SyncManager>>,
 }
 
@@ -95,7 +94,8 @@ impl ClusterBackend {
             seeds,
             timeouts,
             pool_size,
-            async_connection: Slot::new(None),
+            runtimes: Slots::default(),
+            own: Slot::new(None),
             pool: OnceLock::new(),
         })
     }
@@ -163,23 +163,31 @@ impl ClusterBackend {
     where
         T: FromRedisValue + Send + 'static,
     {
-        let runtime = io_runtime()?;
-        let mut conn = self
-            .async_connection
-            .connection(|| self.connect_on(runtime.handle()))
-            .await?;
-        let query = async move {
+        let query = |mut conn: ClusterConnection| async move {
             match route {
                 Some(route) => Ok(T::from_redis_value(conn.route_command(cmd, route).await?)?),
                 None => cmd.query_async::<T>(&mut conn).await,
             }
         };
         let result = match runtimes::current() {
-            Some(_) => query.await,
-            None => runtime
-                .spawn(query)
-                .await
-                .unwrap_or_else(|_| Err(timed_out("command task"))),
+            Some(here) => {
+                let slot = runtime_slot(&self.runtimes, &here, here.id());
+                match slot.connection(|| self.connect_here()).await {
+                    Ok(conn) => query(conn).await,
+                    Err(error) => Err(error),
+                }
+            }
+            None => {
+                let runtime = io_runtime()?;
+                let conn = self
+                    .own
+                    .connection(|| self.connect_on(runtime.handle()))
+                    .await?;
+                runtime
+                    .spawn(query(conn))
+                    .await
+                    .unwrap_or_else(|_| Err(timed_out("command task")))
+            }
         };
         Ok(result?)
     }
@@ -202,6 +210,14 @@ impl ClusterBackend {
             pooled.broken = unreachable(error);
         }
         Ok(result?)
+    }
+
+    /// A connection attempt driven by the callers that await it, on their
+    /// runtime, within the connect timeout.
+    fn connect_here(&self) -> Connecting<ClusterConnection> {
+        connect(self.client.clone(), self.timeouts.connect)
+            .boxed()
+            .shared()
     }
 
     /// A connection attempt running on `runtime`, within the connect timeout.

@@ -50,13 +50,16 @@ pub(crate) struct RedisBackend {
     timeouts: Timeouts,
     pool_size: u32,
     /// The async connection of each runtime that calls come from.
-    runtimes: Arc<RwLock<Vec<Arc<Slot>>>>,
+    runtimes: Slots,
     /// The async connection of calls from anywhere else, on the io runtime.
     own: Slot,
     pool: OnceLock<r2d2::Pool<SyncManager>>,
     /// When Redis last failed to answer, in ms since [`epoch_ms`]; 0: never.
     failed_at_ms: AtomicU64,
 }
+
+/// The async connection of each runtime that calls come from.
+pub(super) type Slots<C = ConnectionManager> = Arc<RwLock<Vec<Arc<Slot<C>>>>>;
 
 /// A connection attempt that callers share.
 pub(super) type Connecting<C = ConnectionManager> = Shared<BoxFuture<'static, RedisResult<C>>>;
@@ -159,29 +162,7 @@ impl RedisBackend {
     }
 
     fn find_or_add_slot(&self, here: &Handle, id: Id) -> Arc<Slot> {
-        let find = |slots: &[Arc<Slot>]| slots.iter().find(|s| s.runtime == Some(id)).cloned();
-        if let Some(slot) = find(&self.runtimes.read().unwrap_or_else(PoisonError::into_inner)) {
-            return slot;
-        }
-        let mut slots = self
-            .runtimes
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(slot) = find(&slots) {
-            return slot;
-        }
-        let slot = Arc::new(Slot::new(Some(id)));
-        slots.push(slot.clone());
-        // A task that never ends: the runtime drops it when it shuts down.
-        let prune = Prune {
-            slots: Arc::downgrade(&self.runtimes),
-            runtime: id,
-        };
-        here.spawn(async move {
-            let _prune = prune;
-            std::future::pending::<()>().await;
-        });
-        slot
+        runtime_slot(&self.runtimes, here, id)
     }
 
     /// Fails at once while a recent failure to reach Redis is fresh.
@@ -326,13 +307,42 @@ impl<C: Clone + Send + Sync + 'static> Slot<C> {
     }
 }
 
+/// The slot of the runtime `here` (whose id is `id`) in `runtimes`, added
+/// (and set to be removed when the runtime shuts down) on first use.
+pub(super) fn runtime_slot<C: Clone + Send + Sync + 'static>(
+    runtimes: &Slots<C>,
+    here: &Handle,
+    id: Id,
+) -> Arc<Slot<C>> {
+    let find = |slots: &[Arc<Slot<C>>]| slots.iter().find(|s| s.runtime == Some(id)).cloned();
+    if let Some(slot) = find(&runtimes.read().unwrap_or_else(PoisonError::into_inner)) {
+        return slot;
+    }
+    let mut slots = runtimes.write().unwrap_or_else(PoisonError::into_inner);
+    if let Some(slot) = find(&slots) {
+        return slot;
+    }
+    let slot = Arc::new(Slot::new(Some(id)));
+    slots.push(slot.clone());
+    // A task that never ends: the runtime drops it when it shuts down.
+    let prune = Prune {
+        slots: Arc::downgrade(runtimes),
+        runtime: id,
+    };
+    here.spawn(async move {
+        let _prune = prune;
+        std::future::pending::<()>().await;
+    });
+    slot
+}
+
 /// Removes a runtime's slot when the runtime drops the task holding this.
-struct Prune {
-    slots: Weak<RwLock<Vec<Arc<Slot>>>>,
+struct Prune<C> {
+    slots: Weak<RwLock<Vec<Arc<Slot<C>>>>>,
     runtime: Id,
 }
 
-impl Drop for Prune {
+impl<C> Drop for Prune<C> {
     fn drop(&mut self) {
         if let Some(slots) = self.slots.upgrade() {
             let mut slots = slots.write().unwrap_or_else(PoisonError::into_inner);
