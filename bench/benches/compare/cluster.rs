@@ -181,8 +181,8 @@ impl Bench {
         }
         let [cluster, one] = s.each_mut().map(Samples::median);
         self.table.line(
-            &format!("cluster hits/s {tasks}"),
-            "u64",
+            "cluster hits/s",
+            &format!("u64, {tasks} tasks"),
             "async: cluster / one server",
             Unit::Throughput,
             cluster,
