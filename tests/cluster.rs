@@ -337,7 +337,11 @@ fn one_cluster_cache_serves_runtimes_that_come_and_go_and_callers_without_one() 
     for x in 0..20 {
         assert_eq!(futures_executor::block_on(twice(x)), x * 2);
     }
-    assert_eq!(CALLS.get(), 20, "computed once, then hits from every caller");
+    assert_eq!(
+        CALLS.get(),
+        20,
+        "computed once, then hits from every caller"
+    );
     let stats = CACHE.stats();
     assert_eq!((stats.hits, stats.misses, stats.errors), (60, 20, 0));
 }
