@@ -38,6 +38,8 @@
 //! - hits/s: 1, 8 and 64 tasks calling in a loop on a 2-worker tokio runtime
 //!   (`u64` only); the hand-written tasks each clone one shared connection.
 //! - in-process: a hit answered without a round trip.
+//! - cluster (`compare/cluster.rs`): ours on a local 3-primary Redis Cluster
+//!   against ours on the one server: hit, miss and 64 tasks' hits/s, `u64`.
 //!
 //! Method: each contestant is warmed up, then the contestants of a row take
 //! turns (A B C A B C …) for [`ROUNDS`] rounds; a contestant's figure is its
@@ -66,6 +68,9 @@ use redis::{AsyncCommands, Commands};
 use redis_cached::{Cache, Stats, redis_cached};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use tokio::runtime::Runtime;
+
+#[path = "compare/cluster.rs"]
+mod cluster;
 
 /// Interleaved rounds per row.
 const ROUNDS: usize = 15;
@@ -1196,16 +1201,25 @@ fn run() -> Result<(), BenchError> {
         b.in_process::<OneKib>()?;
         b.in_process::<SixtyFourKib>()?;
     }
+    let redis_cluster = if wants("cluster") {
+        let started = cluster::start()?;
+        b.cluster()?;
+        Some(started)
+    } else {
+        None
+    };
 
     println!();
     println!("{}", reference(host, port));
     show_stats("ours (plain rows)", CACHE.stats());
     show_stats("ours (in-process rows)", LOCAL.stats());
+    show_stats("ours (cluster rows)", cluster::stats());
     println!("load average (1 min) at the end: {}", load());
     println!("targets missed: {}", b.table.missed);
-    let errors = CACHE.stats().errors + LOCAL.stats().errors;
+    let errors = CACHE.stats().errors + LOCAL.stats().errors + cluster::stats().errors;
     drop(b);
     drop(server);
+    drop(redis_cluster);
     if errors > 0 {
         return Err(format!(
             "ours counted {errors} cache errors: the rows measured the fail-open path"

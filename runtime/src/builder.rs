@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::backend::{Backend, Credentials, MemoryBackend, RedisBackend, Timeouts};
+use crate::backend::{Backend, ClusterBackend, Credentials, MemoryBackend, RedisBackend, Timeouts};
 use crate::cache::Cache;
 use crate::error::{self, public::Error};
 use crate::local::Local;
@@ -28,7 +28,25 @@ impl Cache {
         Self::builder(url).build()
     }
 
+    /// A cache on the Redis Cluster that the seed `nodes` belong to, with
+    /// default settings (see [`CacheBuilder::cluster`]). Fails only if a URL
+    /// is malformed.
+    ///
+    /// ```no_run
+    /// let cache = redis_cached::Cache::cluster([
+    ///     "redis://127.0.0.1:7000",
+    ///     "redis://127.0.0.1:7001",
+    /// ])
+    /// .unwrap();
+    /// # drop(cache);
+    /// ```
+    pub fn cluster<S: AsRef<str>>(nodes: impl IntoIterator<Item = S>) -> Result<Self, Error> {
+        CacheBuilder::cluster(nodes).build()
+    }
+
     /// Starts configuring a cache on the store at `url` (see [`new`](Self::new)).
+    /// A `url` of several comma-separated node URLs means a Redis Cluster
+    /// (see [`CacheBuilder::cluster`]).
     pub fn builder(url: &str) -> CacheBuilder {
         CacheBuilder::new(url)
     }
@@ -84,6 +102,8 @@ pub struct CacheBuilder {
     pool_size: u32,
     pub(crate) max_entries: u64,
     local: Option<u64>,
+    /// `url` is a comma-separated list of a Redis Cluster's seed nodes.
+    cluster: bool,
 }
 
 impl CacheBuilder {
@@ -101,6 +121,33 @@ impl CacheBuilder {
             pool_size: 8,
             max_entries: 100_000,
             local: None,
+            cluster: false,
+        }
+    }
+
+    /// Starts configuring a cache on a Redis Cluster, given the URLs of one
+    /// or more of its nodes (seed nodes; the others are discovered). Keys
+    /// carry their digest as a hash tag (`…:{digest}`), so a value and its
+    /// lock live in one slot; `invalidate_all` scans every primary. The
+    /// in-process tier (`local`) tracks writes on every primary, and is
+    /// flushed while any primary's tracking is down. Several comma-separated URLs given to
+    /// [`Cache::builder`] or in `REDIS_CACHED_URL` mean the same.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    ///
+    /// let cache = redis_cached::CacheBuilder::cluster(["redis://10.0.0.1:6379", "redis://10.0.0.2:6379"])
+    ///     .prefix("shop:")
+    ///     .response_timeout(Duration::from_millis(200))
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(cache);
+    /// ```
+    pub fn cluster<S: AsRef<str>>(nodes: impl IntoIterator<Item = S>) -> Self {
+        let nodes: Vec<String> = nodes.into_iter().map(|n| n.as_ref().to_owned()).collect();
+        Self {
+            cluster: true,
+            ..Self::new(&nodes.join(","))
         }
     }
 
@@ -212,6 +259,9 @@ impl CacheBuilder {
                 .into());
             }
             Backend::Memory(MemoryBackend::new(self.max_entries))
+        } else if self.cluster || self.url.contains(',') {
+            let nodes = self.url.split(',');
+            Backend::Cluster(ClusterBackend::new(nodes, self.timeouts, self.pool_size)?)
         } else {
             Backend::Redis(RedisBackend::new(
                 &self.url,
@@ -226,6 +276,14 @@ impl CacheBuilder {
                     redis.client().clone(),
                     self.prefix.clone(),
                     redis.timeouts().clone(),
+                );
+                Some(Local::new(self.local, start))
+            }
+            Backend::Cluster(cluster) => {
+                let start = Start::cluster(
+                    cluster.seeds().to_vec(),
+                    self.prefix.clone(),
+                    cluster.timeouts().clone(),
                 );
                 Some(Local::new(self.local, start))
             }

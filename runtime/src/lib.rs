@@ -37,6 +37,7 @@ mod backend;
 mod builder;
 mod cache;
 mod call;
+mod cluster_tracking;
 mod codec;
 mod error;
 mod flight;
