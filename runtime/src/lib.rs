@@ -48,6 +48,7 @@ mod metrics;
 mod miss;
 mod renew;
 mod runtimes;
+mod sign;
 mod spec;
 mod store;
 mod tables;
