@@ -163,18 +163,30 @@ fn check_size(size: usize, limit: usize) -> Result<(), Error> {
     Ok(())
 }
 
-/// Decodes with a bincode byte limit a little above the payload's size, so
-/// that a corrupt length prefix can't make bincode allocate far more memory
-/// than the stored value holds. bincode's limit is a const generic, hence
-/// the tiers.
+/// Decodes with a bincode byte limit scaled to the payload's size, so that
+/// a corrupt length prefix can't make bincode allocate far more memory than
+/// the stored value could describe.
+///
+/// bincode counts what a value takes in memory, not on the wire: a `u64`
+/// under 251 is one byte stored and eight counted, a `u128` sixteen. So a
+/// valid value may count up to 16 times its payload, and each tier's limit
+/// is 16 times its largest payload (64 KiB for the smallest): every valid
+/// value decodes, and a claimed length is refused past 16 times the stored
+/// size. Sequences decoded through serde are not counted by bincode; for
+/// those serde itself preallocates at most 1 MiB for a claimed length, and
+/// decoding fails when the bytes run out. bincode's limit is a const
+/// generic, hence the tiers.
 fn decode_payload<T: DeserializeOwned>(payload: &[u8]) -> Result<T, Error> {
     const KIB: usize = 1 << 10;
     const MIB: usize = 1 << 20;
+    // 4 GiB where usize has room (all that an over-16-MiB payload may count).
+    const HUGE: usize = u32::MAX as usize;
     let result = match payload.len() {
-        n if n <= 4 * KIB => decode_within::<T, { 16 * KIB }>(payload),
-        n if n <= 256 * KIB => decode_within::<T, { MIB }>(payload),
-        n if n <= 16 * MIB => decode_within::<T, { 64 * MIB }>(payload),
-        _ => decode_within::<T, { 1024 * MIB }>(payload),
+        n if n <= 4 * KIB => decode_within::<T, { 64 * KIB }>(payload),
+        n if n <= 64 * KIB => decode_within::<T, { MIB }>(payload),
+        n if n <= MIB => decode_within::<T, { 16 * MIB }>(payload),
+        n if n <= 16 * MIB => decode_within::<T, { 256 * MIB }>(payload),
+        _ => decode_within::<T, HUGE>(payload),
     };
     let (value, read) = result.map_err(|e| Error::Decode(e.to_string()))?;
     if read != payload.len() {
@@ -191,6 +203,9 @@ fn decode_within<T: DeserializeOwned, const LIMIT: usize>(
 ) -> Result<(T, usize), bincode::error::DecodeError> {
     bincode::serde::decode_from_slice(payload, CONFIG.with_limit::<LIMIT>())
 }
+
+#[cfg(test)]
+mod untrusted;
 
 #[cfg(test)]
 mod tests {
