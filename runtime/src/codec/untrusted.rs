@@ -115,6 +115,10 @@ impl Mutation {
                         None => out.push(*byte),
                     }
                 }
+                // Writing the bytes that were there changes nothing: change one.
+                if out == bytes {
+                    out[start] ^= 0x80;
+                }
             }
         }
         out
