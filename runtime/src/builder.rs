@@ -8,6 +8,7 @@ use crate::cache::Cache;
 use crate::error::{self, public::Error};
 use crate::local::Local;
 use crate::redact::redact;
+use crate::sign::{MIN_SECRET, Signer};
 use crate::store::Store;
 use crate::tracking::Start;
 
@@ -104,6 +105,18 @@ pub struct CacheBuilder {
     local: Option<u64>,
     /// `url` is a comma-separated list of a Redis Cluster's seed nodes.
     cluster: bool,
+    /// The secret that signs every stored value, if any.
+    signing_key: Option<SigningKey>,
+}
+
+/// The secret of [`CacheBuilder::signing_key`], kept out of `Debug`.
+#[derive(Clone)]
+struct SigningKey(Vec<u8>);
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 impl CacheBuilder {
@@ -122,6 +135,7 @@ impl CacheBuilder {
             max_entries: 100_000,
             local: None,
             cluster: false,
+            signing_key: None,
         }
     }
 
@@ -248,8 +262,47 @@ impl CacheBuilder {
         self
     }
 
-    /// The cache; fails only if the URL is malformed.
+    /// Signs every stored value with this secret, and reads only values
+    /// signed with it for their key (default: values are not signed).
+    ///
+    /// Each value written to Redis then carries an HMAC-SHA256 tag over its
+    /// key and its bytes. A value read back without a valid tag (written
+    /// without the secret, with another secret, copied from another key, or
+    /// altered) is treated as a miss: counted in
+    /// [`Stats::errors`](crate::Stats::errors), logged, recomputed and
+    /// overwritten. This protects against whoever can write to the Redis but
+    /// doesn't know the secret planting values the application trusts; it
+    /// doesn't hide values from those who can read Redis.
+    ///
+    /// Use at least 32 random bytes, the same in every process that shares
+    /// the cache; [`build`](Self::build) refuses fewer than 16. Changing the
+    /// secret turns every existing entry into a miss, overwritten on its next
+    /// call. The secret is never printed, logged or put in an error.
+    ///
+    /// ```
+    /// let secret = std::env::var("CACHE_SIGNING_KEY")
+    ///     .unwrap_or_else(|_| "an example secret of 32+ bytes!!".to_owned());
+    /// let cache = redis_cached::Cache::builder("redis://127.0.0.1:6379")
+    ///     .signing_key(secret)
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(cache);
+    /// ```
+    pub fn signing_key(mut self, secret: impl Into<Vec<u8>>) -> Self {
+        self.signing_key = Some(SigningKey(secret.into()));
+        self
+    }
+
+    /// The cache; fails if the URL is malformed or the signing key too short.
     pub fn build(self) -> Result<Cache, Error> {
+        let signer = match &self.signing_key {
+            None => None,
+            Some(SigningKey(secret)) => Some(Signer::new(secret).ok_or_else(|| {
+                Error::from(error::Error::Config(format!(
+                    "the signing key is shorter than {MIN_SECRET} bytes; use at least 32 random bytes"
+                )))
+            })?),
+        };
         let backend = if self.url.starts_with(MEMORY_URL) {
             if self.url != MEMORY_URL {
                 return Err(error::Error::Config(format!(
@@ -289,7 +342,7 @@ impl CacheBuilder {
             }
             Backend::Memory(_) | Backend::Unusable(_) => None,
         };
-        let store = Store::new(backend, self.prefix, self.max_value_size, local);
+        let store = Store::new(backend, self.prefix, self.max_value_size, local).signed(signer);
         Ok(Cache::from_store(store))
     }
 }
@@ -305,6 +358,30 @@ impl std::fmt::Debug for CacheBuilder {
             .field("pool_size", &self.pool_size)
             .field("max_entries", &self.max_entries)
             .field("local", &self.local)
+            .field("cluster", &self.cluster)
+            .field("signing_key", &self.signing_key)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signing_key_never_shows_in_debug_or_errors() {
+        let secret = "hunter2-hunter2-hunter2-hunter2!";
+        let builder = Cache::builder("mem://").signing_key(secret);
+        let shown = format!("{builder:?} {builder:#?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+        assert!(builder.build().is_ok());
+
+        let Err(err) = Cache::builder("mem://").signing_key("hunter2").build() else {
+            panic!("a 7-byte key is refused");
+        };
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("shorter than 16 bytes"), "{shown}");
     }
 }

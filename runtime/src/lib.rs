@@ -50,6 +50,7 @@ mod miss;
 mod redact;
 mod renew;
 mod runtimes;
+mod sign;
 mod spec;
 mod store;
 mod tables;
