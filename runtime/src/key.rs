@@ -47,7 +47,7 @@ impl KeyHasher {
     fn new(name: &str) -> Self {
         let mut hasher = Self {
             hasher: Buffered {
-                hasher: blake3::Hasher::new(),
+                hasher: None,
                 buf: [0; BUF],
                 len: 0,
             },
@@ -80,8 +80,11 @@ impl KeyHasher {
 const BUF: usize = 256;
 
 /// BLAKE3 fed a chunk at a time; the same digest as feeding it every write.
+/// Most keys fit the buffer and are hashed in one `blake3::hash`; the
+/// streaming state (about 1.9 KiB) is made, boxed, only for longer ones, so
+/// that making and moving a `KeyHasher` stays cheap.
 struct Buffered {
-    hasher: blake3::Hasher,
+    hasher: Option<Box<blake3::Hasher>>,
     buf: [u8; BUF],
     len: usize,
 }
@@ -91,7 +94,7 @@ impl Buffered {
         if self.len + bytes.len() > BUF {
             self.flush();
             if bytes.len() >= BUF {
-                self.hasher.update(bytes);
+                self.streaming().update(bytes);
                 return;
             }
         }
@@ -99,14 +102,24 @@ impl Buffered {
         self.len += bytes.len();
     }
 
+    fn streaming(&mut self) -> &mut blake3::Hasher {
+        self.hasher.get_or_insert_with(Box::default)
+    }
+
     fn flush(&mut self) {
-        self.hasher.update(&self.buf[..self.len]);
-        self.len = 0;
+        let Self { hasher, buf, len } = self;
+        hasher.get_or_insert_with(Box::default).update(&buf[..*len]);
+        *len = 0;
     }
 
     fn finalize(mut self) -> blake3::Hash {
-        self.flush();
-        self.hasher.finalize()
+        match &mut self.hasher {
+            None => blake3::hash(&self.buf[..self.len]),
+            Some(hasher) => {
+                hasher.update(&self.buf[..self.len]);
+                hasher.finalize()
+            }
+        }
     }
 }
 

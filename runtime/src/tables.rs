@@ -10,15 +10,12 @@
 //! reconnecting), the tables are empty and take nothing.
 
 use std::any::Any;
-use std::collections::HashMap;
-use std::collections::hash_map::Entry as Slot;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use quick_cache::sync::DefaultLifecycle;
 use quick_cache::{OptionsBuilder, UnitWeighter};
-use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 use crate::codec::Meta;
 use crate::key::Digest;
@@ -36,7 +33,9 @@ pub(crate) struct Tables {
     /// The cache-wide table of `CacheBuilder::local`, if set.
     shared: Option<Table>,
     /// The tables of functions with `local = N`, by function name.
-    own: RwLock<HashMap<&'static str, Table, Xxh3DefaultBuilder>>,
+    /// A short list (one entry per function with `local = N`), searched
+    /// by the name's address first: no hashing on a hit's path.
+    own: RwLock<Vec<(&'static str, Table)>>,
     /// Whether invalidations are being received: inserts are allowed.
     live: AtomicBool,
     /// Bumped by every invalidation of a key in the stripe (all, on a flush).
@@ -47,8 +46,7 @@ pub(crate) struct Tables {
 /// eviction), whose reads cost a fraction of `moka`'s on this path, the
 /// hottest of the crate. Entries expire lazily: a read past an entry's
 /// `expires_at` removes it and misses.
-pub(crate) type Table =
-    Arc<quick_cache::sync::Cache<Digest, Entry, UnitWeighter, Xxh3DefaultBuilder>>;
+pub(crate) type Table = Arc<quick_cache::sync::Cache<Digest, Entry, UnitWeighter, DigestHash>>;
 
 /// One decoded value, its metadata, and when Redis drops it.
 #[derive(Clone)]
@@ -74,12 +72,8 @@ fn table(entries: u64) -> Option<Table> {
         .build()
         .ok()?;
     let lifecycle = DefaultLifecycle::default();
-    let cache = quick_cache::sync::Cache::with_options(
-        options,
-        UnitWeighter,
-        Xxh3DefaultBuilder,
-        lifecycle,
-    );
+    let cache =
+        quick_cache::sync::Cache::with_options(options, UnitWeighter, DigestHash, lifecycle);
     Some(Arc::new(cache))
 }
 
@@ -93,6 +87,41 @@ pub(crate) fn live(table: &Table, key: Digest) -> Option<Entry> {
     None
 }
 
+/// Hashes a [`Digest`] for the tables by taking 64 of its bits: it is a
+/// cryptographic hash already, so hashing it again would buy nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct DigestHash;
+
+/// The hasher [`DigestHash`] builds.
+#[derive(Debug, Default)]
+pub(crate) struct DigestHasher(u64);
+
+impl std::hash::BuildHasher for DigestHash {
+    type Hasher = DigestHasher;
+    fn build_hasher(&self) -> DigestHasher {
+        DigestHasher(0)
+    }
+}
+
+impl std::hash::Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write_u128(&mut self, digest: u128) {
+        self.0 ^= digest as u64;
+    }
+
+    /// Anything else (never a `Digest`) is folded in 8 bytes at a time.
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(word);
+        }
+    }
+}
+
 fn stripe(key: Digest) -> usize {
     (key.0 % STRIPES as u128) as usize
 }
@@ -103,7 +132,7 @@ impl Tables {
     pub(crate) fn new(shared: Option<u64>) -> Self {
         Self {
             shared: shared.and_then(table),
-            own: RwLock::new(HashMap::with_hasher(Xxh3DefaultBuilder)),
+            own: RwLock::new(Vec::new()),
             live: AtomicBool::new(false),
             generations: std::array::from_fn(|_| AtomicU64::new(0)),
         }
@@ -115,16 +144,22 @@ impl Tables {
         let Some(entries) = own else {
             return self.shared.clone();
         };
-        let tables = self.own.read().unwrap_or_else(PoisonError::into_inner);
-        if let Some(table) = tables.get(name) {
-            return Some(table.clone());
+        let find = |tables: &[(&str, Table)]| {
+            tables
+                .iter()
+                .find(|(of, _)| std::ptr::eq(*of, name) || *of == name)
+                .map(|(_, table)| table.clone())
+        };
+        if let Some(table) = find(&self.own.read().unwrap_or_else(PoisonError::into_inner)) {
+            return Some(table);
         }
-        drop(tables);
         let mut tables = self.own.write().unwrap_or_else(PoisonError::into_inner);
-        match tables.entry(name) {
-            Slot::Occupied(own) => Some(own.get().clone()),
-            Slot::Vacant(slot) => Some(slot.insert(table(entries)?).clone()),
+        if let Some(table) = find(&tables) {
+            return Some(table);
         }
+        let made = table(entries)?;
+        tables.push((name, made.clone()));
+        Some(made)
     }
 
     /// Whether invalidations are being received.
@@ -178,7 +213,7 @@ impl Tables {
             f(shared);
         }
         let own = self.own.read().unwrap_or_else(PoisonError::into_inner);
-        own.values().for_each(f);
+        own.iter().for_each(|(_, table)| f(table));
     }
 
     /// Drops `keys` (Redis key names), which another client (or this one)
