@@ -37,7 +37,6 @@ mod backend;
 mod builder;
 mod cache;
 mod call;
-mod cluster_tracking;
 mod codec;
 mod error;
 mod flight;

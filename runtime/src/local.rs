@@ -8,7 +8,7 @@
 //! [`Digest`]; the digest covers the function and its return type, so a
 //! downcast can only fail on a hash collision, and a failed one is a miss.
 //!
-//! Coherence comes from Redis client-side caching: `tracking.rs` receives
+//! Coherence comes from Redis client-side caching: `tracking/` receives
 //! the invalidations and `tables.rs` applies them; this file is what a call
 //! sees of the tier.
 

@@ -1,6 +1,6 @@
 //! The tables of the in-process tier (L1) and what keeps them coherent
 //! with Redis: decoded values by [`Digest`], a live flag (set while
-//! tracking receives invalidations, see `tracking.rs`), and generation
+//! tracking receives invalidations, see `tracking/`), and generation
 //! counters that keep a value read before an invalidation out of the tier.
 //!
 //! Values are inserted only from a `GET` reply, and only if no invalidation

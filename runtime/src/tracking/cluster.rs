@@ -1,5 +1,5 @@
 //! Tracking for the in-process tier of a Redis Cluster cache: the same
-//! broadcast tracking as on one server (`tracking.rs`), on a connection to
+//! broadcast tracking as on one server (`server.rs`), on a connection to
 //! every primary, since each primary reports only the writes it serves.
 //!
 //! The tier is live only while every primary's connection is: when any of
@@ -17,18 +17,15 @@ use redis::aio::MultiplexedConnection;
 use redis::{Client, ConnectionAddr, Value};
 use tokio::sync::{Notify, oneshot};
 
+use super::connection::{MAX_BACKOFF, connect};
 use crate::backend::Timeouts;
 use crate::tables::Tables;
-use crate::tracking;
 
 /// How often the connections are `PING`ed and the primaries re-read.
-pub(crate) const CHECK_EVERY: Duration = Duration::from_secs(1);
-
-/// The longest wait between two attempts to re-establish tracking.
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
+const CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// Keeps tracking up on every primary until `stopped` fires or the tier is gone.
-pub(crate) async fn track(
+pub(super) async fn track(
     seeds: Vec<Client>,
     prefix: String,
     timeouts: Timeouts,
@@ -93,7 +90,7 @@ async fn connect_all(
                         .clone()
                         .set_addr(ConnectionAddr::Tcp(host.clone(), *port));
                     let client = Client::open(info)?;
-                    conns.push(tracking::connect(&client, prefix, timeouts, tables, down).await?);
+                    conns.push(connect(&client, prefix, timeouts, tables, down).await?);
                 }
                 return Ok((primaries, conns));
             }

@@ -1,0 +1,72 @@
+//! Tracking on one server: the connection, kept up with a `PING` every few
+//! seconds and re-established with backoff; while it is down the tier is
+//! flushed and takes nothing.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use redis::Client;
+use tokio::sync::{Notify, oneshot};
+
+use super::connection::{MAX_BACKOFF, connect};
+use crate::backend::Timeouts;
+use crate::tables::Tables;
+
+/// How often the tracking connection is checked with `PING`.
+const PING_EVERY: Duration = Duration::from_secs(5);
+
+/// Keeps tracking up until `stopped` fires or the tier is gone.
+pub(super) async fn track(
+    client: Client,
+    prefix: String,
+    timeouts: Timeouts,
+    tables: Weak<Tables>,
+    mut stopped: oneshot::Receiver<()>,
+) {
+    let mut backoff = Duration::from_millis(50);
+    // Whether this outage was logged at `warn`: once per outage, not per attempt.
+    let mut reported = false;
+    loop {
+        let down = Arc::new(Notify::new());
+        match connect(&client, &prefix, &timeouts, &tables, &down).await {
+            Ok(mut conn) => {
+                let Some(live) = tables.upgrade() else { return };
+                live.set_live(true);
+                drop(live);
+                backoff = Duration::from_millis(50);
+                reported = false;
+                let mut ping = tokio::time::interval(PING_EVERY);
+                loop {
+                    tokio::select! {
+                        _ = &mut stopped => return,
+                        () = down.notified() => break,
+                        _ = ping.tick() => {
+                            let pong = redis::cmd("PING").query_async::<()>(&mut conn).await;
+                            if let Err(error) = pong {
+                                tracing::warn!(%error, "redis-cached: L1 tracking connection lost");
+                                reported = true;
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            Err(error) if reported => {
+                tracing::debug!(%error, "redis-cached: L1 tracking still unavailable");
+            }
+            Err(error) => {
+                tracing::warn!(%error, "redis-cached: L1 tracking unavailable; serving from Redis");
+                reported = true;
+            }
+        }
+        match tables.upgrade() {
+            Some(tables) => tables.set_live(false),
+            None => return,
+        }
+        tokio::select! {
+            _ = &mut stopped => return,
+            () = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
