@@ -39,6 +39,9 @@ pub(crate) struct Args {
     pub(crate) cache_err: Option<Given<bool>>,
     /// `unless = <closure or fn path>`: when it returns true for a result, don't store it.
     pub(crate) unless: Option<Expr>,
+    /// `when = <bool expr>`: evaluated before each call; when false, the
+    /// call skips the cache.
+    pub(crate) when: Option<Expr>,
     /// `siblings = false`: don't emit `f_invalidate`, `f_refresh`, …
     pub(crate) siblings: bool,
     /// `lock = 5` / `lock = "5s"`: hold a Redis lock while computing, for at
@@ -93,8 +96,8 @@ macro_rules! keywords {
 }
 
 keywords!(
-    ttl, cache, skip, key, name, version, cache_none, cache_err, unless, siblings, lock, stale,
-    refresh, beta, local,
+    ttl, cache, skip, key, name, version, cache_none, cache_err, unless, when, siblings, lock,
+    stale, refresh, beta, local,
 );
 
 /// An argument name, parsed; gives back the identifier as written, for spans.
@@ -212,6 +215,7 @@ struct Draft {
     cache_none: Slot<Given<bool>>,
     cache_err: Slot<Given<bool>>,
     unless: Slot<Expr>,
+    when: Slot<Expr>,
     siblings: Slot<bool>,
     lock_ms: Slot<u64>,
     stale_ms: Slot<u64>,
@@ -274,6 +278,9 @@ impl Draft {
         } else if input.peek(kw::unless) {
             let unless = input.parse::<Assign<kw::unless>>()?;
             self.unless.set(&unless.name, Ok(unless.value), errors);
+        } else if input.peek(kw::when) {
+            let when = input.parse::<Assign<kw::when>>()?;
+            self.when.set(&when.name, Ok(when.value), errors);
         } else if input.peek(kw::siblings) {
             let siblings = input.parse::<Assign<kw::siblings>>()?;
             let value = flag(&siblings.value);
@@ -335,6 +342,7 @@ impl Draft {
             cache_none: self.cache_none.value,
             cache_err: self.cache_err.value,
             unless: self.unless.value,
+            when: self.when.value,
             siblings: self.siblings.value.unwrap_or(true),
             lock_ms: self.lock_ms.value,
             stale_ms: self.stale_ms.value,
@@ -666,7 +674,7 @@ mod tests {
         let Ok(args) = parse(quote! {
             ttl = "5m", cache = &CACHE, skip(conn, self), name = "shop::price",
             version = 3, cache_none = false, cache_err = true, unless = is_empty,
-            siblings = false, lock = 5, stale = "30s", refresh = "xfetch",
+            when = id != 0, siblings = false, lock = 5, stale = "30s", refresh = "xfetch",
             beta = 1.5, local = 100,
         }) else {
             panic!("refused");
@@ -686,6 +694,7 @@ mod tests {
         assert_eq!(flag(args.cache_none), Some(("cache_none".into(), false)));
         assert_eq!(flag(args.cache_err), Some(("cache_err".into(), true)));
         assert_eq!(args.unless.as_ref().map(text), Some("is_empty".into()));
+        assert_eq!(args.when.as_ref().map(text), Some("id != 0".into()));
         assert!(!args.siblings);
         assert_eq!(args.lock_ms, Some(5_000));
         assert_eq!(args.stale_ms, Some(30_000));
@@ -714,6 +723,7 @@ mod tests {
         assert!(args.siblings && !args.xfetch);
         assert!(args.cache.is_none() && args.skip.is_none() && args.key.is_none());
         assert!(args.name.is_none() && args.unless.is_none() && args.beta.is_none());
+        assert!(args.when.is_none());
         assert!(args.cache_none.is_none() && args.cache_err.is_none());
         assert!(args.lock_ms.is_none() && args.stale_ms.is_none() && args.local.is_none());
 

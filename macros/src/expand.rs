@@ -73,6 +73,9 @@ struct Parts<'a> {
     runtime: TokenStream,
     private: TokenStream,
     spec: TokenStream,
+    /// The spec a call runs under: `&__RC_SPEC`, or a copy with this call's
+    /// `when` (and `ttl`) values.
+    call_spec: TokenStream,
     cache: TokenStream,
     key: TokenStream,
     /// The function's `Values`, made where a missing serde impl is reported.
@@ -125,6 +128,9 @@ impl<'a> Parts<'a> {
             static __RC_SPEC: #private::Spec =
                 #private::Spec::new(#name, #ttl_ms).version(#version)#lock #stale #xfetch #local;
         };
+        // Evaluated first among the call's arguments, before the body takes them.
+        let when = args.when.as_ref().map(|expr| quote!(.when(#expr)));
+        let call_spec = quote!(&__RC_SPEC #when);
         let cache = match &args.cache {
             Some(expr) => quote_spanned!(expr.span()=> #private::as_cache(&(#expr))),
             None => quote!(#private::default_cache()),
@@ -157,6 +163,7 @@ impl<'a> Parts<'a> {
             signature,
             outer,
             spec,
+            call_spec,
             cache,
             key: key(args, signature, &private),
             values,
@@ -177,6 +184,7 @@ impl<'a> Parts<'a> {
         let Self {
             private,
             spec,
+            call_spec,
             cache,
             key,
             values,
@@ -207,7 +215,7 @@ impl<'a> Parts<'a> {
         let make = spawning.then(|| quote!(move ||));
         let body = if is_async {
             quote! {
-                #private::#call(&__RC_SPEC, #cache, #key, #values, #unless, #kit #make async move {
+                #private::#call(#call_spec, #cache, #key, #values, #unless, #kit #make async move {
                     #bind_patterns
                     // Pins the block's output type, so `?` in the body infers its error type.
                     #[allow(unreachable_code, clippy::diverging_sub_expression, clippy::needless_return)]
@@ -220,7 +228,7 @@ impl<'a> Parts<'a> {
             }
         } else {
             quote! {
-                #private::#call(&__RC_SPEC, #cache, #key, #values, #unless, #kit move || -> #output {
+                #private::#call(#call_spec, #cache, #key, #values, #unless, #kit move || -> #output {
                     #bind_patterns
                     #block
                 })

@@ -31,6 +31,7 @@ mod validate;
 /// - `cache_none = false`: on an `Option<T>` function, don't store `None`.
 /// - `cache_err = true`: on a `Result<T, E>` function, store `Err` too (then `E` needs serde).
 /// - `unless = |r: &R| …` or a `fn(&R) -> bool` path: don't store a result for which it returns true.
+/// - `when = EXPR`: a `bool` over the arguments, evaluated before each call; when `false` the call skips the cache (no read, no write) and runs the body; `f_refresh` then stores nothing.
 /// - `siblings = false`: don't generate `f_refresh`, `f_uncached`, `f_invalidate`, `f_invalidate_all` (needed in trait impls).
 /// - `lock = 5` or `lock = "5s"`: on a miss, hold the Redis lock `<key>:lock` while computing, so one process computes and the others wait, for at most this long.
 /// - `stale = "30s"`: keep a value this long past its `ttl`; a call that finds it stale returns it and has it refreshed.

@@ -39,6 +39,9 @@ pub(crate) async fn call<I: Io, R, V>(
     kit: Option<Kit<V>>,
     body: impl Future<Output = R>,
 ) -> R {
+    if !spec.when {
+        return body.await;
+    }
     let store = cache.store();
     let Some((key, found)) = look(io, spec, store, digest, values.codec, kit).await else {
         return body.await;
@@ -61,7 +64,7 @@ pub(crate) async fn call<I: Io, R, V>(
 /// everything it uses: a hit due for a refresh returns the value it found,
 /// and the refresh runs in a task spawned on the caller's runtime.
 pub(crate) async fn call_spawning<R, V, F, Fut>(
-    spec: &'static Spec,
+    spec: &Spec,
     cache: &Cache,
     digest: Result<Digest, Error>,
     values: Values<R, V>,
@@ -75,6 +78,9 @@ where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = R> + Send + 'static,
 {
+    if !spec.when {
+        return body().await;
+    }
     let store = cache.store();
     let Some((key, found)) = look(Async, spec, store, digest, values.codec, kit).await else {
         return body().await;
@@ -84,9 +90,10 @@ where
         Found::Renew(value, claim) => {
             let cache = cache.clone();
             let key = key.text().to_owned();
+            let spec = *spec;
             let refresh = async move {
                 let store = cache.store();
-                compute(Async, store, &key, spec, values, unless, body()).await;
+                compute(Async, store, &key, &spec, values, unless, body()).await;
                 drop(claim);
             };
             // Without a tokio runtime to spawn on, the claim is dropped and a later hit retries.
@@ -102,7 +109,8 @@ where
     }
 }
 
-/// `f_refresh`: runs `body` and stores its result whatever the cache holds.
+/// `f_refresh`: runs `body` and stores its result whatever the cache holds;
+/// with `when` false, only runs it.
 pub(crate) async fn refresh<I: Io, R, V>(
     io: I,
     spec: &Spec,
@@ -112,6 +120,9 @@ pub(crate) async fn refresh<I: Io, R, V>(
     unless: Unless<R>,
     body: impl Future<Output = R>,
 ) -> R {
+    if !spec.when {
+        return body.await;
+    }
     let store = cache.store();
     match accept(spec, store, digest) {
         Some(key) => compute(io, store, key.text(), spec, values, unless, body).await,

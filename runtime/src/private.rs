@@ -60,7 +60,7 @@ pub fn call_blocking<R, V>(
 /// [`call`] for functions with `stale` or `refresh` whose body owns what it
 /// uses: a refresh runs in a task spawned on the caller's runtime.
 pub async fn call_spawning<R, V, F, Fut>(
-    spec: &'static Spec,
+    spec: &Spec,
     cache: &Cache,
     digest: Result<Digest, Error>,
     values: Values<R, V>,

@@ -9,8 +9,10 @@ use serde::{Serialize, de::DeserializeOwned};
 use crate::codec::Codec;
 use crate::ttl::Lifetime;
 
-/// What the attribute said about one function.
-#[derive(Debug)]
+/// What the attribute said about one function. Generated code keeps it in a
+/// `static`; a function with `when = EXPR` or `ttl = EXPR` hands each call a
+/// copy with that call's values ([`Spec::when`], [`Spec::ttl`]).
+#[derive(Debug, Clone, Copy)]
 pub struct Spec {
     pub(crate) name: &'static str,
     pub(crate) lifetime: Lifetime,
@@ -19,6 +21,9 @@ pub struct Spec {
     pub(crate) lock: Option<Duration>,
     /// `local = N`: this function's own in-process tier of `N` entries.
     pub(crate) local: Option<u64>,
+    /// `when = EXPR`, for this call: when false the call neither reads nor
+    /// writes the cache.
+    pub(crate) when: bool,
 }
 
 impl Spec {
@@ -35,7 +40,16 @@ impl Spec {
             version: 0,
             lock: None,
             local: None,
+            when: true,
         }
+    }
+
+    /// `when = EXPR`, evaluated for one call: `false` runs the body with no
+    /// cache read or write.
+    #[must_use]
+    pub const fn when(mut self, when: bool) -> Self {
+        self.when = when;
+        self
     }
 
     /// The attribute's `version`, mixed into the hash when not 0.
