@@ -21,8 +21,8 @@ use crate::duration;
 
 /// Everything `#[redis_cached(...)]` can say.
 pub(crate) struct Args {
-    /// Time to live, in milliseconds (positive).
-    pub(crate) ttl_ms: u64,
+    /// Time to live: a literal checked here, or an expression for each call.
+    pub(crate) ttl: Ttl,
     /// `cache = <expr>`: an expression that derefs to a `Cache`.
     pub(crate) cache: Option<Expr>,
     /// `skip(a, self)`: parameters left out of the key.
@@ -58,6 +58,15 @@ pub(crate) struct Args {
     /// `crate = "path"`: where generated code finds the runtime, for crates
     /// that re-export it under another name (default `::redis_cached`).
     pub(crate) krate: Option<syn::Path>,
+}
+
+/// `ttl = …`.
+pub(crate) enum Ttl {
+    /// `ttl = 60` / `ttl = "5m"`: milliseconds, checked positive.
+    Fixed(u64),
+    /// `ttl = <any other expression>`: a `Duration` or whole seconds
+    /// (`u64`), evaluated on every call; its type is checked by rustc.
+    Expr(Expr),
 }
 
 /// An argument's value with the name it was given under, for error spans.
@@ -206,7 +215,7 @@ impl Unknown {
 /// The arguments read so far, each at most once, and every mistake found.
 #[derive(Default)]
 struct Draft {
-    ttl_ms: Slot<u64>,
+    ttl: Slot<Ttl>,
     cache: Slot<Expr>,
     skip: Slot<Given<Vec<Ident>>>,
     key: Slot<Given<Expr>>,
@@ -247,8 +256,8 @@ impl Draft {
         let errors = &mut self.errors;
         if input.peek(kw::ttl) {
             let ttl = input.parse::<Assign<kw::ttl>>()?;
-            let millis = duration("ttl", ZERO_TTL, &ttl.value);
-            self.ttl_ms.set(&ttl.name, millis, errors);
+            let value = time_to_live(ttl.value);
+            self.ttl.set(&ttl.name, value, errors);
         } else if input.peek(kw::cache) {
             let cache = input.parse::<Assign<kw::cache>>()?;
             self.cache.set(&cache.name, Ok(cache.value), errors);
@@ -326,14 +335,14 @@ impl Draft {
     /// The arguments, or every mistake found; `ttl` is required.
     fn finish(self) -> syn::Result<Args> {
         self.errors.finish()?;
-        let Some(ttl_ms) = self.ttl_ms.value else {
+        let Some(ttl) = self.ttl.value else {
             return Err(syn::Error::new(
                 Span::call_site(),
                 "missing `ttl`: write `#[redis_cached(ttl = 60)]` (seconds) or `ttl = \"5m\"`",
             ));
         };
         Ok(Args {
-            ttl_ms,
+            ttl,
             cache: self.cache.value,
             skip: self.skip.value,
             key: self.key.value,
@@ -461,6 +470,18 @@ fn same_letters(a: &str, b: &str) -> bool {
         chars
     };
     sorted(a) == sorted(b)
+}
+
+/// `ttl = 60` and `ttl = "5m"` (and a negative or other literal, refused)
+/// are checked now; any other expression is evaluated on each call.
+fn time_to_live(value: Expr) -> syn::Result<Ttl> {
+    match &value {
+        Expr::Lit(_) => duration("ttl", ZERO_TTL, &value).map(Ttl::Fixed),
+        Expr::Unary(neg) if matches!(neg.op, UnOp::Neg(_)) && matches!(*neg.expr, Expr::Lit(_)) => {
+            duration("ttl", ZERO_TTL, &value).map(Ttl::Fixed)
+        }
+        _ => Ok(Ttl::Expr(value)),
+    }
 }
 
 const ZERO_TTL: &str = "a zero TTL would cache nothing";
@@ -679,7 +700,7 @@ mod tests {
         }) else {
             panic!("refused");
         };
-        assert_eq!(args.ttl_ms, 300_000);
+        assert!(matches!(args.ttl, super::Ttl::Fixed(300_000)));
         assert_eq!(args.cache.as_ref().map(text), Some("& CACHE".into()));
         let skip = args
             .skip
@@ -719,7 +740,8 @@ mod tests {
         let Ok(args) = parse(quote!(ttl = 60)) else {
             panic!("refused");
         };
-        assert_eq!((args.ttl_ms, args.version), (60_000, 0));
+        assert!(matches!(args.ttl, super::Ttl::Fixed(60_000)));
+        assert_eq!(args.version, 0);
         assert!(args.siblings && !args.xfetch);
         assert!(args.cache.is_none() && args.skip.is_none() && args.key.is_none());
         assert!(args.name.is_none() && args.unless.is_none() && args.beta.is_none());
@@ -871,7 +893,8 @@ mod tests {
         let Ok(args) = parse(quote!(ttl = 60, lock = "5s")) else {
             panic!("refused");
         };
-        assert_eq!((args.ttl_ms, args.lock_ms), (60_000, Some(5_000)));
+        assert!(matches!(args.ttl, super::Ttl::Fixed(60_000)));
+        assert_eq!(args.lock_ms, Some(5_000));
         assert_eq!(
             parse(quote!(ttl = 60, lock = 2))
                 .ok()
@@ -879,6 +902,32 @@ mod tests {
             Some(2_000)
         );
         assert_eq!(parse(quote!(ttl = 60)).ok().map(|a| a.lock_ms), Some(None));
+    }
+
+    #[test]
+    fn ttl_is_a_checked_literal_or_an_expression_for_each_call() {
+        let ttl = |tokens| match parse(tokens).map(|a: Args| a.ttl) {
+            Ok(super::Ttl::Fixed(ms)) => format!("{ms} ms"),
+            Ok(super::Ttl::Expr(expr)) => text(&expr),
+            Err(errors) => errors.join("; "),
+        };
+        assert_eq!(ttl(quote!(ttl = 60)), "60000 ms");
+        assert_eq!(ttl(quote!(ttl = "1h30m")), "5400000 ms");
+        assert_eq!(
+            ttl(quote!(ttl = settings().price_ttl)),
+            "settings () . price_ttl"
+        );
+        assert_eq!(ttl(quote!(ttl = TTL_SECS)), "TTL_SECS");
+        assert_eq!(
+            ttl(quote!(ttl = Duration::from_secs(5))),
+            "Duration :: from_secs (5)"
+        );
+        assert_eq!(ttl(quote!(ttl = -5)), "`ttl` must be positive");
+        assert!(ttl(quote!(ttl = 1.5)).starts_with("`ttl` takes whole seconds"));
+        assert_eq!(
+            ttl(quote!(ttl = 0)),
+            "`ttl` must be positive; a zero TTL would cache nothing"
+        );
     }
 
     #[test]

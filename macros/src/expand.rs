@@ -8,7 +8,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Attribute, GenericParam, Ident};
 
-use crate::args::Args;
+use crate::args::{Args, Ttl};
 use crate::signature::{ReturnKind, Signature};
 
 /// The rewritten function and its siblings.
@@ -112,7 +112,11 @@ impl<'a> Parts<'a> {
                 quote!(::core::concat!(::core::module_path!(), "::", #ident))
             }
         };
-        let ttl_ms = args.ttl_ms;
+        // A `ttl = EXPR` is set on each call's copy of the spec (`call_spec`).
+        let (ttl_ms, ttl) = match &args.ttl {
+            Ttl::Fixed(ms) => (*ms, None),
+            Ttl::Expr(expr) => (0, Some(quote!(.ttl(#expr)))),
+        };
         let version = args.version;
         let lock = args.lock_ms.map(|ms| quote!(.lock(#ms)));
         let local = args.local.as_ref().map(|n| {
@@ -130,7 +134,7 @@ impl<'a> Parts<'a> {
         };
         // Evaluated first among the call's arguments, before the body takes them.
         let when = args.when.as_ref().map(|expr| quote!(.when(#expr)));
-        let call_spec = quote!(&__RC_SPEC #when);
+        let call_spec = quote!(&__RC_SPEC #when #ttl);
         let cache = match &args.cache {
             Some(expr) => quote_spanned!(expr.span()=> #private::as_cache(&(#expr))),
             None => quote!(#private::default_cache()),

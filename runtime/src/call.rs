@@ -208,8 +208,9 @@ async fn compute<I: Io, R, V>(
     let lifetime = spec.lifetime;
     let meta = lifetime.meta(started.elapsed());
     let storable = values.picker(unless)(&result);
-    if let Some(bytes) = storable.and_then(|value| store.encode(values.codec, key, value, meta)) {
-        store.store(io, key, &bytes, lifetime.storage_ttl()).await;
+    let bytes = storable.and_then(|value| store.encode(values.codec, key, value, meta));
+    if let (Some(bytes), Some(keep)) = (bytes, lifetime.keep(key)) {
+        store.store(io, key, &bytes, keep).await;
     }
     result
 }

@@ -74,8 +74,9 @@ impl Fill<'_> {
         // Waiters get the bytes before the write, not after its round trip
         // (nor never, if this call is cancelled while writing).
         finish(leader, bytes.clone());
-        if let Some(bytes) = &bytes {
-            store.store(io, key, bytes, lifetime.storage_ttl()).await;
+        // A zero ttl (`ttl = EXPR`) still shares the value with the waiters.
+        if let (Some(bytes), Some(keep)) = (&bytes, lifetime.keep(key)) {
+            store.store(io, key, bytes, keep).await;
         }
         if let Some(lock) = lock {
             lock.release(io, store).await;

@@ -20,6 +20,7 @@ pub use crate::global::default_cache;
 pub use crate::key::{Digest, KeyHasher};
 pub use crate::local::Kit;
 pub use crate::spec::{Always, OkOnly, Policy, SomeOnly, Spec, Unless, Values, values};
+pub use crate::ttl::IntoTtl;
 
 /// The digest of a call of the function `spec` describes, returning `R`,
 /// whose arguments `feed` adds; an error if one of them would not serialize.

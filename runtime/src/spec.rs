@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::codec::Codec;
-use crate::ttl::Lifetime;
+use crate::ttl::{IntoTtl, Lifetime};
 
 /// What the attribute said about one function. Generated code keeps it in a
 /// `static`; a function with `when = EXPR` or `ttl = EXPR` hands each call a
@@ -28,7 +28,8 @@ pub struct Spec {
 
 impl Spec {
     /// `name` is `module::path::fn_name` or the attribute's `name`; `ttl_ms`
-    /// was checked positive by the macro.
+    /// was checked positive by the macro, or is 0 for a `ttl = EXPR` that
+    /// each call sets with [`Spec::ttl`].
     pub const fn new(name: &'static str, ttl_ms: u64) -> Self {
         Self {
             name,
@@ -49,6 +50,13 @@ impl Spec {
     #[must_use]
     pub const fn when(mut self, when: bool) -> Self {
         self.when = when;
+        self
+    }
+
+    /// `ttl = EXPR`, evaluated for one call. A zero TTL stores nothing.
+    #[must_use]
+    pub fn ttl(mut self, ttl: impl IntoTtl) -> Self {
+        self.lifetime.ttl = ttl.into_ttl();
         self
     }
 

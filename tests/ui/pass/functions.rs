@@ -283,3 +283,37 @@ pub mod local_tier {
         x
     }
 }
+
+mod run_time_ttl_and_condition {
+    use std::time::Duration;
+
+    use redis_cached::redis_cached;
+
+    pub struct Settings {
+        pub ttl: Duration,
+    }
+
+    pub fn settings() -> &'static Settings {
+        static SETTINGS: Settings = Settings {
+            ttl: Duration::from_secs(30),
+        };
+        &SETTINGS
+    }
+
+    const SECONDS: u64 = 60;
+
+    #[redis_cached(ttl = settings().ttl, when = id != 0)]
+    pub fn by_duration(id: u64) -> u64 {
+        id
+    }
+
+    #[redis_cached(ttl = SECONDS, when = !name.is_empty())]
+    pub async fn by_seconds(name: &str) -> String {
+        name.to_owned()
+    }
+
+    #[redis_cached(ttl = &settings().ttl, stale = "1m")]
+    pub fn by_reference(id: u64) -> u64 {
+        id
+    }
+}
