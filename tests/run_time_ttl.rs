@@ -1,5 +1,6 @@
-//! `ttl = EXPR`: a TTL evaluated on every call (a `Duration`, or whole
-//! seconds as a `u64`), on Redis and on `mem://`.
+//! A TTL chosen at run time, on Redis and on `mem://`: `ttl = EXPR`,
+//! evaluated on every call (a `Duration`, or whole seconds as a `u64`), and
+//! `ttl_of`, a stored value's own TTL, never longer than `ttl`.
 
 mod support;
 
@@ -46,6 +47,17 @@ impl Settings {
     fn price_ttl(&self) -> Duration {
         Duration::from_millis(self.price_ttl_ms.load(Ordering::SeqCst))
     }
+}
+
+/// A credential that says how long it is good for.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Token {
+    secret: String,
+    expires_in_ms: u64,
+}
+
+fn token_ttl(token: &Token) -> Duration {
+    Duration::from_millis(token.expires_in_ms)
 }
 
 /// `(hits, misses, stores, errors)` of a cache.
@@ -200,6 +212,85 @@ macro_rules! suite {
         }
     };
 }
+
+macro_rules! ttl_of_suite {
+    ($module:ident, $store:ident) => {
+        mod $module {
+            use super::*;
+
+            #[tokio::test]
+            async fn a_value_lives_its_own_ttl_up_to_the_functions() {
+                static CACHE: CacheSlot = CacheSlot::new();
+                static CALLS: Calls = Calls::new();
+                let store = Store::$store(&CACHE);
+
+                #[redis_cached::redis_cached(ttl = "1h", ttl_of = token_ttl, cache = CACHE, key = user)]
+                async fn token(user: u32, expires_in_ms: u64) -> Result<Token, String> {
+                    CALLS.inc();
+                    Ok(Token {
+                        secret: format!("s{user}"),
+                        expires_in_ms,
+                    })
+                }
+
+                let short = token(1, 30_000).await.unwrap();
+                assert_eq!(token(1, 30_000).await.unwrap(), short);
+                assert_eq!(CALLS.get(), 1);
+                if let Some(pttls) = store.pttls() {
+                    assert!(matches!(pttls[..], [29_000..=30_000]), "{pttls:?}");
+                }
+                token_invalidate(1, 30_000).await.unwrap();
+                token(2, 7_200_000).await.unwrap();
+                if let Some(pttls) = store.pttls() {
+                    assert!(matches!(pttls[..], [3_599_000..=3_600_000]), "ttl caps it: {pttls:?}");
+                }
+                token_refresh(2, 5_000).await.unwrap();
+                if let Some(pttls) = store.pttls() {
+                    assert!(matches!(pttls[..], [4_000..=5_000]), "refresh too: {pttls:?}");
+                }
+                assert_eq!(counts(&CACHE), (1, 2, 3, 0));
+            }
+
+            #[test]
+            fn an_expired_value_is_not_stored_and_a_short_one_expires() {
+                static CACHE: CacheSlot = CacheSlot::new();
+                static CALLS: Calls = Calls::new();
+                let store = Store::$store(&CACHE);
+
+                #[redis_cached::redis_cached(
+                    ttl = 60,
+                    ttl_of = |t: &Token| Duration::from_millis(t.expires_in_ms),
+                    cache = CACHE
+                )]
+                fn token(expires_in_ms: u64) -> Token {
+                    CALLS.inc();
+                    Token {
+                        secret: "s".into(),
+                        expires_in_ms,
+                    }
+                }
+
+                token(0);
+                token(0);
+                assert_eq!(CALLS.get(), 2, "an expired token is not stored");
+                assert_eq!(counts(&CACHE), (0, 2, 0, 0));
+                if let Some(pttls) = store.pttls() {
+                    assert_eq!(pttls, []);
+                }
+
+                token(150);
+                token(150);
+                assert_eq!(CALLS.get(), 3);
+                std::thread::sleep(Duration::from_millis(400));
+                token(150);
+                assert_eq!(CALLS.get(), 4, "expired with its own ttl");
+            }
+        }
+    };
+}
+
+ttl_of_suite!(ttl_of_on_redis, redis);
+ttl_of_suite!(ttl_of_in_memory, memory);
 
 suite!(on_redis, redis);
 suite!(in_memory, memory);

@@ -42,6 +42,8 @@ pub(crate) struct Args {
     /// `when = <bool expr>`: evaluated before each call; when false, the
     /// call skips the cache.
     pub(crate) when: Option<Expr>,
+    /// `ttl_of = <closure or fn path>`: a stored value's own TTL, at most `ttl`.
+    pub(crate) ttl_of: Option<Expr>,
     /// `siblings = false`: don't emit `f_invalidate`, `f_refresh`, …
     pub(crate) siblings: bool,
     /// `lock = 5` / `lock = "5s"`: hold a Redis lock while computing, for at
@@ -105,8 +107,8 @@ macro_rules! keywords {
 }
 
 keywords!(
-    ttl, cache, skip, key, name, version, cache_none, cache_err, unless, when, siblings, lock,
-    stale, refresh, beta, local,
+    ttl, ttl_of, cache, skip, key, name, version, cache_none, cache_err, unless, when, siblings,
+    lock, stale, refresh, beta, local,
 );
 
 /// An argument name, parsed; gives back the identifier as written, for spans.
@@ -216,6 +218,7 @@ impl Unknown {
 #[derive(Default)]
 struct Draft {
     ttl: Slot<Ttl>,
+    ttl_of: Slot<Expr>,
     cache: Slot<Expr>,
     skip: Slot<Given<Vec<Ident>>>,
     key: Slot<Given<Expr>>,
@@ -258,6 +261,9 @@ impl Draft {
             let ttl = input.parse::<Assign<kw::ttl>>()?;
             let value = time_to_live(ttl.value);
             self.ttl.set(&ttl.name, value, errors);
+        } else if input.peek(kw::ttl_of) {
+            let ttl_of = input.parse::<Assign<kw::ttl_of>>()?;
+            self.ttl_of.set(&ttl_of.name, Ok(ttl_of.value), errors);
         } else if input.peek(kw::cache) {
             let cache = input.parse::<Assign<kw::cache>>()?;
             self.cache.set(&cache.name, Ok(cache.value), errors);
@@ -352,6 +358,7 @@ impl Draft {
             cache_err: self.cache_err.value,
             unless: self.unless.value,
             when: self.when.value,
+            ttl_of: self.ttl_of.value,
             siblings: self.siblings.value.unwrap_or(true),
             lock_ms: self.lock_ms.value,
             stale_ms: self.stale_ms.value,
@@ -695,7 +702,7 @@ mod tests {
         let Ok(args) = parse(quote! {
             ttl = "5m", cache = &CACHE, skip(conn, self), name = "shop::price",
             version = 3, cache_none = false, cache_err = true, unless = is_empty,
-            when = id != 0, siblings = false, lock = 5, stale = "30s", refresh = "xfetch",
+            when = id != 0, ttl_of = |t: &Token| t.ttl, siblings = false, lock = 5, stale = "30s", refresh = "xfetch",
             beta = 1.5, local = 100,
         }) else {
             panic!("refused");
@@ -716,6 +723,10 @@ mod tests {
         assert_eq!(flag(args.cache_err), Some(("cache_err".into(), true)));
         assert_eq!(args.unless.as_ref().map(text), Some("is_empty".into()));
         assert_eq!(args.when.as_ref().map(text), Some("id != 0".into()));
+        assert_eq!(
+            args.ttl_of.as_ref().map(text),
+            Some("| t : & Token | t . ttl".into())
+        );
         assert!(!args.siblings);
         assert_eq!(args.lock_ms, Some(5_000));
         assert_eq!(args.stale_ms, Some(30_000));
@@ -745,7 +756,7 @@ mod tests {
         assert!(args.siblings && !args.xfetch);
         assert!(args.cache.is_none() && args.skip.is_none() && args.key.is_none());
         assert!(args.name.is_none() && args.unless.is_none() && args.beta.is_none());
-        assert!(args.when.is_none());
+        assert!(args.when.is_none() && args.ttl_of.is_none());
         assert!(args.cache_none.is_none() && args.cache_err.is_none());
         assert!(args.lock_ms.is_none() && args.stale_ms.is_none() && args.local.is_none());
 

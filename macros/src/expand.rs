@@ -143,9 +143,23 @@ impl<'a> Parts<'a> {
         let stored = Stored::new(args, signature, &private);
         let (kit, asserts) = kit(args, signature, &stored.value, &private);
         let values = {
-            let Stored { policy, span, .. } = &stored;
+            let Stored {
+                policy,
+                span,
+                value,
+            } = &stored;
             let output = &signature.output;
-            respan(quote!(#private::values::<#policy, #output>()), *span)
+            let values = respan(quote!(#private::values::<#policy, #output>()), *span);
+            // `ttl_of` is taken as a `fn(&V) -> Duration` of the stored value.
+            let ttl_of = args.ttl_of.as_ref().map(|expr| {
+                quote_spanned! {expr.span()=>
+                    .ttl_of({
+                        let __rc_ttl_of: fn(&#value) -> ::core::time::Duration = #expr;
+                        __rc_ttl_of
+                    })
+                }
+            });
+            quote!(#values #ttl_of)
         };
         let unless = match &args.unless {
             Some(expr) => quote_spanned! {expr.span()=>

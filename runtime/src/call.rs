@@ -205,12 +205,15 @@ async fn compute<I: Io, R, V>(
 ) -> R {
     let started = Instant::now();
     let result = body.await;
-    let lifetime = spec.lifetime;
-    let meta = lifetime.meta(started.elapsed());
-    let storable = values.picker(unless)(&result);
-    let bytes = storable.and_then(|value| store.encode(values.codec, key, value, meta));
-    if let (Some(bytes), Some(keep)) = (bytes, lifetime.keep(key)) {
-        store.store(io, key, &bytes, keep).await;
+    let computed = started.elapsed();
+    if let Some(value) = values.picker(unless)(&result) {
+        let lifetime = values.lifetime(spec.lifetime, value);
+        let meta = lifetime.meta(computed);
+        if let Some(keep) = lifetime.keep(key) {
+            if let Some(bytes) = store.encode(values.codec, key, value, meta) {
+                store.store(io, key, &bytes, keep).await;
+            }
+        }
     }
     result
 }

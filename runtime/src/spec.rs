@@ -153,6 +153,8 @@ pub struct Values<R, V> {
     cacheable: fn(&R) -> Option<&V>,
     pub(crate) rebuild: fn(V) -> R,
     pub(crate) codec: Codec<V>,
+    /// `ttl_of = …`: a stored value's own TTL, bounded by `ttl`.
+    ttl_of: Option<fn(&V) -> Duration>,
 }
 
 impl<R, V> Clone for Values<R, V> {
@@ -169,10 +171,29 @@ pub fn values<P: Policy<R>, R>() -> Values<R, P::Value> {
         cacheable: P::cacheable,
         rebuild: P::rebuild,
         codec: Codec::of(),
+        ttl_of: None,
     }
 }
 
 impl<R, V> Values<R, V> {
+    /// `ttl_of = …`: each stored value lives its own TTL, as `ttl_of`
+    /// computes it from the value, but never longer than the function's
+    /// `ttl`.
+    #[must_use]
+    pub fn ttl_of(mut self, ttl_of: fn(&V) -> Duration) -> Self {
+        self.ttl_of = Some(ttl_of);
+        self
+    }
+
+    /// The lifetime `value` is stored with: the call's, shortened to the
+    /// value's own TTL if `ttl_of` gives one below it.
+    pub(crate) fn lifetime(&self, lifetime: Lifetime, value: &V) -> Lifetime {
+        match self.ttl_of {
+            Some(ttl_of) => lifetime.within(ttl_of(value)),
+            None => lifetime,
+        }
+    }
+
     /// Picks what of a result to store, unless `unless` vetoes it.
     pub(crate) fn picker(self, unless: Unless<R>) -> impl Fn(&R) -> Option<&V> + Copy {
         move |result| (self.cacheable)(result).filter(|_| !unless.is_some_and(|veto| veto(result)))

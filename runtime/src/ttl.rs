@@ -45,12 +45,21 @@ impl Lifetime {
         self.ttl.saturating_add(self.stale.unwrap_or_default())
     }
 
+    /// This lifetime with its `ttl` shortened to `own` if that is shorter
+    /// (`ttl_of`: a value's own TTL, bounded by the function's).
+    pub(crate) fn within(self, own: Duration) -> Self {
+        Self {
+            ttl: self.ttl.min(own),
+            ..self
+        }
+    }
+
     /// How long Redis keeps a value computed now under `key`, or `None` to
     /// store nothing: a `ttl = EXPR` that gave zero for this call means
     /// "don't cache this one", logged at debug and not counted as an error.
     pub(crate) fn keep(&self, key: &str) -> Option<Duration> {
         if self.ttl.is_zero() {
-            tracing::debug!(%key, "redis-cached: the ttl is zero for this call; its result is not stored");
+            tracing::debug!(%key, "redis-cached: this call's ttl is zero (`ttl` or `ttl_of`); its result is not stored");
             return None;
         }
         Some(self.storage_ttl())
@@ -217,6 +226,20 @@ mod tests {
         assert_eq!(lifetime.keep("k"), Some(Duration::MAX));
         lifetime.ttl = TTL;
         assert_eq!(lifetime.keep("k"), Some(Duration::from_secs(40)));
+    }
+
+    #[test]
+    fn a_values_own_ttl_shortens_the_functions_but_never_extends_it() {
+        let lifetime = Lifetime {
+            ttl: TTL,
+            stale: Some(Duration::from_secs(5)),
+            xfetch_beta: None,
+        };
+        let short = lifetime.within(Duration::from_secs(3));
+        assert_eq!(short.ttl, Duration::from_secs(3));
+        assert_eq!(short.storage_ttl(), Duration::from_secs(8));
+        assert_eq!(lifetime.within(Duration::from_secs(3600)).ttl, TTL);
+        assert_eq!(lifetime.within(Duration::ZERO).keep("k"), None);
     }
 
     #[test]

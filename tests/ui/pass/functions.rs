@@ -316,4 +316,18 @@ mod run_time_ttl_and_condition {
     pub fn by_reference(id: u64) -> u64 {
         id
     }
+
+    fn own_ttl(n: &u64) -> Duration {
+        Duration::from_secs(*n)
+    }
+
+    #[redis_cached(ttl = 60, ttl_of = own_ttl)]
+    pub async fn of_a_result(id: u64) -> Result<u64, std::io::Error> {
+        Ok(id)
+    }
+
+    #[redis_cached(ttl = settings().ttl, ttl_of = |v: &Option<u64>| Duration::from_secs(v.unwrap_or(1)))]
+    pub fn of_an_option(id: u64) -> Option<u64> {
+        Some(id)
+    }
 }
