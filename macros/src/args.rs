@@ -44,6 +44,8 @@ pub(crate) struct Args {
     pub(crate) when: Option<Expr>,
     /// `ttl_of = <closure or fn path>`: a stored value's own TTL, at most `ttl`.
     pub(crate) ttl_of: Option<Expr>,
+    /// `sliding = true`: each hit resets the entry's TTL (time-to-idle).
+    pub(crate) sliding: Option<Given<bool>>,
     /// `siblings = false`: don't emit `f_invalidate`, `f_refresh`, …
     pub(crate) siblings: bool,
     /// `lock = 5` / `lock = "5s"`: hold a Redis lock while computing, for at
@@ -107,8 +109,8 @@ macro_rules! keywords {
 }
 
 keywords!(
-    ttl, ttl_of, cache, skip, key, name, version, cache_none, cache_err, unless, when, siblings,
-    lock, stale, refresh, beta, local,
+    ttl, ttl_of, sliding, cache, skip, key, name, version, cache_none, cache_err, unless, when,
+    siblings, lock, stale, refresh, beta, local,
 );
 
 /// An argument name, parsed; gives back the identifier as written, for spans.
@@ -219,6 +221,7 @@ impl Unknown {
 struct Draft {
     ttl: Slot<Ttl>,
     ttl_of: Slot<Expr>,
+    sliding: Slot<Given<bool>>,
     cache: Slot<Expr>,
     skip: Slot<Given<Vec<Ident>>>,
     key: Slot<Given<Expr>>,
@@ -264,6 +267,10 @@ impl Draft {
         } else if input.peek(kw::ttl_of) {
             let ttl_of = input.parse::<Assign<kw::ttl_of>>()?;
             self.ttl_of.set(&ttl_of.name, Ok(ttl_of.value), errors);
+        } else if input.peek(kw::sliding) {
+            let sliding = input.parse::<Assign<kw::sliding>>()?;
+            let value = flag(&sliding.value).map(|b| sliding.given(b));
+            self.sliding.set(&sliding.name, value, errors);
         } else if input.peek(kw::cache) {
             let cache = input.parse::<Assign<kw::cache>>()?;
             self.cache.set(&cache.name, Ok(cache.value), errors);
@@ -359,6 +366,7 @@ impl Draft {
             unless: self.unless.value,
             when: self.when.value,
             ttl_of: self.ttl_of.value,
+            sliding: self.sliding.value,
             siblings: self.siblings.value.unwrap_or(true),
             lock_ms: self.lock_ms.value,
             stale_ms: self.stale_ms.value,
@@ -702,7 +710,7 @@ mod tests {
         let Ok(args) = parse(quote! {
             ttl = "5m", cache = &CACHE, skip(conn, self), name = "shop::price",
             version = 3, cache_none = false, cache_err = true, unless = is_empty,
-            when = id != 0, ttl_of = |t: &Token| t.ttl, siblings = false, lock = 5, stale = "30s", refresh = "xfetch",
+            when = id != 0, ttl_of = |t: &Token| t.ttl, sliding = true, siblings = false, lock = 5, stale = "30s", refresh = "xfetch",
             beta = 1.5, local = 100,
         }) else {
             panic!("refused");
@@ -723,6 +731,7 @@ mod tests {
         assert_eq!(flag(args.cache_err), Some(("cache_err".into(), true)));
         assert_eq!(args.unless.as_ref().map(text), Some("is_empty".into()));
         assert_eq!(args.when.as_ref().map(text), Some("id != 0".into()));
+        assert_eq!(args.sliding.map(|s| s.value), Some(true));
         assert_eq!(
             args.ttl_of.as_ref().map(text),
             Some("| t : & Token | t . ttl".into())
@@ -756,7 +765,7 @@ mod tests {
         assert!(args.siblings && !args.xfetch);
         assert!(args.cache.is_none() && args.skip.is_none() && args.key.is_none());
         assert!(args.name.is_none() && args.unless.is_none() && args.beta.is_none());
-        assert!(args.when.is_none() && args.ttl_of.is_none());
+        assert!(args.when.is_none() && args.ttl_of.is_none() && args.sliding.is_none());
         assert!(args.cache_none.is_none() && args.cache_err.is_none());
         assert!(args.lock_ms.is_none() && args.stale_ms.is_none() && args.local.is_none());
 

@@ -124,13 +124,14 @@ impl<'a> Parts<'a> {
             quote!(.local(#n))
         });
         let stale = args.stale_ms.map(|ms| quote!(.stale(#ms)));
+        let sliding = sliding(args).then(|| quote!(.sliding()));
         let xfetch = args.xfetch.then(|| {
             let beta = args.beta.as_ref().map_or(1.0, |beta| beta.value);
             quote!(.xfetch(#beta))
         });
         let spec = quote! {
             static __RC_SPEC: #private::Spec =
-                #private::Spec::new(#name, #ttl_ms).version(#version)#lock #stale #xfetch #local;
+                #private::Spec::new(#name, #ttl_ms).version(#version)#lock #stale #xfetch #local #sliding;
         };
         // Evaluated first among the call's arguments, before the body takes them.
         let when = args.when.as_ref().map(|expr| quote!(.when(#expr)));
@@ -385,6 +386,10 @@ fn kit(
         use #private::{Cloneable as _, NotCloneable as _};
         (&#private::Probe::<#value>::new()).kit()
     }};
+    // A sliding hit must reach Redis to reset the TTL: no in-process tier.
+    if sliding(args) {
+        return (quote!(::core::option::Option::None), TokenStream::new());
+    }
     if args.local.is_some() {
         let assert = quote_spanned!(span=> #private::assert_local::<#value>(););
         return (probe, assert);
@@ -400,6 +405,11 @@ fn kit(
         return (quote!(::core::option::Option::None), TokenStream::new());
     }
     (probe, TokenStream::new())
+}
+
+/// Whether `sliding = true`.
+fn sliding(args: &Args) -> bool {
+    args.sliding.as_ref().is_some_and(|s| s.value)
 }
 
 /// Where generated code finds the runtime: `crate = …`, else `::redis_cached`.

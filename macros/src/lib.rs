@@ -25,6 +25,7 @@ mod validate;
 /// - `ttl = 60` or `ttl = "90s"` / `"5m"` / `"1h30m"` / `"250ms"`: how long a value lives (an integer is seconds), checked at compile time;
 ///   or any expression of type `Duration` or `u64` (seconds), evaluated on every call (`ttl = settings().price_ttl`); zero then stores nothing.
 /// - `ttl_of = |v: &V| -> Duration` or a fn path: a stored value's own TTL, from the value (`V` is `T` for `Result<T, E>`); the entry lives the shorter of it and `ttl`; zero stores nothing.
+/// - `sliding = true`: time-to-idle; each hit resets the entry's TTL to a full `ttl` in the same round trip (`GETEX … PX`); not with `local`, `stale`, `refresh` or `ttl_of`, and no in-process tier.
 /// - `cache = EXPR`: the `redis_cached::Cache` to use, an expression that derefs to one (default: `redis_cached::default_cache()`).
 /// - `skip(a, self)`: leave these parameters (or the receiver) out of the key; they need not be `Serialize`.
 /// - `key = EXPR`: key on this `Serialize` value instead of the arguments (not with `skip`).

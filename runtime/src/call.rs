@@ -171,7 +171,9 @@ async fn look<'a, I: Io, V>(
     let key = accept(spec, store, digest)?;
     let stale = spec.lifetime.stale.unwrap_or_default();
     let tier = store.tier(spec.name, spec.local, kit, stale);
-    let found = store.lookup(io, &key, codec, tier.as_ref()).await;
+    let found = store
+        .lookup(io, &key, codec, tier.as_ref(), spec.slide())
+        .await;
     let found = judge(spec, store, key.digest, found);
     Some((key, found))
 }

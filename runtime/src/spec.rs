@@ -24,6 +24,8 @@ pub struct Spec {
     /// `when = EXPR`, for this call: when false the call neither reads nor
     /// writes the cache.
     pub(crate) when: bool,
+    /// `sliding = true`: each hit resets the entry's TTL (`GETEX … PX`).
+    pub(crate) sliding: bool,
 }
 
 impl Spec {
@@ -42,7 +44,21 @@ impl Spec {
             lock: None,
             local: None,
             when: true,
+            sliding: false,
         }
+    }
+
+    /// `sliding = true`: each hit resets the entry's TTL to a full `ttl`, in
+    /// the read's round trip. The macro refuses it with `stale`, `refresh`,
+    /// `ttl_of` and `local`, and gives such functions no in-process tier.
+    pub const fn sliding(mut self) -> Self {
+        self.sliding = true;
+        self
+    }
+
+    /// The TTL a hit resets its entry to: `ttl` if sliding (and not zero).
+    pub(crate) fn slide(&self) -> Option<Duration> {
+        Some(self.lifetime.ttl).filter(|ttl| self.sliding && !ttl.is_zero())
     }
 
     /// `when = EXPR`, evaluated for one call: `false` runs the body with no

@@ -321,6 +321,16 @@ mod run_time_ttl_and_condition {
         Duration::from_secs(*n)
     }
 
+    #[redis_cached(ttl = settings().ttl, sliding = true, when = id > 1)]
+    pub async fn sliding(id: u64) -> Vec<u64> {
+        vec![id]
+    }
+
+    #[redis_cached(ttl = 60, sliding = false, local = 10)]
+    pub fn not_sliding(id: u64) -> u64 {
+        id
+    }
+
     #[redis_cached(ttl = 60, ttl_of = own_ttl)]
     pub async fn of_a_result(id: u64) -> Result<u64, std::io::Error> {
         Ok(id)
