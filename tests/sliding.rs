@@ -2,6 +2,8 @@
 //! full `ttl`, in the read's round trip (`GETEX … PX`); on Redis and `mem://`.
 
 mod support;
+#[path = "support/cluster.rs"]
+mod test_cluster;
 
 use std::time::Duration;
 
@@ -156,4 +158,43 @@ fn sliding_functions_skip_the_cache_wide_in_process_tier() {
         (2, 0, 1),
         "every hit reached Redis"
     );
+}
+
+#[tokio::test]
+async fn on_a_cluster_each_hit_slides_on_its_keys_primary() {
+    static CACHE: CacheSlot = CacheSlot::new();
+    static CALLS: Calls = Calls::new();
+    let cluster = test_cluster::TestCluster::start();
+    CACHE.set(cluster.cache());
+
+    #[redis_cached::redis_cached(ttl = 60, sliding = true, cache = CACHE)]
+    async fn profile(user: u64) -> u64 {
+        CALLS.inc();
+        user
+    }
+
+    for user in 0..30 {
+        profile(user).await;
+    }
+    let keys = cluster.keys();
+    assert_eq!(keys.len(), 30);
+    let primaries: std::collections::BTreeSet<u16> =
+        keys.iter().map(|k| cluster.primary_of(k)).collect();
+    assert_eq!(primaries.len(), 3, "keys on every primary");
+    for key in &keys {
+        let _: () = redis::cmd("PEXPIRE")
+            .arg(key)
+            .arg(5_000)
+            .query(&mut cluster.conn())
+            .unwrap();
+    }
+    for user in 0..30 {
+        profile(user).await;
+    }
+    assert_eq!(CALLS.get(), 30);
+    for key in &keys {
+        let left = cluster.pttl(key);
+        assert!((59_000..=60_000).contains(&left), "{key}: {left}");
+    }
+    assert_eq!(CACHE.stats().errors, 0);
 }
