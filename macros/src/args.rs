@@ -21,8 +21,8 @@ use crate::duration;
 
 /// Everything `#[redis_cached(...)]` can say.
 pub(crate) struct Args {
-    /// Time to live, in milliseconds (positive).
-    pub(crate) ttl_ms: u64,
+    /// Time to live: a literal checked here, or an expression for each call.
+    pub(crate) ttl: Ttl,
     /// `cache = <expr>`: an expression that derefs to a `Cache`.
     pub(crate) cache: Option<Expr>,
     /// `skip(a, self)`: parameters left out of the key.
@@ -39,6 +39,13 @@ pub(crate) struct Args {
     pub(crate) cache_err: Option<Given<bool>>,
     /// `unless = <closure or fn path>`: when it returns true for a result, don't store it.
     pub(crate) unless: Option<Expr>,
+    /// `when = <bool expr>`: evaluated before each call; when false, the
+    /// call skips the cache.
+    pub(crate) when: Option<Expr>,
+    /// `ttl_of = <closure or fn path>`: a stored value's own TTL, at most `ttl`.
+    pub(crate) ttl_of: Option<Expr>,
+    /// `sliding = true`: each hit resets the entry's TTL (time-to-idle).
+    pub(crate) sliding: Option<Given<bool>>,
     /// `siblings = false`: don't emit `f_invalidate`, `f_refresh`, …
     pub(crate) siblings: bool,
     /// `lock = 5` / `lock = "5s"`: hold a Redis lock while computing, for at
@@ -55,6 +62,15 @@ pub(crate) struct Args {
     /// `crate = "path"`: where generated code finds the runtime, for crates
     /// that re-export it under another name (default `::redis_cached`).
     pub(crate) krate: Option<syn::Path>,
+}
+
+/// `ttl = …`.
+pub(crate) enum Ttl {
+    /// `ttl = 60` / `ttl = "5m"`: milliseconds, checked positive.
+    Fixed(u64),
+    /// `ttl = <any other expression>`: a `Duration` or whole seconds
+    /// (`u64`), evaluated on every call; its type is checked by rustc.
+    Expr(Expr),
 }
 
 /// An argument's value with the name it was given under, for error spans.
@@ -93,8 +109,8 @@ macro_rules! keywords {
 }
 
 keywords!(
-    ttl, cache, skip, key, name, version, cache_none, cache_err, unless, siblings, lock, stale,
-    refresh, beta, local,
+    ttl, ttl_of, sliding, cache, skip, key, name, version, cache_none, cache_err, unless, when,
+    siblings, lock, stale, refresh, beta, local,
 );
 
 /// An argument name, parsed; gives back the identifier as written, for spans.
@@ -203,7 +219,9 @@ impl Unknown {
 /// The arguments read so far, each at most once, and every mistake found.
 #[derive(Default)]
 struct Draft {
-    ttl_ms: Slot<u64>,
+    ttl: Slot<Ttl>,
+    ttl_of: Slot<Expr>,
+    sliding: Slot<Given<bool>>,
     cache: Slot<Expr>,
     skip: Slot<Given<Vec<Ident>>>,
     key: Slot<Given<Expr>>,
@@ -212,6 +230,7 @@ struct Draft {
     cache_none: Slot<Given<bool>>,
     cache_err: Slot<Given<bool>>,
     unless: Slot<Expr>,
+    when: Slot<Expr>,
     siblings: Slot<bool>,
     lock_ms: Slot<u64>,
     stale_ms: Slot<u64>,
@@ -243,8 +262,15 @@ impl Draft {
         let errors = &mut self.errors;
         if input.peek(kw::ttl) {
             let ttl = input.parse::<Assign<kw::ttl>>()?;
-            let millis = duration("ttl", ZERO_TTL, &ttl.value);
-            self.ttl_ms.set(&ttl.name, millis, errors);
+            let value = time_to_live(ttl.value);
+            self.ttl.set(&ttl.name, value, errors);
+        } else if input.peek(kw::ttl_of) {
+            let ttl_of = input.parse::<Assign<kw::ttl_of>>()?;
+            self.ttl_of.set(&ttl_of.name, Ok(ttl_of.value), errors);
+        } else if input.peek(kw::sliding) {
+            let sliding = input.parse::<Assign<kw::sliding>>()?;
+            let value = flag(&sliding.value).map(|b| sliding.given(b));
+            self.sliding.set(&sliding.name, value, errors);
         } else if input.peek(kw::cache) {
             let cache = input.parse::<Assign<kw::cache>>()?;
             self.cache.set(&cache.name, Ok(cache.value), errors);
@@ -274,6 +300,9 @@ impl Draft {
         } else if input.peek(kw::unless) {
             let unless = input.parse::<Assign<kw::unless>>()?;
             self.unless.set(&unless.name, Ok(unless.value), errors);
+        } else if input.peek(kw::when) {
+            let when = input.parse::<Assign<kw::when>>()?;
+            self.when.set(&when.name, Ok(when.value), errors);
         } else if input.peek(kw::siblings) {
             let siblings = input.parse::<Assign<kw::siblings>>()?;
             let value = flag(&siblings.value);
@@ -319,14 +348,14 @@ impl Draft {
     /// The arguments, or every mistake found; `ttl` is required.
     fn finish(self) -> syn::Result<Args> {
         self.errors.finish()?;
-        let Some(ttl_ms) = self.ttl_ms.value else {
+        let Some(ttl) = self.ttl.value else {
             return Err(syn::Error::new(
                 Span::call_site(),
                 "missing `ttl`: write `#[redis_cached(ttl = 60)]` (seconds) or `ttl = \"5m\"`",
             ));
         };
         Ok(Args {
-            ttl_ms,
+            ttl,
             cache: self.cache.value,
             skip: self.skip.value,
             key: self.key.value,
@@ -335,6 +364,9 @@ impl Draft {
             cache_none: self.cache_none.value,
             cache_err: self.cache_err.value,
             unless: self.unless.value,
+            when: self.when.value,
+            ttl_of: self.ttl_of.value,
+            sliding: self.sliding.value,
             siblings: self.siblings.value.unwrap_or(true),
             lock_ms: self.lock_ms.value,
             stale_ms: self.stale_ms.value,
@@ -453,6 +485,18 @@ fn same_letters(a: &str, b: &str) -> bool {
         chars
     };
     sorted(a) == sorted(b)
+}
+
+/// `ttl = 60` and `ttl = "5m"` (and a negative or other literal, refused)
+/// are checked now; any other expression is evaluated on each call.
+fn time_to_live(value: Expr) -> syn::Result<Ttl> {
+    match &value {
+        Expr::Lit(_) => duration("ttl", ZERO_TTL, &value).map(Ttl::Fixed),
+        Expr::Unary(neg) if matches!(neg.op, UnOp::Neg(_)) && matches!(*neg.expr, Expr::Lit(_)) => {
+            duration("ttl", ZERO_TTL, &value).map(Ttl::Fixed)
+        }
+        _ => Ok(Ttl::Expr(value)),
+    }
 }
 
 const ZERO_TTL: &str = "a zero TTL would cache nothing";
@@ -666,12 +710,12 @@ mod tests {
         let Ok(args) = parse(quote! {
             ttl = "5m", cache = &CACHE, skip(conn, self), name = "shop::price",
             version = 3, cache_none = false, cache_err = true, unless = is_empty,
-            siblings = false, lock = 5, stale = "30s", refresh = "xfetch",
+            when = id != 0, ttl_of = |t: &Token| t.ttl, sliding = true, siblings = false, lock = 5, stale = "30s", refresh = "xfetch",
             beta = 1.5, local = 100,
         }) else {
             panic!("refused");
         };
-        assert_eq!(args.ttl_ms, 300_000);
+        assert!(matches!(args.ttl, super::Ttl::Fixed(300_000)));
         assert_eq!(args.cache.as_ref().map(text), Some("& CACHE".into()));
         let skip = args
             .skip
@@ -686,6 +730,12 @@ mod tests {
         assert_eq!(flag(args.cache_none), Some(("cache_none".into(), false)));
         assert_eq!(flag(args.cache_err), Some(("cache_err".into(), true)));
         assert_eq!(args.unless.as_ref().map(text), Some("is_empty".into()));
+        assert_eq!(args.when.as_ref().map(text), Some("id != 0".into()));
+        assert_eq!(args.sliding.map(|s| s.value), Some(true));
+        assert_eq!(
+            args.ttl_of.as_ref().map(text),
+            Some("| t : & Token | t . ttl".into())
+        );
         assert!(!args.siblings);
         assert_eq!(args.lock_ms, Some(5_000));
         assert_eq!(args.stale_ms, Some(30_000));
@@ -710,10 +760,12 @@ mod tests {
         let Ok(args) = parse(quote!(ttl = 60)) else {
             panic!("refused");
         };
-        assert_eq!((args.ttl_ms, args.version), (60_000, 0));
+        assert!(matches!(args.ttl, super::Ttl::Fixed(60_000)));
+        assert_eq!(args.version, 0);
         assert!(args.siblings && !args.xfetch);
         assert!(args.cache.is_none() && args.skip.is_none() && args.key.is_none());
         assert!(args.name.is_none() && args.unless.is_none() && args.beta.is_none());
+        assert!(args.when.is_none() && args.ttl_of.is_none() && args.sliding.is_none());
         assert!(args.cache_none.is_none() && args.cache_err.is_none());
         assert!(args.lock_ms.is_none() && args.stale_ms.is_none() && args.local.is_none());
 
@@ -861,7 +913,8 @@ mod tests {
         let Ok(args) = parse(quote!(ttl = 60, lock = "5s")) else {
             panic!("refused");
         };
-        assert_eq!((args.ttl_ms, args.lock_ms), (60_000, Some(5_000)));
+        assert!(matches!(args.ttl, super::Ttl::Fixed(60_000)));
+        assert_eq!(args.lock_ms, Some(5_000));
         assert_eq!(
             parse(quote!(ttl = 60, lock = 2))
                 .ok()
@@ -869,6 +922,32 @@ mod tests {
             Some(2_000)
         );
         assert_eq!(parse(quote!(ttl = 60)).ok().map(|a| a.lock_ms), Some(None));
+    }
+
+    #[test]
+    fn ttl_is_a_checked_literal_or_an_expression_for_each_call() {
+        let ttl = |tokens| match parse(tokens).map(|a: Args| a.ttl) {
+            Ok(super::Ttl::Fixed(ms)) => format!("{ms} ms"),
+            Ok(super::Ttl::Expr(expr)) => text(&expr),
+            Err(errors) => errors.join("; "),
+        };
+        assert_eq!(ttl(quote!(ttl = 60)), "60000 ms");
+        assert_eq!(ttl(quote!(ttl = "1h30m")), "5400000 ms");
+        assert_eq!(
+            ttl(quote!(ttl = settings().price_ttl)),
+            "settings () . price_ttl"
+        );
+        assert_eq!(ttl(quote!(ttl = TTL_SECS)), "TTL_SECS");
+        assert_eq!(
+            ttl(quote!(ttl = Duration::from_secs(5))),
+            "Duration :: from_secs (5)"
+        );
+        assert_eq!(ttl(quote!(ttl = -5)), "`ttl` must be positive");
+        assert!(ttl(quote!(ttl = 1.5)).starts_with("`ttl` takes whole seconds"));
+        assert_eq!(
+            ttl(quote!(ttl = 0)),
+            "`ttl` must be positive; a zero TTL would cache nothing"
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Attribute, GenericParam, Ident};
 
-use crate::args::Args;
+use crate::args::{Args, Ttl};
 use crate::signature::{ReturnKind, Signature};
 
 /// The rewritten function and its siblings.
@@ -73,6 +73,9 @@ struct Parts<'a> {
     runtime: TokenStream,
     private: TokenStream,
     spec: TokenStream,
+    /// The spec a call runs under: `&__RC_SPEC`, or a copy with this call's
+    /// `when` (and `ttl`) values.
+    call_spec: TokenStream,
     cache: TokenStream,
     key: TokenStream,
     /// The function's `Values`, made where a missing serde impl is reported.
@@ -109,7 +112,11 @@ impl<'a> Parts<'a> {
                 quote!(::core::concat!(::core::module_path!(), "::", #ident))
             }
         };
-        let ttl_ms = args.ttl_ms;
+        // A `ttl = EXPR` is set on each call's copy of the spec (`call_spec`).
+        let (ttl_ms, ttl) = match &args.ttl {
+            Ttl::Fixed(ms) => (*ms, None),
+            Ttl::Expr(expr) => (0, Some(quote!(.ttl(#expr)))),
+        };
         let version = args.version;
         let lock = args.lock_ms.map(|ms| quote!(.lock(#ms)));
         let local = args.local.as_ref().map(|n| {
@@ -117,14 +124,18 @@ impl<'a> Parts<'a> {
             quote!(.local(#n))
         });
         let stale = args.stale_ms.map(|ms| quote!(.stale(#ms)));
+        let sliding = sliding(args).then(|| quote!(.sliding()));
         let xfetch = args.xfetch.then(|| {
             let beta = args.beta.as_ref().map_or(1.0, |beta| beta.value);
             quote!(.xfetch(#beta))
         });
         let spec = quote! {
             static __RC_SPEC: #private::Spec =
-                #private::Spec::new(#name, #ttl_ms).version(#version)#lock #stale #xfetch #local;
+                #private::Spec::new(#name, #ttl_ms).version(#version)#lock #stale #xfetch #local #sliding;
         };
+        // Evaluated first among the call's arguments, before the body takes them.
+        let when = args.when.as_ref().map(|expr| quote!(.when(#expr)));
+        let call_spec = quote!(&__RC_SPEC #when #ttl);
         let cache = match &args.cache {
             Some(expr) => quote_spanned!(expr.span()=> #private::as_cache(&(#expr))),
             None => quote!(#private::default_cache()),
@@ -133,9 +144,23 @@ impl<'a> Parts<'a> {
         let stored = Stored::new(args, signature, &private);
         let (kit, asserts) = kit(args, signature, &stored.value, &private);
         let values = {
-            let Stored { policy, span, .. } = &stored;
+            let Stored {
+                policy,
+                span,
+                value,
+            } = &stored;
             let output = &signature.output;
-            respan(quote!(#private::values::<#policy, #output>()), *span)
+            let values = respan(quote!(#private::values::<#policy, #output>()), *span);
+            // `ttl_of` is taken as a `fn(&V) -> Duration` of the stored value.
+            let ttl_of = args.ttl_of.as_ref().map(|expr| {
+                quote_spanned! {expr.span()=>
+                    .ttl_of({
+                        let __rc_ttl_of: fn(&#value) -> ::core::time::Duration = #expr;
+                        __rc_ttl_of
+                    })
+                }
+            });
+            quote!(#values #ttl_of)
         };
         let unless = match &args.unless {
             Some(expr) => quote_spanned! {expr.span()=>
@@ -157,6 +182,7 @@ impl<'a> Parts<'a> {
             signature,
             outer,
             spec,
+            call_spec,
             cache,
             key: key(args, signature, &private),
             values,
@@ -177,6 +203,7 @@ impl<'a> Parts<'a> {
         let Self {
             private,
             spec,
+            call_spec,
             cache,
             key,
             values,
@@ -207,7 +234,7 @@ impl<'a> Parts<'a> {
         let make = spawning.then(|| quote!(move ||));
         let body = if is_async {
             quote! {
-                #private::#call(&__RC_SPEC, #cache, #key, #values, #unless, #kit #make async move {
+                #private::#call(#call_spec, #cache, #key, #values, #unless, #kit #make async move {
                     #bind_patterns
                     // Pins the block's output type, so `?` in the body infers its error type.
                     #[allow(unreachable_code, clippy::diverging_sub_expression, clippy::needless_return)]
@@ -220,7 +247,7 @@ impl<'a> Parts<'a> {
             }
         } else {
             quote! {
-                #private::#call(&__RC_SPEC, #cache, #key, #values, #unless, #kit move || -> #output {
+                #private::#call(#call_spec, #cache, #key, #values, #unless, #kit move || -> #output {
                     #bind_patterns
                     #block
                 })
@@ -359,6 +386,10 @@ fn kit(
         use #private::{Cloneable as _, NotCloneable as _};
         (&#private::Probe::<#value>::new()).kit()
     }};
+    // A sliding hit must reach Redis to reset the TTL: no in-process tier.
+    if sliding(args) {
+        return (quote!(::core::option::Option::None), TokenStream::new());
+    }
     if args.local.is_some() {
         let assert = quote_spanned!(span=> #private::assert_local::<#value>(););
         return (probe, assert);
@@ -374,6 +405,11 @@ fn kit(
         return (quote!(::core::option::Option::None), TokenStream::new());
     }
     (probe, TokenStream::new())
+}
+
+/// Whether `sliding = true`.
+fn sliding(args: &Args) -> bool {
+    args.sliding.as_ref().is_some_and(|s| s.value)
 }
 
 /// Where generated code finds the runtime: `crate = …`, else `::redis_cached`.

@@ -22,7 +22,10 @@ mod validate;
 /// ```
 ///
 /// Arguments (only `ttl` is required):
-/// - `ttl = 60` or `ttl = "90s"` / `"5m"` / `"1h30m"` / `"250ms"`: how long a value lives (an integer is seconds).
+/// - `ttl = 60` or `ttl = "90s"` / `"5m"` / `"1h30m"` / `"250ms"`: how long a value lives (an integer is seconds), checked at compile time;
+///   or any expression of type `Duration` or `u64` (seconds), evaluated on every call (`ttl = settings().price_ttl`); zero then stores nothing.
+/// - `ttl_of = |v: &V| -> Duration` or a fn path: a stored value's own TTL, from the value (`V` is `T` for `Result<T, E>`); the entry lives the shorter of it and `ttl`; zero stores nothing.
+/// - `sliding = true`: time-to-idle; each hit resets the entry's TTL to a full `ttl` in the same round trip (`GETEX … PX`); not with `local`, `stale`, `refresh` or `ttl_of`, and no in-process tier.
 /// - `cache = EXPR`: the `redis_cached::Cache` to use, an expression that derefs to one (default: `redis_cached::default_cache()`).
 /// - `skip(a, self)`: leave these parameters (or the receiver) out of the key; they need not be `Serialize`.
 /// - `key = EXPR`: key on this `Serialize` value instead of the arguments (not with `skip`).
@@ -31,6 +34,7 @@ mod validate;
 /// - `cache_none = false`: on an `Option<T>` function, don't store `None`.
 /// - `cache_err = true`: on a `Result<T, E>` function, store `Err` too (then `E` needs serde).
 /// - `unless = |r: &R| …` or a `fn(&R) -> bool` path: don't store a result for which it returns true.
+/// - `when = EXPR`: a `bool` over the arguments, evaluated before each call; when `false` the call skips the cache (no read, no write) and runs the body; `f_refresh` then stores nothing.
 /// - `siblings = false`: don't generate `f_refresh`, `f_uncached`, `f_invalidate`, `f_invalidate_all` (needed in trait impls).
 /// - `lock = 5` or `lock = "5s"`: on a miss, hold the Redis lock `<key>:lock` while computing, so one process computes and the others wait, for at most this long.
 /// - `stale = "30s"`: keep a value this long past its `ttl`; a call that finds it stale returns it and has it refreshed.

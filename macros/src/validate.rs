@@ -128,6 +128,32 @@ pub(crate) fn arguments(args: &Args, signature: &Signature) -> syn::Result<()> {
             }
         }
     }
+    if let Some(sliding) = args.sliding.as_ref().filter(|s| s.value) {
+        let conflicts = [
+            (
+                args.local.is_some(),
+                "`local`: a hit in this process can't extend the entry's TTL in Redis without a round trip",
+            ),
+            (
+                args.stale_ms.is_some(),
+                "`stale`: a value renewed on every read is never stale",
+            ),
+            (
+                args.xfetch,
+                "`refresh`: XFetch refreshes by age, and a sliding entry's age is how long it went unread",
+            ),
+            (
+                args.ttl_of.is_some(),
+                "`ttl_of`: a hit resets the TTL before the value is decoded, so it can't be the value's own",
+            ),
+        ];
+        for (_, why) in conflicts.iter().filter(|(conflict, _)| *conflict) {
+            errors.push(syn::Error::new_spanned(
+                &sliding.name,
+                format!("`sliding` can't be used with {why}; remove one of them"),
+            ));
+        }
+    }
     if let Some(cache_none) = &args.cache_none {
         if !matches!(signature.kind, ReturnKind::Option { .. }) {
             errors.push(syn::Error::new_spanned(

@@ -39,6 +39,9 @@ pub(crate) async fn call<I: Io, R, V>(
     kit: Option<Kit<V>>,
     body: impl Future<Output = R>,
 ) -> R {
+    if !spec.when {
+        return body.await;
+    }
     let store = cache.store();
     let Some((key, found)) = look(io, spec, store, digest, values.codec, kit).await else {
         return body.await;
@@ -61,7 +64,7 @@ pub(crate) async fn call<I: Io, R, V>(
 /// everything it uses: a hit due for a refresh returns the value it found,
 /// and the refresh runs in a task spawned on the caller's runtime.
 pub(crate) async fn call_spawning<R, V, F, Fut>(
-    spec: &'static Spec,
+    spec: &Spec,
     cache: &Cache,
     digest: Result<Digest, Error>,
     values: Values<R, V>,
@@ -75,6 +78,9 @@ where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = R> + Send + 'static,
 {
+    if !spec.when {
+        return body().await;
+    }
     let store = cache.store();
     let Some((key, found)) = look(Async, spec, store, digest, values.codec, kit).await else {
         return body().await;
@@ -84,9 +90,10 @@ where
         Found::Renew(value, claim) => {
             let cache = cache.clone();
             let key = key.text().to_owned();
+            let spec = *spec;
             let refresh = async move {
                 let store = cache.store();
-                compute(Async, store, &key, spec, values, unless, body()).await;
+                compute(Async, store, &key, &spec, values, unless, body()).await;
                 drop(claim);
             };
             // Without a tokio runtime to spawn on, the claim is dropped and a later hit retries.
@@ -102,7 +109,8 @@ where
     }
 }
 
-/// `f_refresh`: runs `body` and stores its result whatever the cache holds.
+/// `f_refresh`: runs `body` and stores its result whatever the cache holds;
+/// with `when` false, only runs it.
 pub(crate) async fn refresh<I: Io, R, V>(
     io: I,
     spec: &Spec,
@@ -112,6 +120,9 @@ pub(crate) async fn refresh<I: Io, R, V>(
     unless: Unless<R>,
     body: impl Future<Output = R>,
 ) -> R {
+    if !spec.when {
+        return body.await;
+    }
     let store = cache.store();
     match accept(spec, store, digest) {
         Some(key) => compute(io, store, key.text(), spec, values, unless, body).await,
@@ -160,7 +171,9 @@ async fn look<'a, I: Io, V>(
     let key = accept(spec, store, digest)?;
     let stale = spec.lifetime.stale.unwrap_or_default();
     let tier = store.tier(spec.name, spec.local, kit, stale);
-    let found = store.lookup(io, &key, codec, tier.as_ref()).await;
+    let found = store
+        .lookup(io, &key, codec, tier.as_ref(), spec.slide())
+        .await;
     let found = judge(spec, store, key.digest, found);
     Some((key, found))
 }
@@ -194,11 +207,15 @@ async fn compute<I: Io, R, V>(
 ) -> R {
     let started = Instant::now();
     let result = body.await;
-    let lifetime = spec.lifetime;
-    let meta = lifetime.meta(started.elapsed());
-    let storable = values.picker(unless)(&result);
-    if let Some(bytes) = storable.and_then(|value| store.encode(values.codec, key, value, meta)) {
-        store.store(io, key, &bytes, lifetime.storage_ttl()).await;
+    let computed = started.elapsed();
+    if let Some(value) = values.picker(unless)(&result) {
+        let lifetime = values.lifetime(spec.lifetime, value);
+        let meta = lifetime.meta(computed);
+        if let Some(keep) = lifetime.keep(key) {
+            if let Some(bytes) = store.encode(values.codec, key, value, meta) {
+                store.store(io, key, &bytes, keep).await;
+            }
+        }
     }
     result
 }

@@ -66,16 +66,24 @@ impl Fill<'_> {
         };
         let started = Instant::now();
         let result = body.await;
-        let meta = lifetime.meta(started.elapsed());
-        let storable = values.picker(unless)(&result);
-        let bytes = storable
-            .and_then(|value| store.encode(codec, key, value, meta))
-            .map(Arc::new);
+        let computed = started.elapsed();
+        let picked = values.picker(unless)(&result).map(|value| {
+            let lifetime = values.lifetime(lifetime, value);
+            (value, lifetime, lifetime.meta(computed))
+        });
+        let (bytes, keep) = match picked {
+            Some((value, lifetime, meta)) => (
+                store.encode(codec, key, value, meta).map(Arc::new),
+                lifetime.keep(key),
+            ),
+            None => (None, None),
+        };
         // Waiters get the bytes before the write, not after its round trip
-        // (nor never, if this call is cancelled while writing).
+        // (nor never, if this call is cancelled while writing). A value with
+        // a zero ttl (`ttl = EXPR`, `ttl_of`) is shared with them, not stored.
         finish(leader, bytes.clone());
-        if let Some(bytes) = &bytes {
-            store.store(io, key, bytes, lifetime.storage_ttl()).await;
+        if let (Some(bytes), Some(keep)) = (&bytes, keep) {
+            store.store(io, key, bytes, keep).await;
         }
         if let Some(lock) = lock {
             lock.release(io, store).await;

@@ -20,6 +20,7 @@ pub use crate::global::default_cache;
 pub use crate::key::{Digest, KeyHasher};
 pub use crate::local::Kit;
 pub use crate::spec::{Always, OkOnly, Policy, SomeOnly, Spec, Unless, Values, values};
+pub use crate::ttl::IntoTtl;
 
 /// The digest of a call of the function `spec` describes, returning `R`,
 /// whose arguments `feed` adds; an error if one of them would not serialize.
@@ -60,7 +61,7 @@ pub fn call_blocking<R, V>(
 /// [`call`] for functions with `stale` or `refresh` whose body owns what it
 /// uses: a refresh runs in a task spawned on the caller's runtime.
 pub async fn call_spawning<R, V, F, Fut>(
-    spec: &'static Spec,
+    spec: &Spec,
     cache: &Cache,
     digest: Result<Digest, Error>,
     values: Values<R, V>,

@@ -7,10 +7,12 @@ use std::time::Duration;
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::codec::Codec;
-use crate::ttl::Lifetime;
+use crate::ttl::{IntoTtl, Lifetime};
 
-/// What the attribute said about one function.
-#[derive(Debug)]
+/// What the attribute said about one function. Generated code keeps it in a
+/// `static`; a function with `when = EXPR` or `ttl = EXPR` hands each call a
+/// copy with that call's values ([`Spec::when`], [`Spec::ttl`]).
+#[derive(Debug, Clone, Copy)]
 pub struct Spec {
     pub(crate) name: &'static str,
     pub(crate) lifetime: Lifetime,
@@ -19,11 +21,17 @@ pub struct Spec {
     pub(crate) lock: Option<Duration>,
     /// `local = N`: this function's own in-process tier of `N` entries.
     pub(crate) local: Option<u64>,
+    /// `when = EXPR`, for this call: when false the call neither reads nor
+    /// writes the cache.
+    pub(crate) when: bool,
+    /// `sliding = true`: each hit resets the entry's TTL (`GETEX … PX`).
+    pub(crate) sliding: bool,
 }
 
 impl Spec {
     /// `name` is `module::path::fn_name` or the attribute's `name`; `ttl_ms`
-    /// was checked positive by the macro.
+    /// was checked positive by the macro, or is 0 for a `ttl = EXPR` that
+    /// each call sets with [`Spec::ttl`].
     pub const fn new(name: &'static str, ttl_ms: u64) -> Self {
         Self {
             name,
@@ -35,7 +43,37 @@ impl Spec {
             version: 0,
             lock: None,
             local: None,
+            when: true,
+            sliding: false,
         }
+    }
+
+    /// `sliding = true`: each hit resets the entry's TTL to a full `ttl`, in
+    /// the read's round trip. The macro refuses it with `stale`, `refresh`,
+    /// `ttl_of` and `local`, and gives such functions no in-process tier.
+    pub const fn sliding(mut self) -> Self {
+        self.sliding = true;
+        self
+    }
+
+    /// The TTL a hit resets its entry to: `ttl` if sliding (and not zero).
+    pub(crate) fn slide(&self) -> Option<Duration> {
+        Some(self.lifetime.ttl).filter(|ttl| self.sliding && !ttl.is_zero())
+    }
+
+    /// `when = EXPR`, evaluated for one call: `false` runs the body with no
+    /// cache read or write.
+    #[must_use]
+    pub const fn when(mut self, when: bool) -> Self {
+        self.when = when;
+        self
+    }
+
+    /// `ttl = EXPR`, evaluated for one call. A zero TTL stores nothing.
+    #[must_use]
+    pub fn ttl(mut self, ttl: impl IntoTtl) -> Self {
+        self.lifetime.ttl = ttl.into_ttl();
+        self
     }
 
     /// The attribute's `version`, mixed into the hash when not 0.
@@ -131,6 +169,8 @@ pub struct Values<R, V> {
     cacheable: fn(&R) -> Option<&V>,
     pub(crate) rebuild: fn(V) -> R,
     pub(crate) codec: Codec<V>,
+    /// `ttl_of = …`: a stored value's own TTL, bounded by `ttl`.
+    ttl_of: Option<fn(&V) -> Duration>,
 }
 
 impl<R, V> Clone for Values<R, V> {
@@ -147,10 +187,29 @@ pub fn values<P: Policy<R>, R>() -> Values<R, P::Value> {
         cacheable: P::cacheable,
         rebuild: P::rebuild,
         codec: Codec::of(),
+        ttl_of: None,
     }
 }
 
 impl<R, V> Values<R, V> {
+    /// `ttl_of = …`: each stored value lives its own TTL, as `ttl_of`
+    /// computes it from the value, but never longer than the function's
+    /// `ttl`.
+    #[must_use]
+    pub fn ttl_of(mut self, ttl_of: fn(&V) -> Duration) -> Self {
+        self.ttl_of = Some(ttl_of);
+        self
+    }
+
+    /// The lifetime `value` is stored with: the call's, shortened to the
+    /// value's own TTL if `ttl_of` gives one below it.
+    pub(crate) fn lifetime(&self, lifetime: Lifetime, value: &V) -> Lifetime {
+        match self.ttl_of {
+            Some(ttl_of) => lifetime.within(ttl_of(value)),
+            None => lifetime,
+        }
+    }
+
     /// Picks what of a result to store, unless `unless` vetoes it.
     pub(crate) fn picker(self, unless: Unless<R>) -> impl Fn(&R) -> Option<&V> + Copy {
         move |result| (self.cacheable)(result).filter(|_| !unless.is_some_and(|veto| veto(result)))

@@ -106,22 +106,27 @@ impl Store {
     }
 
     /// Reads and decodes the value of `key`: from `tier` if it holds it (no
-    /// round trip), else with a `GET`, keeping what it finds in `tier`.
-    /// Every failure (Redis down, garbage bytes) is logged, counted, and
-    /// reported as a miss.
+    /// round trip), else with a `GET`, keeping what it finds in `tier`; with
+    /// `slide` (`sliding = true`), a `GETEX … PX` that also resets the key's
+    /// TTL to it. Every failure (Redis down, garbage bytes) is logged,
+    /// counted, and reported as a miss.
     pub(crate) async fn lookup<I: Io, T>(
         &self,
         io: I,
         key: &Key<'_>,
         codec: Codec<T>,
         tier: Option<&Tier<'_, T>>,
+        slide: Option<Duration>,
     ) -> Option<(T, Meta)> {
         if let Some(hit) = tier.and_then(|tier| tier.get(key.digest)) {
             self.metrics.local_hit();
             return Some(hit);
         }
         let ticket = tier.and_then(|tier| tier.ticket(key.digest));
-        let fetched = self.backend.get(io, key.text()).await;
+        let fetched = match slide {
+            Some(ttl) => self.backend.get_ex(io, key.text(), millis(ttl)).await,
+            None => self.backend.get(io, key.text()).await,
+        };
         let decoded = match fetched {
             Ok(Some(bytes)) => {
                 (codec.decode)(&bytes, self.seal(key.text()), self.max_value_size).map(Some)
@@ -294,15 +299,15 @@ mod tests {
         let store = memory("p:");
         let key = store.key("m::f", Digest(7));
         let codec = Codec::<u8>::of();
-        assert_eq!(store.lookup(Async, &key, codec, None).await, None);
+        assert_eq!(store.lookup(Async, &key, codec, None, None).await, None);
         let bytes = store.encode(codec, key.text(), &5, META).unwrap();
         store.store(Async, key.text(), &bytes, TTL).await;
         assert_eq!(
-            store.lookup(Async, &key, codec, None).await,
+            store.lookup(Async, &key, codec, None, None).await,
             Some((5, META))
         );
         store.store(Async, key.text(), b"garbage", TTL).await;
-        assert_eq!(store.lookup(Async, &key, codec, None).await, None);
+        assert_eq!(store.lookup(Async, &key, codec, None, None).await, None);
         let stats = store.stats();
         assert_eq!(
             (stats.hits, stats.misses, stats.errors, stats.stores),

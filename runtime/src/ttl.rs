@@ -42,7 +42,27 @@ impl Lifetime {
 
     /// How long Redis keeps the key: `ttl`, plus `stale` if set.
     pub(crate) fn storage_ttl(&self) -> Duration {
-        self.ttl + self.stale.unwrap_or_default()
+        self.ttl.saturating_add(self.stale.unwrap_or_default())
+    }
+
+    /// This lifetime with its `ttl` shortened to `own` if that is shorter
+    /// (`ttl_of`: a value's own TTL, bounded by the function's).
+    pub(crate) fn within(self, own: Duration) -> Self {
+        Self {
+            ttl: self.ttl.min(own),
+            ..self
+        }
+    }
+
+    /// How long Redis keeps a value computed now under `key`, or `None` to
+    /// store nothing: a `ttl = EXPR` that gave zero for this call means
+    /// "don't cache this one", logged at debug and not counted as an error.
+    pub(crate) fn keep(&self, key: &str) -> Option<Duration> {
+        if self.ttl.is_zero() {
+            tracing::debug!(%key, "redis-cached: this call's ttl is zero (`ttl` or `ttl_of`); its result is not stored");
+            return None;
+        }
+        Some(self.storage_ttl())
     }
 
     /// The metadata of a value computed now in `compute`.
@@ -82,6 +102,36 @@ impl Lifetime {
             }
             None => Verdict::Fresh,
         }
+    }
+}
+
+/// What `ttl = EXPR` accepts: a [`Duration`], or whole seconds as a `u64`
+/// (also behind a reference). Evaluated on every call.
+#[diagnostic::on_unimplemented(
+    message = "`ttl` takes a `std::time::Duration` or whole seconds as a `u64`, not `{Self}`",
+    label = "a `{Self}`, not a `Duration` or a `u64`",
+    note = "for a literal, write `ttl = 60` (seconds) or `ttl = \"5m\"`"
+)]
+pub trait IntoTtl {
+    /// The time to live this value stands for.
+    fn into_ttl(self) -> Duration;
+}
+
+impl IntoTtl for Duration {
+    fn into_ttl(self) -> Duration {
+        self
+    }
+}
+
+impl IntoTtl for u64 {
+    fn into_ttl(self) -> Duration {
+        Duration::from_secs(self)
+    }
+}
+
+impl<T: IntoTtl + Copy> IntoTtl for &T {
+    fn into_ttl(self) -> Duration {
+        (*self).into_ttl()
     }
 }
 
@@ -162,6 +212,42 @@ mod tests {
         };
         assert_eq!(eager.verdict(m, 9_850, || 0.6), Verdict::Renew);
         assert_eq!(xfetch.verdict(m, 9_850, || 0.6), Verdict::Fresh);
+    }
+
+    #[test]
+    fn a_zero_ttl_keeps_nothing_and_a_huge_one_saturates() {
+        let mut lifetime = Lifetime {
+            ttl: Duration::ZERO,
+            stale: Some(Duration::from_secs(30)),
+            xfetch_beta: None,
+        };
+        assert_eq!(lifetime.keep("k"), None);
+        lifetime.ttl = Duration::from_secs(u64::MAX);
+        assert_eq!(lifetime.keep("k"), Some(Duration::MAX));
+        lifetime.ttl = TTL;
+        assert_eq!(lifetime.keep("k"), Some(Duration::from_secs(40)));
+    }
+
+    #[test]
+    fn a_values_own_ttl_shortens_the_functions_but_never_extends_it() {
+        let lifetime = Lifetime {
+            ttl: TTL,
+            stale: Some(Duration::from_secs(5)),
+            xfetch_beta: None,
+        };
+        let short = lifetime.within(Duration::from_secs(3));
+        assert_eq!(short.ttl, Duration::from_secs(3));
+        assert_eq!(short.storage_ttl(), Duration::from_secs(8));
+        assert_eq!(lifetime.within(Duration::from_secs(3600)).ttl, TTL);
+        assert_eq!(lifetime.within(Duration::ZERO).keep("k"), None);
+    }
+
+    #[test]
+    fn ttl_values_convert_from_durations_and_seconds() {
+        assert_eq!(Duration::from_millis(1500).into_ttl().as_millis(), 1500);
+        assert_eq!(90_u64.into_ttl(), Duration::from_secs(90));
+        assert_eq!((&Duration::from_secs(2)).into_ttl(), Duration::from_secs(2));
+        assert_eq!((&7_u64).into_ttl(), Duration::from_secs(7));
     }
 
     #[test]

@@ -78,6 +78,28 @@ impl MemoryBackend {
         self.entries.get(key).map(|entry| entry.bytes.to_vec())
     }
 
+    /// The bytes stored under `key`, unless absent or expired, whose TTL is
+    /// reset to `ttl_ms` milliseconds in the same step (`GETEX … PX`).
+    pub(crate) fn get_ex(&self, key: &str, ttl_ms: u64) -> Option<Vec<u8>> {
+        use moka::ops::compute::{CompResult, Op};
+        let expires_at = Instant::now() + Duration::from_millis(ttl_ms).min(MAX_TTL);
+        let result = self.entries.entry_by_ref(key).and_compute_with(|found| {
+            match found.filter(|entry| entry.value().is_live(Instant::now())) {
+                Some(entry) => Op::Put(Entry {
+                    bytes: Arc::clone(&entry.value().bytes),
+                    expires_at,
+                }),
+                None => Op::Nop,
+            }
+        });
+        match result {
+            CompResult::ReplacedWith(entry) | CompResult::Inserted(entry) => {
+                Some(entry.value().bytes.to_vec())
+            }
+            _ => None,
+        }
+    }
+
     /// Stores `bytes` under `key` for `ttl_ms` milliseconds, replacing any value and TTL.
     pub(crate) fn set(&self, key: &str, bytes: &[u8], ttl_ms: u64) {
         let ttl = Duration::from_millis(ttl_ms).min(MAX_TTL);
@@ -141,6 +163,21 @@ mod tests {
         store.set("k", b"kept", 60_000);
         std::thread::sleep(Duration::from_millis(90));
         assert_eq!(store.get("k").as_deref(), Some(&b"kept"[..]));
+    }
+
+    #[test]
+    fn get_ex_resets_the_ttl_of_a_live_value_only() {
+        let store = MemoryBackend::new(100);
+        store.set("k", b"v", 150);
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(store.get_ex("k", 150).as_deref(), Some(&b"v"[..]));
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(store.get("k").as_deref(), Some(&b"v"[..]), "slid");
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(store.get_ex("k", 150), None, "expired, and not revived");
+        assert_eq!(store.get("k"), None);
+        assert_eq!(store.get_ex("absent", 150), None);
+        assert_eq!(store.get("absent"), None, "nothing is created");
     }
 
     #[test]

@@ -69,6 +69,23 @@ impl Backend {
         }
     }
 
+    /// The bytes stored under `key`, if any, with the key's TTL reset to
+    /// `ttl_ms` milliseconds in the same round trip (`GETEX … PX`, Redis
+    /// 6.2+): `sliding = true`.
+    pub(crate) async fn get_ex<I: Io>(
+        &self,
+        io: I,
+        key: &str,
+        ttl_ms: u64,
+    ) -> Result<Option<Vec<u8>>, Error> {
+        match self {
+            Self::Redis(redis) => io.query(redis, get_ex(key, ttl_ms)).await,
+            Self::Cluster(cluster) => io.query(cluster, get_ex(key, ttl_ms)).await,
+            Self::Memory(memory) => Ok(memory.get_ex(key, ttl_ms)),
+            Self::Unusable(message) => Err(unusable(message)),
+        }
+    }
+
     /// Stores `bytes` under `key` for `ttl_ms` milliseconds (`SET … PX`).
     pub(crate) async fn set<I: Io>(
         &self,
@@ -218,6 +235,13 @@ async fn delete_scanned<I: Io>(
         }
         cursor = next;
     }
+}
+
+/// `GETEX key PX ttl_ms`.
+fn get_ex(key: &str, ttl_ms: u64) -> Cmd {
+    let mut cmd = ::redis::cmd("GETEX");
+    cmd.arg(key).arg("PX").arg(ttl_ms);
+    cmd
 }
 
 /// `SET key bytes PX ttl_ms`.

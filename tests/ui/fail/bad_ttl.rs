@@ -23,9 +23,4 @@ fn float(x: u64) -> u64 {
     x
 }
 
-#[redis_cached::redis_cached(ttl = SECONDS)]
-fn constant(x: u64) -> u64 {
-    x
-}
-
 fn main() {}

@@ -283,3 +283,61 @@ pub mod local_tier {
         x
     }
 }
+
+mod run_time_ttl_and_condition {
+    use std::time::Duration;
+
+    use redis_cached::redis_cached;
+
+    pub struct Settings {
+        pub ttl: Duration,
+    }
+
+    pub fn settings() -> &'static Settings {
+        static SETTINGS: Settings = Settings {
+            ttl: Duration::from_secs(30),
+        };
+        &SETTINGS
+    }
+
+    const SECONDS: u64 = 60;
+
+    #[redis_cached(ttl = settings().ttl, when = id != 0)]
+    pub fn by_duration(id: u64) -> u64 {
+        id
+    }
+
+    #[redis_cached(ttl = SECONDS, when = !name.is_empty())]
+    pub async fn by_seconds(name: &str) -> String {
+        name.to_owned()
+    }
+
+    #[redis_cached(ttl = &settings().ttl, stale = "1m")]
+    pub fn by_reference(id: u64) -> u64 {
+        id
+    }
+
+    fn own_ttl(n: &u64) -> Duration {
+        Duration::from_secs(*n)
+    }
+
+    #[redis_cached(ttl = settings().ttl, sliding = true, when = id > 1)]
+    pub async fn sliding(id: u64) -> Vec<u64> {
+        vec![id]
+    }
+
+    #[redis_cached(ttl = 60, sliding = false, local = 10)]
+    pub fn not_sliding(id: u64) -> u64 {
+        id
+    }
+
+    #[redis_cached(ttl = 60, ttl_of = own_ttl)]
+    pub async fn of_a_result(id: u64) -> Result<u64, std::io::Error> {
+        Ok(id)
+    }
+
+    #[redis_cached(ttl = settings().ttl, ttl_of = |v: &Option<u64>| Duration::from_secs(v.unwrap_or(1)))]
+    pub fn of_an_option(id: u64) -> Option<u64> {
+        Some(id)
+    }
+}
