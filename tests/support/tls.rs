@@ -141,6 +141,12 @@ impl TlsRedis {
     }
 
     fn try_conn(&self) -> redis::RedisResult<redis::Connection> {
+        // Like any application that uses `redis` directly over TLS, this
+        // needs a crypto provider; rustls picks one by itself only when its
+        // features name one (tests/tls_provider.rs installs its own first).
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
         let certificates = TlsCertificates {
             client_tls: Some(ClientTlsConfig {
                 client_cert: self.pki.client_cert.clone().into_bytes(),

@@ -80,16 +80,21 @@ mod tests {
 
     use super::*;
 
+    /// The one test of this binary that makes a TLS client: the process's
+    /// provider is this test's to observe. (That an application's own
+    /// provider is kept is tests/tls_provider.rs, a process of its own.)
     #[test]
-    fn a_provider_the_application_installed_is_kept() {
-        let mut own = rustls::crypto::ring::default_provider();
-        own.cipher_suites.truncate(1);
-        own.install_default()
-            .expect("no other test of this binary installs one");
-        let info = "rediss://127.0.0.1:1".into_connection_info().unwrap();
-        Tls::default().client(info).unwrap();
-        let installed = CryptoProvider::get_default().expect("a provider");
-        assert_eq!(installed.cipher_suites.len(), 1, "the application's");
+    fn a_rediss_client_installs_ring_when_no_provider_is_installed() {
+        let info = |url: &str| url.into_connection_info().unwrap();
+        Tls::default().client(info("redis://127.0.0.1:1")).unwrap();
+        assert!(CryptoProvider::get_default().is_none(), "none for redis://");
+        Tls::default().client(info("rediss://127.0.0.1:1")).unwrap();
+        let installed = CryptoProvider::get_default().expect("installed");
+        let ring = rustls::crypto::ring::default_provider();
+        assert_eq!(
+            format!("{:?}", installed.key_provider),
+            format!("{:?}", ring.key_provider),
+        );
     }
 
     #[test]
