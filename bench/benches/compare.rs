@@ -38,6 +38,14 @@
 //! - hits/s: 1, 8 and 64 tasks calling in a loop on a 2-worker tokio runtime
 //!   (`u64` only); the hand-written tasks each clone one shared connection.
 //! - in-process: a hit answered without a round trip.
+//! - cluster (`compare/cluster.rs`): ours on a local 3-primary Redis Cluster
+//!   against ours on the one server: hit, miss and 64 tasks' hits/s, `u64`.
+//! - signed (`u64` and 1 KiB only): hit and miss of the same function on a
+//!   cache with a `signing_key` (prefix `ours-signed:`), against ours
+//!   unsigned, timed in the same rounds: the cost of HMAC-SHA256.
+//! - key digest (`u64` and 1 KiB arguments): one call's key digest
+//!   (BLAKE3, through the same `__private::digest` generated code calls)
+//!   against key format 2's xxh3-128 over the same bytes, without Redis.
 //!
 //! Method: each contestant is warmed up, then the contestants of a row take
 //! turns (A B C A B C …) for [`ROUNDS`] rounds; a contestant's figure is its
@@ -63,9 +71,13 @@ use cached::ConcurrentCachedAsync;
 use cached::macros::concurrent_cached;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncCommands, Commands};
+use redis_cached::__private::{Spec, digest};
 use redis_cached::{Cache, Stats, redis_cached};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use tokio::runtime::Runtime;
+
+#[path = "compare/cluster.rs"]
+mod cluster;
 
 /// Interleaved rounds per row.
 const ROUNDS: usize = 15;
@@ -97,6 +109,15 @@ static CACHE: LazyLock<Cache> = LazyLock::new(|| {
 static LOCAL: LazyLock<Cache> = LazyLock::new(|| {
     Cache::builder(url())
         .prefix("ours-local:")
+        .build()
+        .unwrap_or_else(|_| Cache::in_memory())
+});
+
+/// Our cache for the signed rows.
+static SIGNED: LazyLock<Cache> = LazyLock::new(|| {
+    Cache::builder(url())
+        .prefix("ours-signed:")
+        .signing_key("the benchmark's signing key, 32+ bytes")
         .build()
         .unwrap_or_else(|_| Cache::in_memory())
 });
@@ -185,6 +206,11 @@ async fn ours_local_small(id: u64) -> u64 {
     small(id)
 }
 
+#[redis_cached(ttl = 600, cache = SIGNED)]
+async fn ours_signed_small(id: u64) -> u64 {
+    small(id)
+}
+
 #[concurrent_cached(
     ty = "AsyncRedisCache<u64, u64>",
     create = { cached_store("cached:small:", false).await },
@@ -216,6 +242,11 @@ fn ours_sync_record(id: u64) -> Record {
 
 #[redis_cached(ttl = 600, cache = LOCAL, local = 16)]
 async fn ours_local_record(id: u64) -> Record {
+    record(id)
+}
+
+#[redis_cached(ttl = 600, cache = SIGNED)]
+async fn ours_signed_record(id: u64) -> Record {
     record(id)
 }
 
@@ -276,8 +307,12 @@ trait Size: Copy + Send + Sync + 'static {
     const KEY: &'static str;
     /// At most this many misses per round (the server keeps a round's keys).
     const MISSES_PER_ROUND: u64;
+    /// Whether the signed rows measure this size.
+    const SIGNED: bool;
     fn make(id: u64) -> Self::V;
     fn ours_async(id: u64) -> impl Future<Output = Self::V> + Send;
+    /// On the signed cache (only called if [`SIGNED`](Self::SIGNED)).
+    fn ours_signed(id: u64) -> impl Future<Output = Self::V> + Send;
     fn ours_sync(id: u64) -> Self::V;
     fn ours_local(id: u64) -> impl Future<Output = Self::V> + Send;
     fn cached(id: u64) -> impl Future<Output = Result<Self::V, BenchError>> + Send;
@@ -291,8 +326,12 @@ impl Size for Small {
     const LABEL: &'static str = "u64";
     const KEY: &'static str = "small";
     const MISSES_PER_ROUND: u64 = 400;
+    const SIGNED: bool = true;
     fn make(id: u64) -> u64 {
         small(id)
+    }
+    fn ours_signed(id: u64) -> impl Future<Output = u64> + Send {
+        ours_signed_small(id)
     }
     fn ours_async(id: u64) -> impl Future<Output = u64> + Send {
         ours_async_small(id)
@@ -316,8 +355,12 @@ impl Size for OneKib {
     const LABEL: &'static str = "1KiB struct";
     const KEY: &'static str = "record";
     const MISSES_PER_ROUND: u64 = 300;
+    const SIGNED: bool = true;
     fn make(id: u64) -> Record {
         record(id)
+    }
+    fn ours_signed(id: u64) -> impl Future<Output = Record> + Send {
+        ours_signed_record(id)
     }
     fn ours_async(id: u64) -> impl Future<Output = Record> + Send {
         ours_async_record(id)
@@ -341,8 +384,12 @@ impl Size for SixtyFourKib {
     const LABEL: &'static str = "64KiB Vec<f64>";
     const KEY: &'static str = "series";
     const MISSES_PER_ROUND: u64 = 40;
+    const SIGNED: bool = false;
     fn make(id: u64) -> Vec<f64> {
         series(id)
+    }
+    fn ours_signed(id: u64) -> impl Future<Output = Vec<f64>> + Send {
+        ours_async_series(id)
     }
     fn ours_async(id: u64) -> impl Future<Output = Vec<f64>> + Send {
         ours_async_series(id)
@@ -399,6 +446,31 @@ fn hand_sync<S: Size>(conn: &mut redis::Connection, id: u64) -> Result<S::V, Ben
     Ok(value)
 }
 
+/// Key format 2's digest, as the crate computed it before BLAKE3: xxh3-128
+/// over the format tag, the name, the argument's type name and bincode
+/// bytes (streamed), and the return type's name.
+fn xxh3_digest<A: Serialize, R>(name: &str, arg: &A) -> u128 {
+    use xxhash_rust::xxh3::Xxh3Default;
+    struct Stream<'a>(&'a mut Xxh3Default);
+    impl bincode::enc::write::Writer for Stream<'_> {
+        fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
+            self.0.update(bytes);
+            Ok(())
+        }
+    }
+    fn type_name(h: &mut Xxh3Default, name: &str) {
+        h.update(&(name.len() as u64).to_le_bytes());
+        h.update(name.as_bytes());
+    }
+    let mut h = Xxh3Default::new();
+    h.update(b"redis-cached/key/2");
+    type_name(&mut h, name);
+    type_name(&mut h, std::any::type_name::<A>());
+    let _ = bincode::serde::encode_into_writer(arg, Stream(&mut h), standard());
+    type_name(&mut h, std::any::type_name::<R>());
+    h.digest128()
+}
+
 // ---------------------------------------------------------------------------
 // Contestants behind one interface, so one timing loop serves them all
 
@@ -441,6 +513,15 @@ struct OursAsync<S>(PhantomData<S>);
 impl<S: Size> AsyncCall<S::V> for OursAsync<S> {
     async fn call(&mut self, id: u64) -> Result<S::V, BenchError> {
         Ok(S::ours_async(id).await)
+    }
+}
+
+#[derive(Clone, Copy)]
+struct OursSigned<S>(PhantomData<S>);
+
+impl<S: Size> AsyncCall<S::V> for OursSigned<S> {
+    async fn call(&mut self, id: u64) -> Result<S::V, BenchError> {
+        Ok(S::ours_signed(id).await)
     }
 }
 
@@ -572,7 +653,11 @@ fn calls_for(round: Duration, per_call: Duration, max: u64) -> u64 {
     (n as u64).clamp(5, max)
 }
 
+/// The median; NaN for a contestant that didn't run (no signed 64 KiB rows).
 fn median(samples: &mut [f64]) -> f64 {
+    if samples.is_empty() {
+        return f64::NAN;
+    }
     samples.sort_by(f64::total_cmp);
     samples[samples.len() / 2]
 }
@@ -735,7 +820,7 @@ impl Bench {
         kind: Kind,
         n: u64,
         warm_up: bool,
-        s: &mut [Samples; 5],
+        s: &mut [Samples; 6],
     ) -> Result<(), BenchError> {
         let mut hand = HandAsync::<S> {
             conn: self.conn.clone(),
@@ -790,6 +875,17 @@ impl Bench {
         }
         s[4].push(t);
 
+        if S::SIGNED {
+            let ids = self.ids(kind, n);
+            let before = SIGNED.stats();
+            let (t, v) = self.timed(&mut OursSigned::<S>(PhantomData), ids)?;
+            check::<S>("ours signed", ids.last(), &v)?;
+            if !warm_up {
+                counted("ours signed", kind, n, before, SIGNED.stats())?;
+            }
+            s[5].push(t);
+        }
+
         if kind == Kind::Miss {
             self.clean_up()?;
         }
@@ -800,7 +896,7 @@ impl Bench {
     fn latency<S: Size>(&mut self, kind: Kind) -> Result<(), BenchError> {
         // Warm up (a hit row's first call stores the value) and size the rounds
         // on the hand-written async call.
-        let mut warm: [Samples; 5] = Default::default();
+        let mut warm: [Samples; 6] = Default::default();
         self.round::<S>(kind, 20, true, &mut warm)?;
         let per_call = Duration::from_secs_f64(warm[0].median());
         let max = match kind {
@@ -810,11 +906,11 @@ impl Bench {
         let n = calls_for(LATENCY_ROUND, per_call, max);
         self.round::<S>(kind, n, true, &mut warm)?;
 
-        let mut s: [Samples; 5] = Default::default();
+        let mut s: [Samples; 6] = Default::default();
         for _ in 0..ROUNDS {
             self.round::<S>(kind, n, false, &mut s)?;
         }
-        let [hand, ours, cached, ours_sync, hand_sync] = s.each_mut().map(Samples::median);
+        let [hand, ours, cached, ours_sync, hand_sync, signed] = s.each_mut().map(Samples::median);
         let (row, target) = match kind {
             Kind::Hit => ("hit", 1.05),
             Kind::Miss => ("miss", 1.10),
@@ -847,6 +943,57 @@ impl Bench {
             ours_sync,
             hand_sync,
             Target::AtMost(target),
+        );
+        if S::SIGNED {
+            t.line(
+                row,
+                S::LABEL,
+                "signed async / async",
+                l,
+                signed,
+                ours,
+                Target::None,
+            );
+        }
+        Ok(())
+    }
+
+    /// One call's key digest for an argument of this size: ours (BLAKE3)
+    /// against key format 2's xxh3-128 over the same bytes.
+    fn key_digest<S: Size>(&mut self) -> Result<(), BenchError> {
+        static SPEC: Spec = Spec::new("bench::key_digest", 600_000);
+        let arg = S::make(HIT_ID);
+        let blake3 = || digest::<S::V>(&SPEC, |k| k.arg(black_box(&arg)));
+        let xxh3 = || xxh3_digest::<S::V, S::V>("bench::key_digest", black_box(&arg));
+        // Size rounds on a first pass, then interleave.
+        let started = Instant::now();
+        for _ in 0..1000 {
+            black_box(blake3().map_err(|e| format!("digest: {e}"))?);
+        }
+        let per_call = started.elapsed() / 1000;
+        let n = calls_for(LATENCY_ROUND, per_call, 1_000_000);
+        let mut s: [Samples; 2] = Default::default();
+        for _ in 0..ROUNDS {
+            let started = Instant::now();
+            for _ in 0..n {
+                black_box(blake3().map_err(|e| format!("digest: {e}"))?);
+            }
+            s[0].push(started.elapsed() / n as u32);
+            let started = Instant::now();
+            for _ in 0..n {
+                black_box(xxh3());
+            }
+            s[1].push(started.elapsed() / n as u32);
+        }
+        let [ours, old] = s.each_mut().map(Samples::median);
+        self.table.line(
+            "key digest",
+            S::LABEL,
+            "BLAKE3 / xxh3-128 (key format 2)",
+            Unit::Latency,
+            ours,
+            old,
+            Target::None,
         );
         Ok(())
     }
@@ -1136,6 +1283,8 @@ fn run() -> Result<(), BenchError> {
         .map_err(|e| format!("ours: ping: {e}"))?;
     one.block_on(LOCAL.ping())
         .map_err(|e| format!("ours: ping: {e}"))?;
+    one.block_on(SIGNED.ping())
+        .map_err(|e| format!("ours: ping: {e}"))?;
 
     let cpus = std::thread::available_parallelism().map_or(0, usize::from);
     println!("redis-cached against the hand-written pattern and the cached crate 4.1");
@@ -1180,6 +1329,10 @@ fn run() -> Result<(), BenchError> {
         b.latency::<OneKib>(Kind::Hit)?;
         b.latency::<SixtyFourKib>(Kind::Hit)?;
     }
+    if wants("digest") {
+        b.key_digest::<Small>()?;
+        b.key_digest::<OneKib>()?;
+    }
     b.keep = b.admin.keys::<_, Vec<String>>("*")?.into_iter().collect();
     if wants("miss") {
         b.latency::<Small>(Kind::Miss)?;
@@ -1196,16 +1349,29 @@ fn run() -> Result<(), BenchError> {
         b.in_process::<OneKib>()?;
         b.in_process::<SixtyFourKib>()?;
     }
+    let redis_cluster = if wants("cluster") {
+        let started = cluster::start()?;
+        b.cluster()?;
+        Some(started)
+    } else {
+        None
+    };
 
     println!();
     println!("{}", reference(host, port));
     show_stats("ours (plain rows)", CACHE.stats());
     show_stats("ours (in-process rows)", LOCAL.stats());
+    show_stats("ours (cluster rows)", cluster::stats());
+    show_stats("ours (signed rows)", SIGNED.stats());
     println!("load average (1 min) at the end: {}", load());
     println!("targets missed: {}", b.table.missed);
-    let errors = CACHE.stats().errors + LOCAL.stats().errors;
+    let errors = CACHE.stats().errors
+        + LOCAL.stats().errors
+        + cluster::stats().errors
+        + SIGNED.stats().errors;
     drop(b);
     drop(server);
+    drop(redis_cluster);
     if errors > 0 {
         return Err(format!(
             "ours counted {errors} cache errors: the rows measured the fail-open path"

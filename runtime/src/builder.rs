@@ -3,11 +3,14 @@
 
 use std::time::Duration;
 
-use crate::backend::{Backend, Credentials, MemoryBackend, RedisBackend, Timeouts, Tls};
+use crate::backend::{
+    Backend, ClusterBackend, Credentials, MemoryBackend, RedisBackend, Timeouts, Tls,
+};
 use crate::cache::Cache;
 use crate::error::{self, public::Error};
 use crate::local::Local;
 use crate::redact::redact;
+use crate::sign::{MIN_SECRET, Signer};
 use crate::store::Store;
 use crate::tracking::Start;
 
@@ -28,7 +31,25 @@ impl Cache {
         Self::builder(url).build()
     }
 
+    /// A cache on the Redis Cluster that the seed `nodes` belong to, with
+    /// default settings (see [`CacheBuilder::cluster`]). Fails only if a URL
+    /// is malformed.
+    ///
+    /// ```no_run
+    /// let cache = redis_cached::Cache::cluster([
+    ///     "redis://127.0.0.1:7000",
+    ///     "redis://127.0.0.1:7001",
+    /// ])
+    /// .unwrap();
+    /// # drop(cache);
+    /// ```
+    pub fn cluster<S: AsRef<str>>(nodes: impl IntoIterator<Item = S>) -> Result<Self, Error> {
+        CacheBuilder::cluster(nodes).build()
+    }
+
     /// Starts configuring a cache on the store at `url` (see [`new`](Self::new)).
+    /// A `url` of several comma-separated node URLs means a Redis Cluster
+    /// (see [`CacheBuilder::cluster`]).
     pub fn builder(url: &str) -> CacheBuilder {
         CacheBuilder::new(url)
     }
@@ -86,6 +107,20 @@ pub struct CacheBuilder {
     pool_size: u32,
     pub(crate) max_entries: u64,
     local: Option<u64>,
+    /// `url` is a comma-separated list of a Redis Cluster's seed nodes.
+    cluster: bool,
+    /// The secret that signs every stored value, if any.
+    signing_key: Option<SigningKey>,
+}
+
+/// The secret of [`CacheBuilder::signing_key`], kept out of `Debug`.
+#[derive(Clone)]
+struct SigningKey(Vec<u8>);
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 impl CacheBuilder {
@@ -104,6 +139,34 @@ impl CacheBuilder {
             pool_size: 8,
             max_entries: 100_000,
             local: None,
+            cluster: false,
+            signing_key: None,
+        }
+    }
+
+    /// Starts configuring a cache on a Redis Cluster, given the URLs of one
+    /// or more of its nodes (seed nodes; the others are discovered). Keys
+    /// carry their digest as a hash tag (`…:{digest}`), so a value and its
+    /// lock live in one slot; `invalidate_all` scans every primary. The
+    /// in-process tier (`local`) tracks writes on every primary, and is
+    /// flushed while any primary's tracking is down. Several comma-separated URLs given to
+    /// [`Cache::builder`] or in `REDIS_CACHED_URL` mean the same.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    ///
+    /// let cache = redis_cached::CacheBuilder::cluster(["redis://10.0.0.1:6379", "redis://10.0.0.2:6379"])
+    ///     .prefix("shop:")
+    ///     .response_timeout(Duration::from_millis(200))
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(cache);
+    /// ```
+    pub fn cluster<S: AsRef<str>>(nodes: impl IntoIterator<Item = S>) -> Self {
+        let nodes: Vec<String> = nodes.into_iter().map(|n| n.as_ref().to_owned()).collect();
+        Self {
+            cluster: true,
+            ..Self::new(&nodes.join(","))
         }
     }
 
@@ -250,9 +313,49 @@ impl CacheBuilder {
         self
     }
 
-    /// The cache; fails only if the URL is malformed, or TLS certificates
-    /// were given that don't parse or go with a URL other than `rediss://`.
+    /// Signs every stored value with this secret, and reads only values
+    /// signed with it for their key (default: values are not signed).
+    ///
+    /// Each value written to Redis then carries an HMAC-SHA256 tag over its
+    /// key and its bytes. A value read back without a valid tag (written
+    /// without the secret, with another secret, copied from another key, or
+    /// altered) is treated as a miss: counted in
+    /// [`Stats::errors`](crate::Stats::errors), logged, recomputed and
+    /// overwritten. This protects against whoever can write to the Redis but
+    /// doesn't know the secret planting values the application trusts; it
+    /// doesn't hide values from those who can read Redis.
+    ///
+    /// Use at least 32 random bytes, the same in every process that shares
+    /// the cache; [`build`](Self::build) refuses fewer than 16. Changing the
+    /// secret turns every existing entry into a miss, overwritten on its next
+    /// call. The secret is never printed, logged or put in an error.
+    ///
+    /// ```
+    /// let secret = std::env::var("CACHE_SIGNING_KEY")
+    ///     .unwrap_or_else(|_| "an example secret of 32+ bytes!!".to_owned());
+    /// let cache = redis_cached::Cache::builder("redis://127.0.0.1:6379")
+    ///     .signing_key(secret)
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(cache);
+    /// ```
+    pub fn signing_key(mut self, secret: impl Into<Vec<u8>>) -> Self {
+        self.signing_key = Some(SigningKey(secret.into()));
+        self
+    }
+
+    /// The cache; fails if the URL is malformed, the signing key too short,
+    /// or TLS certificates were given that don't parse or go with a URL
+    /// other than `rediss://`.
     pub fn build(self) -> Result<Cache, Error> {
+        let signer = match &self.signing_key {
+            None => None,
+            Some(SigningKey(secret)) => Some(Signer::new(secret).ok_or_else(|| {
+                Error::from(error::Error::Config(format!(
+                    "the signing key is shorter than {MIN_SECRET} bytes; use at least 32 random bytes"
+                )))
+            })?),
+        };
         let backend = if self.url.starts_with(MEMORY_URL) {
             if self.url != MEMORY_URL {
                 return Err(error::Error::Config(format!(
@@ -262,6 +365,9 @@ impl CacheBuilder {
                 .into());
             }
             Backend::Memory(MemoryBackend::new(self.max_entries))
+        } else if self.cluster || self.url.contains(',') {
+            let nodes = self.url.split(',');
+            Backend::Cluster(ClusterBackend::new(nodes, self.timeouts, self.pool_size)?)
         } else {
             Backend::Redis(RedisBackend::new(
                 &self.url,
@@ -280,9 +386,17 @@ impl CacheBuilder {
                 );
                 Some(Local::new(self.local, start))
             }
+            Backend::Cluster(cluster) => {
+                let start = Start::cluster(
+                    cluster.seeds().to_vec(),
+                    self.prefix.clone(),
+                    cluster.timeouts().clone(),
+                );
+                Some(Local::new(self.local, start))
+            }
             Backend::Memory(_) | Backend::Unusable(_) => None,
         };
-        let store = Store::new(backend, self.prefix, self.max_value_size, local);
+        let store = Store::new(backend, self.prefix, self.max_value_size, local).signed(signer);
         Ok(Cache::from_store(store))
     }
 }
@@ -299,6 +413,30 @@ impl std::fmt::Debug for CacheBuilder {
             .field("pool_size", &self.pool_size)
             .field("max_entries", &self.max_entries)
             .field("local", &self.local)
+            .field("cluster", &self.cluster)
+            .field("signing_key", &self.signing_key)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signing_key_never_shows_in_debug_or_errors() {
+        let secret = "hunter2-hunter2-hunter2-hunter2!";
+        let builder = Cache::builder("mem://").signing_key(secret);
+        let shown = format!("{builder:?} {builder:#?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+        assert!(builder.build().is_ok());
+
+        let Err(err) = Cache::builder("mem://").signing_key("hunter2").build() else {
+            panic!("a 7-byte key is refused");
+        };
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("shorter than 16 bytes"), "{shown}");
     }
 }

@@ -3,8 +3,18 @@
 //! serde API, standard config).
 //!
 //! Format 2, the current one: `[2][fresh_until_ms: u64 LE][compute_ms: u32 LE][bincode value]`.
+//! Format 3 is format 2 signed, written by a cache with a signing key:
+//! `[3][header][bincode value][tag: 32 bytes]`, the tag being the
+//! HMAC-SHA256 of the key and every byte before the tag (see `sign.rs`).
 //! Format 1 (no header) was never released; it and any other version are
 //! rejected cleanly, like garbage.
+//!
+//! A cache with a signing key reads only format 3 values whose tag checks,
+//! before decoding anything: an unsigned value, a forged one, one signed
+//! with another secret or copied from another key is an error (a miss). A
+//! cache without one reads format 3 values without checking them (it has no
+//! secret to check with, and trusts Redis anyway), so processes can start
+//! signing one by one.
 //!
 //! Decoding is strict and bounded: an unknown version, a short or overlong
 //! payload, or bytes claiming more memory than the payload could describe are
@@ -13,6 +23,7 @@
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::error::Error;
+use crate::sign::{Seal, TAG};
 
 /// bincode's standard configuration (varint integers, little endian).
 pub(crate) const CONFIG: bincode::config::Configuration = bincode::config::standard();
@@ -20,6 +31,9 @@ pub(crate) const CONFIG: bincode::config::Configuration = bincode::config::stand
 /// The first byte of every stored value. Bump it when the layout changes;
 /// values with another byte are rejected as a miss and overwritten.
 const FORMAT: u8 = 2;
+
+/// The first byte of a signed value: format 2's layout, then a tag.
+const SIGNED: u8 = 3;
 
 /// Bytes of the header after the format byte.
 const HEADER: usize = 8 + 4;
@@ -37,10 +51,13 @@ pub(crate) struct Meta {
 /// calls that use it need no serde bounds of their own (see `spec::Values`).
 pub(crate) struct Codec<V> {
     /// [`encode`] for `V`.
-    pub(crate) encode: fn(&V, Meta, usize) -> Result<Vec<u8>, Error>,
+    pub(crate) encode: fn(&V, Meta, Option<Seal<'_>>, usize) -> Encoded,
     /// [`decode`] for `V`.
-    pub(crate) decode: fn(&[u8], usize) -> Decoded<V>,
+    pub(crate) decode: fn(&[u8], Option<Seal<'_>>, usize) -> Decoded<V>,
 }
+
+/// A value's bytes, ready to store.
+pub(crate) type Encoded = Result<Vec<u8>, Error>;
 
 /// A decoded value and its metadata.
 pub(crate) type Decoded<V> = Result<(V, Meta), Error>;
@@ -63,44 +80,80 @@ impl<V: Serialize + DeserializeOwned> Codec<V> {
     }
 }
 
-/// Encodes `value` behind the format byte and `meta`; fails if the result
-/// exceeds `limit` bytes.
+/// Encodes `value` behind the format byte and `meta`, signed with `seal`
+/// if given; fails if the result exceeds `limit` bytes.
 pub(crate) fn encode<T: Serialize + ?Sized>(
     value: &T,
     meta: Meta,
+    seal: Option<Seal<'_>>,
     limit: usize,
 ) -> Result<Vec<u8>, Error> {
     // A first pass measures, so the bytes are allocated once, at their size,
     // and a value over the limit is refused before anything is allocated.
     let mut size = bincode::enc::write::SizeWriter { bytes_written: 0 };
     bincode::serde::encode_into_writer(value, &mut size, CONFIG)?;
-    let total = 1 + HEADER + size.bytes_written;
+    let tag = if seal.is_some() { TAG } else { 0 };
+    let total = 1 + HEADER + size.bytes_written + tag;
     check_size(total, limit)?;
     let mut bytes = Vec::with_capacity(total);
-    bytes.push(FORMAT);
+    bytes.push(if seal.is_some() { SIGNED } else { FORMAT });
     bytes.extend_from_slice(&meta.fresh_until_ms.to_le_bytes());
     bytes.extend_from_slice(&meta.compute_ms.to_le_bytes());
     bincode::serde::encode_into_std_write(value, &mut bytes, CONFIG)?;
+    if let Some(seal) = seal {
+        let tag = seal.signer.tag(seal.key, &bytes);
+        bytes.extend_from_slice(&tag);
+    }
     Ok(bytes)
 }
 
-/// Decodes bytes written by [`encode`], refusing anything over `limit` bytes.
-pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], limit: usize) -> Decoded<T> {
+/// Decodes bytes written by [`encode`], refusing anything over `limit`
+/// bytes, and, with a `seal`, anything not signed with its secret for its key.
+pub(crate) fn decode<T: DeserializeOwned>(
+    bytes: &[u8],
+    seal: Option<Seal<'_>>,
+    limit: usize,
+) -> Decoded<T> {
     check_size(bytes.len(), limit)?;
-    match bytes.split_first() {
-        Some((&FORMAT, rest)) if rest.len() >= HEADER => {
-            let (header, payload) = rest.split_at(HEADER);
-            let (until, compute) = header.split_at(8);
-            let meta = Meta {
-                fresh_until_ms: u64::from_le_bytes(until.try_into().unwrap_or_default()),
-                compute_ms: u32::from_le_bytes(compute.try_into().unwrap_or_default()),
-            };
-            Ok((decode_payload(payload)?, meta))
+    let rest = match bytes.split_first() {
+        None => return Err(Error::Decode("empty value".into())),
+        Some((&FORMAT, _)) if seal.is_some() => {
+            return Err(Error::Decode(
+                "value not signed, and this cache only reads signed values".into(),
+            ));
         }
-        Some((&FORMAT, _)) => Err(Error::Decode("value shorter than its header".into())),
-        Some((other, _)) => Err(Error::Decode(format!("unknown format version {other}"))),
-        None => Err(Error::Decode("empty value".into())),
+        Some((&FORMAT, rest)) => rest,
+        // The tag is checked before a byte of the value is parsed.
+        Some((&SIGNED, _)) => {
+            let signed = bytes
+                .len()
+                .checked_sub(TAG)
+                .filter(|&n| n > HEADER)
+                .ok_or_else(|| Error::Decode("value shorter than its header".into()))?;
+            let (signed, tag) = bytes.split_at(signed);
+            if let Some(seal) = seal {
+                if !seal.signer.verify(seal.key, signed, tag) {
+                    return Err(Error::Decode(
+                        "value's signature does not match (forged, copied from another key, \
+                         or signed with another secret)"
+                            .into(),
+                    ));
+                }
+            }
+            &signed[1..]
+        }
+        Some((other, _)) => return Err(Error::Decode(format!("unknown format version {other}"))),
+    };
+    if rest.len() < HEADER {
+        return Err(Error::Decode("value shorter than its header".into()));
     }
+    let (header, payload) = rest.split_at(HEADER);
+    let (until, compute) = header.split_at(8);
+    let meta = Meta {
+        fresh_until_ms: u64::from_le_bytes(until.try_into().unwrap_or_default()),
+        compute_ms: u32::from_le_bytes(compute.try_into().unwrap_or_default()),
+    };
+    Ok((decode_payload(payload)?, meta))
 }
 
 fn check_size(size: usize, limit: usize) -> Result<(), Error> {
@@ -110,18 +163,30 @@ fn check_size(size: usize, limit: usize) -> Result<(), Error> {
     Ok(())
 }
 
-/// Decodes with a bincode byte limit a little above the payload's size, so
-/// that a corrupt length prefix can't make bincode allocate far more memory
-/// than the stored value holds. bincode's limit is a const generic, hence
-/// the tiers.
+/// Decodes with a bincode byte limit scaled to the payload's size, so that
+/// a corrupt length prefix can't make bincode allocate far more memory than
+/// the stored value could describe.
+///
+/// bincode counts what a value takes in memory, not on the wire: a `u64`
+/// under 251 is one byte stored and eight counted, a `u128` sixteen. So a
+/// valid value may count up to 16 times its payload, and each tier's limit
+/// is 16 times its largest payload (64 KiB for the smallest): every valid
+/// value decodes, and a claimed length is refused past 16 times the stored
+/// size. Sequences decoded through serde are not counted by bincode; for
+/// those serde itself preallocates at most 1 MiB for a claimed length, and
+/// decoding fails when the bytes run out. bincode's limit is a const
+/// generic, hence the tiers.
 fn decode_payload<T: DeserializeOwned>(payload: &[u8]) -> Result<T, Error> {
     const KIB: usize = 1 << 10;
     const MIB: usize = 1 << 20;
+    // 4 GiB where usize has room (all that an over-16-MiB payload may count).
+    const HUGE: usize = u32::MAX as usize;
     let result = match payload.len() {
-        n if n <= 4 * KIB => decode_within::<T, { 16 * KIB }>(payload),
-        n if n <= 256 * KIB => decode_within::<T, { MIB }>(payload),
-        n if n <= 16 * MIB => decode_within::<T, { 64 * MIB }>(payload),
-        _ => decode_within::<T, { 1024 * MIB }>(payload),
+        n if n <= 4 * KIB => decode_within::<T, { 64 * KIB }>(payload),
+        n if n <= 64 * KIB => decode_within::<T, { MIB }>(payload),
+        n if n <= MIB => decode_within::<T, { 16 * MIB }>(payload),
+        n if n <= 16 * MIB => decode_within::<T, { 256 * MIB }>(payload),
+        _ => decode_within::<T, HUGE>(payload),
     };
     let (value, read) = result.map_err(|e| Error::Decode(e.to_string()))?;
     if read != payload.len() {
@@ -140,6 +205,9 @@ fn decode_within<T: DeserializeOwned, const LIMIT: usize>(
 }
 
 #[cfg(test)]
+mod untrusted;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -152,53 +220,108 @@ mod tests {
     #[test]
     fn round_trips_values_and_metadata() {
         let value = (7u64, String::from("seven"), vec![1.5f64, 2.5]);
-        let bytes = encode(&value, META, LIMIT).unwrap();
+        let bytes = encode(&value, META, None, LIMIT).unwrap();
         assert_eq!(bytes[0], FORMAT);
         assert_eq!(&bytes[1..9], &META.fresh_until_ms.to_le_bytes());
-        let (back, meta): ((u64, String, Vec<f64>), Meta) = decode(&bytes, LIMIT).unwrap();
+        let (back, meta): ((u64, String, Vec<f64>), Meta) = decode(&bytes, None, LIMIT).unwrap();
         assert_eq!((back, meta), (value, META));
     }
 
     #[test]
     fn rejects_garbage_other_versions_and_trailing_bytes() {
-        let err = decode::<u64>(b"not bincode at all", LIMIT).unwrap_err();
+        let err = decode::<u64>(b"not bincode at all", None, LIMIT).unwrap_err();
         assert!(
             err.to_string().contains("unknown format version 110"),
             "{err}"
         );
-        let err = decode::<u64>(&[], LIMIT).unwrap_err();
+        let err = decode::<u64>(&[], None, LIMIT).unwrap_err();
         assert!(err.to_string().contains("empty value"), "{err}");
-        let err = decode::<u64>(&[1, 5], LIMIT).unwrap_err();
+        let err = decode::<u64>(&[1, 5], None, LIMIT).unwrap_err();
         assert!(
             err.to_string().contains("unknown format version 1"),
             "{err}"
         );
-        let err = decode::<u64>(&[FORMAT, 1, 2, 3], LIMIT).unwrap_err();
+        let err = decode::<u64>(&[FORMAT, 1, 2, 3], None, LIMIT).unwrap_err();
         assert!(err.to_string().contains("shorter than its header"), "{err}");
-        let mut bytes = encode(&5u8, META, LIMIT).unwrap();
+        let mut bytes = encode(&5u8, META, None, LIMIT).unwrap();
         bytes.push(0);
-        let err = decode::<u8>(&bytes, LIMIT).unwrap_err();
+        let err = decode::<u8>(&bytes, None, LIMIT).unwrap_err();
         assert!(err.to_string().contains("1 trailing bytes"), "{err}");
     }
 
     #[test]
     fn a_huge_length_prefix_is_refused_not_allocated() {
         // Header, then a varint length of u64::MAX / 2 for a Vec<u8>, then 3 bytes.
-        let mut bytes = encode(&(), META, LIMIT).unwrap();
+        let mut bytes = encode(&(), META, None, LIMIT).unwrap();
         bytes.push(253);
         bytes.extend_from_slice(&(u64::MAX / 2).to_le_bytes());
         bytes.extend_from_slice(b"abc");
-        let err = decode::<Vec<u8>>(&bytes, LIMIT).unwrap_err();
+        let err = decode::<Vec<u8>>(&bytes, None, LIMIT).unwrap_err();
         assert!(matches!(err, Error::Decode(_)), "{err}");
+    }
+
+    fn signer(secret: &[u8]) -> crate::sign::Signer {
+        crate::sign::Signer::new(secret).unwrap()
+    }
+
+    #[test]
+    fn a_signed_value_reads_back_only_with_its_secret_and_key() {
+        let ours = signer(b"the secret of this test, 32 bytes");
+        let theirs = signer(b"another secret, for another cache");
+        let seal = |signer, key| Some(Seal { signer, key });
+        let value = (7u64, String::from("seven"));
+        let bytes = encode(&value, META, seal(&ours, "app:f:{1}"), LIMIT).unwrap();
+        assert_eq!(bytes[0], SIGNED);
+        let plain = encode(&value, META, None, LIMIT).unwrap();
+        assert_eq!(bytes.len(), plain.len() + TAG);
+        assert_eq!(&bytes[1..plain.len()], &plain[1..], "format 2 plus a tag");
+
+        let back: Decoded<(u64, String)> = decode(&bytes, seal(&ours, "app:f:{1}"), LIMIT);
+        assert_eq!(back.unwrap(), (value.clone(), META));
+        for (seal, why) in [
+            (seal(&ours, "app:f:{2}"), "another key"),
+            (seal(&theirs, "app:f:{1}"), "another secret"),
+        ] {
+            let err = decode::<(u64, String)>(&bytes, seal, LIMIT).unwrap_err();
+            assert!(
+                err.to_string().contains("signature does not match"),
+                "{why}: {err}"
+            );
+        }
+        let err = decode::<(u64, String)>(&plain, seal(&ours, "app:f:{1}"), LIMIT).unwrap_err();
+        assert!(err.to_string().contains("not signed"), "{err}");
+        // A cache without a secret reads signed values unchecked.
+        let back: Decoded<(u64, String)> = decode(&bytes, None, LIMIT);
+        assert_eq!(back.unwrap(), (value, META));
+        // The size limit counts the tag.
+        let err = encode(&0u8, META, seal(&ours, "k"), 1 + HEADER + 1 + TAG - 1).unwrap_err();
+        assert!(matches!(err, Error::TooLarge { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_signed_value_cut_to_its_tag_is_refused() {
+        let ours = signer(b"the secret of this test, 32 bytes");
+        let seal = Some(Seal {
+            signer: &ours,
+            key: "k",
+        });
+        for len in 0..1 + HEADER + TAG {
+            let bytes = vec![SIGNED; len];
+            assert!(decode::<()>(&bytes, seal, LIMIT).is_err(), "{len} bytes");
+            assert!(decode::<()>(&bytes, None, LIMIT).is_err(), "{len} bytes");
+        }
+        // Long enough for a `()`, but the tag is not one.
+        let bytes = vec![SIGNED; 1 + HEADER + TAG];
+        assert!(decode::<()>(&bytes, seal, LIMIT).is_err());
     }
 
     #[test]
     fn enforces_the_size_limit_both_ways() {
         let big = vec![0u8; 2048];
-        let err = encode(&big, META, 1024).unwrap_err();
+        let err = encode(&big, META, None, 1024).unwrap_err();
         assert!(matches!(err, Error::TooLarge { limit: 1024, .. }), "{err}");
-        let bytes = encode(&big, META, LIMIT).unwrap();
-        let err = decode::<Vec<u8>>(&bytes, 1024).unwrap_err();
+        let bytes = encode(&big, META, None, LIMIT).unwrap();
+        let err = decode::<Vec<u8>>(&bytes, None, 1024).unwrap_err();
         assert!(
             matches!(err, Error::TooLarge { size, .. } if size == bytes.len()),
             "{err}"

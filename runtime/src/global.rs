@@ -28,7 +28,9 @@ pub fn set_default(cache: Cache) -> Result<(), Cache> {
 /// The default cache: the one given to [`set_default`], else one built on
 /// first use from `REDIS_CACHED_URL`, else `REDIS_URL`, else [`DEFAULT_URL`].
 /// `REDIS_CACHED_URL=mem://` keeps the values in this process instead
-/// (see [`Cache::in_memory`]).
+/// (see [`Cache::in_memory`]); several comma-separated URLs
+/// (`redis://10.0.0.1:6379,redis://10.0.0.2:6379`) are the seed nodes of a
+/// Redis Cluster (see [`CacheBuilder::cluster`](crate::CacheBuilder::cluster)).
 ///
 /// A malformed URL in the environment does not panic: it is logged once at
 /// `error` (with its password replaced by `***`), and every cached call runs

@@ -2,12 +2,21 @@
 //! argument values.
 //!
 //! A key reads `<prefix><name>:{<digest>}`. `name` is `module::path::fn_name`
-//! (or the attribute's `name`), `digest` is xxh3-128, as 32 hex digits, over,
-//! in order: the key format's tag, the name, every key argument's type name
+//! (or the attribute's `name`), `digest` is BLAKE3 truncated to 128 bits (its
+//! first 16 bytes), as 32 hex digits, over, in order: the key format's tag, the name, every key argument's type name
 //! and bincode encoding (or those of the `key = …` value), the receiver's
 //! type, the function's type parameters and const parameter values, the
 //! return type's name, and the attribute's `version` when it is not 0.
-//! Bytes are streamed into the hasher as bincode writes them: no buffer.
+//! Bytes are streamed into the hasher as bincode writes them, through a
+//! buffer on the stack (no allocation): bincode writes a few bytes at a
+//! time, and a BLAKE3 update costs far more than a copy.
+//!
+//! The hash is cryptographic because arguments often come from users (a
+//! search query, a user name, a path): with a fast non-cryptographic hash, a
+//! crafted argument could be made to collide with another user's key and so
+//! read that user's value or plant one where they read. Finding a collision
+//! of 128 bits of BLAKE3 takes about 2^64 work; a second preimage for a given
+//! key, 2^128.
 //!
 //! The digest alone tells calls apart (it covers the name), so the
 //! in-process tier keys its tables by it. The braces make it a Redis Cluster
@@ -19,26 +28,29 @@
 use std::sync::OnceLock;
 
 use serde::Serialize;
-use xxhash_rust::xxh3::Xxh3Default;
 
 use crate::error::Error;
 
 /// The key format's tag, hashed first: bump it when what is hashed changes.
-const FORMAT: &[u8] = b"redis-cached/key/2";
+const FORMAT: &[u8] = b"redis-cached/key/3";
 
 /// Accumulates the digest of one call's key parts.
 ///
 /// Generated code calls [`arg`](Self::arg) once per key argument; the first
 /// argument that fails to serialize is kept and reported by [`Digest::of`].
 pub struct KeyHasher {
-    hasher: Xxh3Default,
+    hasher: Buffered,
     error: Option<bincode::error::EncodeError>,
 }
 
 impl KeyHasher {
     fn new(name: &str) -> Self {
         let mut hasher = Self {
-            hasher: Xxh3Default::new(),
+            hasher: Buffered {
+                hasher: blake3::Hasher::new(),
+                buf: [0; BUF],
+                len: 0,
+            },
             error: None,
         };
         hasher.hasher.update(FORMAT);
@@ -63,8 +75,43 @@ impl KeyHasher {
     }
 }
 
-/// Feeds what bincode writes straight into the hasher.
-struct Stream<'a>(&'a mut Xxh3Default);
+/// Bytes buffered before BLAKE3 sees them: four of its blocks, small
+/// enough that a `KeyHasher` stays cheap to make and move.
+const BUF: usize = 256;
+
+/// BLAKE3 fed a chunk at a time; the same digest as feeding it every write.
+struct Buffered {
+    hasher: blake3::Hasher,
+    buf: [u8; BUF],
+    len: usize,
+}
+
+impl Buffered {
+    fn update(&mut self, bytes: &[u8]) {
+        if self.len + bytes.len() > BUF {
+            self.flush();
+            if bytes.len() >= BUF {
+                self.hasher.update(bytes);
+                return;
+            }
+        }
+        self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
+
+    fn flush(&mut self) {
+        self.hasher.update(&self.buf[..self.len]);
+        self.len = 0;
+    }
+
+    fn finalize(mut self) -> blake3::Hash {
+        self.flush();
+        self.hasher.finalize()
+    }
+}
+
+/// Feeds what bincode writes into the hasher.
+struct Stream<'a>(&'a mut Buffered);
 
 impl bincode::enc::write::Writer for Stream<'_> {
     fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
@@ -94,8 +141,16 @@ impl Digest {
         }
         match hasher.error {
             Some(error) => Err(error.into()),
-            None => Ok(Self(hasher.hasher.digest128())),
+            None => Ok(Self::from_hash(&hasher.hasher.finalize())),
         }
+    }
+
+    /// The first 16 bytes of a BLAKE3 hash, read big-endian so that the
+    /// key's 32 hex digits are the first 32 of the hash's usual hex form.
+    fn from_hash(hash: &blake3::Hash) -> Self {
+        let mut first = [0; 16];
+        first.copy_from_slice(&hash.as_bytes()[..16]);
+        Self(u128::from_be_bytes(first))
     }
 
     /// The digest written in a key by [`Key::text`], if `key` is one of ours.
@@ -138,8 +193,8 @@ impl<'a> Key<'a> {
             key.push_str(self.prefix);
             key.push_str(self.name);
             key.push_str(":{");
-            // Infallible: writing to a String.
-            let _ = std::fmt::Write::write_fmt(&mut key, format_args!("{:032x}", self.digest.0));
+            // const-hex encodes the 16 bytes at once (SIMD), not digit by digit.
+            key.push_str(const_hex::Buffer::<16>::new().format(&self.digest.0.to_be_bytes()));
             key.push('}');
             key
         })
@@ -163,7 +218,52 @@ mod tests {
             h.arg(&42u64);
             h.arg("eu-west");
         });
-        assert_eq!(k, "app:shop::price:{dc32e4d54633d09bed6a500b5ad9c9e4}");
+        assert_eq!(k, "app:shop::price:{d1e3e474f3ea04c9ed32c37937c6462b}");
+    }
+
+    #[test]
+    fn the_digest_is_the_first_half_of_blake3_over_the_documented_stream() {
+        // The stream the module docs describe, written out by hand.
+        let mut stream = Vec::new();
+        stream.extend_from_slice(b"redis-cached/key/3");
+        for name in ["shop::price", "u64"] {
+            stream.extend_from_slice(&(name.len() as u64).to_le_bytes());
+            stream.extend_from_slice(name.as_bytes());
+        }
+        stream.push(42); // bincode's varint of 42u64
+        stream.extend_from_slice(&3u64.to_le_bytes());
+        stream.extend_from_slice(b"f64");
+        let hex = blake3::hash(&stream).to_hex();
+        let k = key(|h| h.arg(&42u64));
+        assert_eq!(k, format!("app:shop::price:{{{}}}", &hex[..32]));
+    }
+
+    #[test]
+    fn buffering_gives_the_digest_of_the_whole_stream() {
+        // Arguments across the buffer's edge and larger than it.
+        let long: Vec<u8> = (0..3000).map(|i| i as u8).collect();
+        let mut stream = Vec::new();
+        stream.extend_from_slice(b"redis-cached/key/3");
+        for name in ["f", "[u8]"] {
+            stream.extend_from_slice(&(name.len() as u64).to_le_bytes());
+            stream.extend_from_slice(name.as_bytes());
+        }
+        stream.extend_from_slice(&[251, 0xb8, 0x0b]); // bincode's varint of 3000
+        stream.extend_from_slice(&long);
+        // A str is written in one piece, past the buffer.
+        let text = "x".repeat(600);
+        stream.extend_from_slice(&3u64.to_le_bytes());
+        stream.extend_from_slice(b"str");
+        stream.extend_from_slice(&[251, 0x58, 0x02]); // 600
+        stream.extend_from_slice(text.as_bytes());
+        stream.extend_from_slice(&2u64.to_le_bytes());
+        stream.extend_from_slice(b"u8");
+        let digest = Digest::of::<u8>("f", 0, |h| {
+            h.arg(&long[..]);
+            h.arg(text.as_str());
+        })
+        .unwrap();
+        assert_eq!(digest, Digest::from_hash(&blake3::hash(&stream)));
     }
 
     #[test]

@@ -15,6 +15,7 @@ use crate::key::{Digest, Key};
 use crate::local::{Kit, Local, Tier};
 use crate::metrics::{Metrics, Stats};
 use crate::renew::{Claim, Renewals};
+use crate::sign::{Seal, Signer};
 
 /// See the module docs.
 pub(crate) struct Store {
@@ -26,6 +27,8 @@ pub(crate) struct Store {
     renewals: Renewals,
     /// The in-process tier; `None` for a cache that is not on Redis.
     local: Option<Local>,
+    /// Signs what is stored and checks what is read, if set.
+    signer: Option<Signer>,
 }
 
 impl Store {
@@ -43,7 +46,20 @@ impl Store {
             flights: Flights::default(),
             renewals: Renewals::default(),
             local,
+            signer: None,
         }
+    }
+
+    /// This store, signing every value it stores and reading only values
+    /// signed with the same secret for their key, if `signer` is set.
+    pub(crate) fn signed(mut self, signer: Option<Signer>) -> Self {
+        self.signer = signer;
+        self
+    }
+
+    /// What a value stored under `key` is signed with, if values are.
+    fn seal<'a>(&'a self, key: &'a str) -> Option<Seal<'a>> {
+        self.signer.as_ref().map(|signer| Seal { signer, key })
     }
 
     /// The string every key starts with.
@@ -107,7 +123,9 @@ impl Store {
         let ticket = tier.and_then(|tier| tier.ticket(key.digest));
         let fetched = self.backend.get(io, key.text()).await;
         let decoded = match fetched {
-            Ok(Some(bytes)) => (codec.decode)(&bytes, self.max_value_size).map(Some),
+            Ok(Some(bytes)) => {
+                (codec.decode)(&bytes, self.seal(key.text()), self.max_value_size).map(Some)
+            }
             Ok(None) => Ok(None),
             Err(error) => Err(error),
         };
@@ -129,7 +147,7 @@ impl Store {
     /// Decodes bytes another call computed or stored; a failure is logged
     /// and counted, and the caller computes the value itself.
     pub(crate) fn decode<T>(&self, codec: Codec<T>, key: &str, bytes: &[u8]) -> Option<T> {
-        (codec.decode)(bytes, self.max_value_size)
+        (codec.decode)(bytes, self.seal(key), self.max_value_size)
             .inspect_err(|error| self.failed("read", key, error))
             .ok()
             .map(|(value, _)| value)
@@ -144,7 +162,7 @@ impl Store {
         value: &T,
         meta: Meta,
     ) -> Option<Vec<u8>> {
-        (codec.encode)(value, meta, self.max_value_size)
+        (codec.encode)(value, meta, self.seal(key), self.max_value_size)
             .inspect_err(|error| self.failed("write", key, error))
             .ok()
     }

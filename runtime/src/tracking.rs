@@ -36,6 +36,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// What tracking needs to start: the Redis deployment and the prefix.
 pub(crate) struct Start {
     target: Option<(Client, String, Timeouts)>,
+    /// A Redis Cluster's seed nodes: tracking runs on every primary
+    /// (`cluster_tracking.rs`); empty: one server.
+    seeds: Vec<Client>,
 }
 
 /// A running tracking task; it ends when this is dropped.
@@ -48,13 +51,26 @@ impl Start {
     pub(crate) fn new(client: Client, prefix: String, timeouts: Timeouts) -> Self {
         Self {
             target: Some((client, prefix, timeouts)),
+            seeds: Vec::new(),
+        }
+    }
+
+    /// Tracking of the keys under `prefix` on every primary of the Redis
+    /// Cluster that `seeds` belong to; no tracking without seeds.
+    pub(crate) fn cluster(seeds: Vec<Client>, prefix: String, timeouts: Timeouts) -> Self {
+        Self {
+            target: seeds.first().map(|seed| (seed.clone(), prefix, timeouts)),
+            seeds,
         }
     }
 
     /// No tracking: for unit tests of the tier.
     #[cfg(test)]
     pub(crate) fn none() -> Self {
-        Self { target: None }
+        Self {
+            target: None,
+            seeds: Vec::new(),
+        }
     }
 
     /// Starts tracking for `tables` on the io runtime; `None` if there is
@@ -65,7 +81,13 @@ impl Start {
             .inspect_err(|error| tracing::warn!(%error, "redis-cached: no L1 tier"))
             .ok()?;
         let (stop, stopped) = oneshot::channel();
-        runtime.spawn(track(client, prefix, timeouts, tables, stopped));
+        if self.seeds.is_empty() {
+            runtime.spawn(track(client, prefix, timeouts, tables, stopped));
+        } else {
+            let track =
+                crate::cluster_tracking::track(self.seeds, prefix, timeouts, tables, stopped);
+            runtime.spawn(track);
+        }
         Some(Tracker { _stop: stop })
     }
 }
@@ -128,7 +150,7 @@ async fn track(
 
 /// Opens the tracking connection; its pushes invalidate `tables`, and its
 /// end notifies `down`.
-async fn connect(
+pub(crate) async fn connect(
     client: &Client,
     prefix: &str,
     timeouts: &Timeouts,

@@ -20,12 +20,38 @@ use redis::{Cmd, FromRedisValue};
 use super::redis::RedisBackend;
 use crate::error::Error;
 
+/// A Redis deployment commands are sent to: one server ([`RedisBackend`]),
+/// a cluster, or one node of a cluster.
+pub(crate) trait Remote: Sync {
+    /// Runs one command from an async call.
+    fn query_async<T: FromRedisValue + Send + 'static>(
+        &self,
+        cmd: Cmd,
+    ) -> impl Future<Output = Result<T, Error>> + Send;
+
+    /// Runs one command from a sync call, blocking the thread.
+    fn query_blocking<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, Error>;
+}
+
+impl Remote for RedisBackend {
+    fn query_async<T: FromRedisValue + Send + 'static>(
+        &self,
+        cmd: Cmd,
+    ) -> impl Future<Output = Result<T, Error>> + Send {
+        RedisBackend::query_async(self, cmd)
+    }
+
+    fn query_blocking<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, Error> {
+        RedisBackend::query_blocking(self, cmd)
+    }
+}
+
 /// How a call does its I/O and waits; see the module docs.
 pub(crate) trait Io: Copy + Send + Sync + 'static {
     /// Runs one command on `redis`.
     fn query<T: FromRedisValue + Send + 'static>(
         self,
-        redis: &RedisBackend,
+        redis: &impl Remote,
         cmd: Cmd,
     ) -> impl Future<Output = Result<T, Error>> + Send;
 
@@ -51,7 +77,7 @@ pub(crate) struct Blocking;
 impl Io for Async {
     fn query<T: FromRedisValue + Send + 'static>(
         self,
-        redis: &RedisBackend,
+        redis: &impl Remote,
         cmd: Cmd,
     ) -> impl Future<Output = Result<T, Error>> + Send {
         redis.query_async(cmd)
@@ -73,7 +99,7 @@ impl Io for Async {
 impl Io for Blocking {
     fn query<T: FromRedisValue + Send + 'static>(
         self,
-        redis: &RedisBackend,
+        redis: &impl Remote,
         cmd: Cmd,
     ) -> impl Future<Output = Result<T, Error>> + Send {
         ready(redis.query_blocking(&cmd))

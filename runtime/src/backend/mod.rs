@@ -3,6 +3,7 @@
 //! immediate answer for the in-memory one.
 
 mod breaker;
+mod cluster;
 mod io;
 mod memory;
 mod redis;
@@ -12,7 +13,8 @@ mod tls;
 
 use ::redis::Cmd;
 
-pub(crate) use self::io::{Async, Blocking, Io, block_on};
+pub(crate) use self::cluster::ClusterBackend;
+pub(crate) use self::io::{Async, Blocking, Io, Remote, block_on};
 pub(crate) use self::memory::MemoryBackend;
 pub(crate) use self::redis::{Credentials, RedisBackend, Timeouts};
 pub(crate) use self::tls::Tls;
@@ -31,6 +33,8 @@ const SCAN_COUNT: u32 = 500;
 pub(crate) enum Backend {
     /// A Redis deployment.
     Redis(RedisBackend),
+    /// A Redis Cluster.
+    Cluster(ClusterBackend),
     /// Values kept in this process (`mem://`), with the same semantics as Redis.
     Memory(MemoryBackend),
     /// A cache whose configuration could not be used (say, a malformed
@@ -51,7 +55,8 @@ impl Backend {
                 matches!(error, Error::Unavailable(_))
                     || (error.reach() != Reach::Answered && redis.is_open())
             }
-            Self::Memory(_) => false,
+            // No breaker: one dead node must not stop calls to the others.
+            Self::Cluster(_) | Self::Memory(_) => false,
             Self::Unusable(_) => true,
         }
     }
@@ -60,6 +65,7 @@ impl Backend {
     pub(crate) async fn get<I: Io>(&self, io: I, key: &str) -> Result<Option<Vec<u8>>, Error> {
         match self {
             Self::Redis(redis) => io.query(redis, Cmd::get(key)).await,
+            Self::Cluster(cluster) => io.query(cluster, Cmd::get(key)).await,
             Self::Memory(memory) => Ok(memory.get(key)),
             Self::Unusable(message) => Err(unusable(message)),
         }
@@ -74,11 +80,8 @@ impl Backend {
         ttl_ms: u64,
     ) -> Result<(), Error> {
         match self {
-            Self::Redis(redis) => {
-                let mut cmd = ::redis::cmd("SET");
-                cmd.arg(key).arg(bytes).arg("PX").arg(ttl_ms);
-                io.query(redis, cmd).await
-            }
+            Self::Redis(redis) => io.query(redis, set(key, bytes, ttl_ms)).await,
+            Self::Cluster(cluster) => io.query(cluster, set(key, bytes, ttl_ms)).await,
             Self::Memory(memory) => {
                 memory.set(key, bytes, ttl_ms);
                 Ok(())
@@ -92,6 +95,7 @@ impl Backend {
     pub(crate) async fn del<I: Io>(&self, io: I, key: &str) -> Result<bool, Error> {
         match self {
             Self::Redis(redis) => Ok(io.query::<u64>(redis, unlink(&[key])).await? > 0),
+            Self::Cluster(cluster) => Ok(io.query::<u64>(cluster, unlink(&[key])).await? > 0),
             Self::Memory(memory) => Ok(memory.del(key)),
             Self::Unusable(message) => Err(unusable(message)),
         }
@@ -100,31 +104,13 @@ impl Backend {
     /// Deletes every key that starts with `prefix` (taken literally: glob
     /// characters in it match only themselves); how many were deleted.
     /// On Redis: `SCAN … MATCH <prefix>* COUNT 500` (never `KEYS`), each
-    /// batch `UNLINK`ed as it comes.
+    /// batch `UNLINK`ed as it comes; on a cluster, on every primary.
     pub(crate) async fn delete_matching<I: Io>(&self, io: I, prefix: &str) -> Result<u64, Error> {
-        let redis = match self {
-            Self::Redis(redis) => redis,
-            Self::Memory(memory) => return Ok(memory.delete_matching(prefix)),
-            Self::Unusable(message) => return Err(unusable(message)),
-        };
-        let pattern = match_prefix(prefix);
-        let mut cursor = 0;
-        let mut deleted = 0;
-        loop {
-            let mut scan = ::redis::cmd("SCAN");
-            scan.arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(SCAN_COUNT);
-            let (next, keys): (u64, Vec<Vec<u8>>) = io.query(redis, scan).await?;
-            if !keys.is_empty() {
-                deleted += io.query::<u64>(redis, unlink(&keys)).await?;
-            }
-            if next == 0 {
-                return Ok(deleted);
-            }
-            cursor = next;
+        match self {
+            Self::Redis(redis) => delete_scanned(io, redis, redis, &match_prefix(prefix)).await,
+            Self::Cluster(cluster) => cluster.delete_matching(io, &match_prefix(prefix)).await,
+            Self::Memory(memory) => Ok(memory.delete_matching(prefix)),
+            Self::Unusable(message) => Err(unusable(message)),
         }
     }
 
@@ -139,16 +125,18 @@ impl Backend {
     ) -> Result<bool, Error> {
         match self {
             Self::Redis(redis) => {
-                let mut cmd = ::redis::cmd("SET");
-                cmd.arg(lock_key).arg(token).arg("NX").arg("PX").arg(ttl_ms);
-                Ok(io.query::<Option<String>>(redis, cmd).await?.is_some())
+                let taken = io.query::<Option<String>>(redis, lock(lock_key, token, ttl_ms));
+                Ok(taken.await?.is_some())
+            }
+            Self::Cluster(cluster) => {
+                let taken = io.query::<Option<String>>(cluster, lock(lock_key, token, ttl_ms));
+                Ok(taken.await?.is_some())
             }
             // One process: its flights already let one call compute.
             Self::Memory(_) => Ok(true),
             Self::Unusable(message) => Err(unusable(message)),
         }
     }
-
     /// The bytes under `key`, and whether `lock_key` exists, in one round
     /// trip (`MGET`; the two keys share a hash slot).
     pub(crate) async fn peek<I: Io>(
@@ -161,6 +149,11 @@ impl Backend {
             Self::Redis(redis) => {
                 let (value, lock): (Option<Vec<u8>>, Option<Vec<u8>>) =
                     io.query(redis, Cmd::mget(&[key, lock_key])).await?;
+                Ok((value, lock.is_some()))
+            }
+            Self::Cluster(cluster) => {
+                let (value, lock): (Option<Vec<u8>>, Option<Vec<u8>>) =
+                    io.query(cluster, Cmd::mget(&[key, lock_key])).await?;
                 Ok((value, lock.is_some()))
             }
             Self::Memory(memory) => Ok((memory.get(key), false)),
@@ -176,10 +169,9 @@ impl Backend {
         token: &str,
     ) -> Result<bool, Error> {
         match self {
-            Self::Redis(redis) => {
-                let mut eval = ::redis::cmd("EVAL");
-                eval.arg(UNLOCK).arg(1).arg(lock_key).arg(token);
-                Ok(io.query::<u8>(redis, eval).await? == 1)
+            Self::Redis(redis) => Ok(io.query::<u8>(redis, unlock(lock_key, token)).await? == 1),
+            Self::Cluster(cluster) => {
+                Ok(io.query::<u8>(cluster, unlock(lock_key, token)).await? == 1)
             }
             Self::Memory(_) => Ok(true),
             Self::Unusable(message) => Err(unusable(message)),
@@ -190,6 +182,7 @@ impl Backend {
     pub(crate) async fn ping<I: Io>(&self, io: I) -> Result<(), Error> {
         match self {
             Self::Redis(redis) => io.ping(redis).await,
+            Self::Cluster(cluster) => io.query(cluster, ::redis::cmd("PING")).await,
             Self::Memory(_) => Ok(()),
             Self::Unusable(message) => Err(unusable(message)),
         }
@@ -198,6 +191,56 @@ impl Backend {
 
 fn unusable(message: &str) -> Error {
     Error::Config(message.to_owned())
+}
+
+/// `SCAN`s `scan_on` for keys matching `pattern` and `UNLINK`s each batch
+/// through `unlink_on` (on a cluster: the scanned node, and the cluster,
+/// which sends each key to its slot's node); how many were deleted.
+async fn delete_scanned<I: Io>(
+    io: I,
+    scan_on: &impl Remote,
+    unlink_on: &impl Remote,
+    pattern: &str,
+) -> Result<u64, Error> {
+    let mut cursor = 0;
+    let mut deleted = 0;
+    loop {
+        let mut scan = ::redis::cmd("SCAN");
+        scan.arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(SCAN_COUNT);
+        let (next, keys): (u64, Vec<Vec<u8>>) = io.query(scan_on, scan).await?;
+        if !keys.is_empty() {
+            deleted += io.query::<u64>(unlink_on, unlink(&keys)).await?;
+        }
+        if next == 0 {
+            return Ok(deleted);
+        }
+        cursor = next;
+    }
+}
+
+/// `SET key bytes PX ttl_ms`.
+fn set(key: &str, bytes: &[u8], ttl_ms: u64) -> Cmd {
+    let mut cmd = ::redis::cmd("SET");
+    cmd.arg(key).arg(bytes).arg("PX").arg(ttl_ms);
+    cmd
+}
+
+/// `SET lock_key token NX PX ttl_ms`.
+fn lock(lock_key: &str, token: &str, ttl_ms: u64) -> Cmd {
+    let mut cmd = ::redis::cmd("SET");
+    cmd.arg(lock_key).arg(token).arg("NX").arg("PX").arg(ttl_ms);
+    cmd
+}
+
+/// The compare-and-delete of `lock_key` by its `token`'s owner.
+fn unlock(lock_key: &str, token: &str) -> Cmd {
+    let mut eval = ::redis::cmd("EVAL");
+    eval.arg(UNLOCK).arg(1).arg(lock_key).arg(token);
+    eval
 }
 
 /// `UNLINK` of `keys`; answers how many existed.

@@ -88,7 +88,7 @@ pub(crate) struct RedisBackend {
     timeouts: Timeouts,
     pool_size: u32,
     /// The async connection of each runtime that calls come from.
-    runtimes: Arc<RwLock<Vec<Arc<Slot>>>>,
+    runtimes: Slots,
     /// The async connection of calls from anywhere else, on the io runtime.
     own: Slot,
     pool: OnceLock<r2d2::Pool<SyncManager>>,
@@ -99,24 +99,29 @@ pub(crate) struct RedisBackend {
     last_sync_connect_error: Arc<Mutex<Option<RedisError>>>,
 }
 
-type Connecting = Shared<BoxFuture<'static, RedisResult<MultiplexedConnection>>>;
+/// The async connection of each runtime that calls come from.
+pub(super) type Slots<C = MultiplexedConnection> = Arc<RwLock<Vec<Arc<Slot<C>>>>>;
 
-/// One async connection, and the runtime it lives on (`None`: the io runtime).
+/// A connection attempt that callers share.
+pub(super) type Connecting<C = MultiplexedConnection> = Shared<BoxFuture<'static, RedisResult<C>>>;
+
+/// One async connection, and the runtime it lives on (`None`: the io
+/// runtime). The cluster backend keeps its cluster connection in one too.
 ///
-/// A `MultiplexedConnection` rather than the `redis` crate's
+/// For one server, a `MultiplexedConnection` rather than the `redis` crate's
 /// `ConnectionManager`: the manager's reconnection costs every command a
 /// shared future and two more reference counts, which both worker threads of
 /// a runtime contend for; here a broken connection is simply forgotten and
 /// the next call makes a new one.
-struct Slot {
+pub(super) struct Slot<C = MultiplexedConnection> {
     runtime: Option<Id>,
     /// The connection, once made; emptied when it breaks.
-    ready: ArcSwapOption<MultiplexedConnection>,
+    ready: ArcSwapOption<C>,
     /// Bumped each time the connection is forgotten: spare clones of an
     /// older generation are of a broken connection.
     generation: AtomicU64,
     /// The attempt under way, which callers join; `None`: none is.
-    connecting: Mutex<Option<Connecting>>,
+    connecting: Mutex<Option<Connecting<C>>>,
 }
 
 impl RedisBackend {
@@ -333,29 +338,7 @@ impl RedisBackend {
     }
 
     fn find_or_add_slot(&self, here: &Handle, id: Id) -> Arc<Slot> {
-        let find = |slots: &[Arc<Slot>]| slots.iter().find(|s| s.runtime == Some(id)).cloned();
-        if let Some(slot) = find(&self.runtimes.read().unwrap_or_else(PoisonError::into_inner)) {
-            return slot;
-        }
-        let mut slots = self
-            .runtimes
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(slot) = find(&slots) {
-            return slot;
-        }
-        let slot = Arc::new(Slot::new(Some(id)));
-        slots.push(slot.clone());
-        // A task that never ends: the runtime drops it when it shuts down.
-        let prune = Prune {
-            slots: Arc::downgrade(&self.runtimes),
-            runtime: id,
-        };
-        here.spawn(async move {
-            let _prune = prune;
-            std::future::pending::<()>().await;
-        });
-        slot
+        runtime_slot(&self.runtimes, here, id)
     }
 
     /// Whether the breaker is open: Redis failed moments ago, its failure
@@ -452,8 +435,8 @@ async fn connect(
     }
 }
 
-impl Slot {
-    fn new(runtime: Option<Id>) -> Self {
+impl<C: Clone + Send + Sync + 'static> Slot<C> {
+    pub(super) fn new(runtime: Option<Id>) -> Self {
         Self {
             runtime,
             ready: ArcSwapOption::empty(),
@@ -465,10 +448,10 @@ impl Slot {
     /// The connection, made with `connect` if there is none; concurrent
     /// callers share one attempt, and after a failed one the next call tries
     /// again. Once connected, a call takes no lock.
-    async fn connection(
+    pub(super) async fn connection(
         &self,
-        connect: impl FnOnce() -> Connecting,
-    ) -> RedisResult<MultiplexedConnection> {
+        connect: impl FnOnce() -> Connecting<C>,
+    ) -> RedisResult<C> {
         if let Some(conn) = self.ready.load().as_deref() {
             return Ok(conn.clone());
         }
@@ -516,13 +499,42 @@ impl Remembered {
     }
 }
 
+/// The slot of the runtime `here` (whose id is `id`) in `runtimes`, added
+/// (and set to be removed when the runtime shuts down) on first use.
+pub(super) fn runtime_slot<C: Clone + Send + Sync + 'static>(
+    runtimes: &Slots<C>,
+    here: &Handle,
+    id: Id,
+) -> Arc<Slot<C>> {
+    let find = |slots: &[Arc<Slot<C>>]| slots.iter().find(|s| s.runtime == Some(id)).cloned();
+    if let Some(slot) = find(&runtimes.read().unwrap_or_else(PoisonError::into_inner)) {
+        return slot;
+    }
+    let mut slots = runtimes.write().unwrap_or_else(PoisonError::into_inner);
+    if let Some(slot) = find(&slots) {
+        return slot;
+    }
+    let slot = Arc::new(Slot::new(Some(id)));
+    slots.push(slot.clone());
+    // A task that never ends: the runtime drops it when it shuts down.
+    let prune = Prune {
+        slots: Arc::downgrade(runtimes),
+        runtime: id,
+    };
+    here.spawn(async move {
+        let _prune = prune;
+        std::future::pending::<()>().await;
+    });
+    slot
+}
+
 /// Removes a runtime's slot when the runtime drops the task holding this.
-struct Prune {
-    slots: Weak<RwLock<Vec<Arc<Slot>>>>,
+struct Prune<C> {
+    slots: Weak<RwLock<Vec<Arc<Slot<C>>>>>,
     runtime: Id,
 }
 
-impl Drop for Prune {
+impl<C> Drop for Prune<C> {
     fn drop(&mut self) {
         if let Some(slots) = self.slots.upgrade() {
             let mut slots = slots.write().unwrap_or_else(PoisonError::into_inner);
@@ -531,7 +543,7 @@ impl Drop for Prune {
     }
 }
 
-fn timed_out(what: &str) -> RedisError {
+pub(super) fn timed_out(what: &str) -> RedisError {
     RedisError::from(std::io::Error::new(
         std::io::ErrorKind::TimedOut,
         format!("{what} timed out"),

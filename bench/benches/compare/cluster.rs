@@ -1,0 +1,199 @@
+//! The cluster rows: ours on a local Redis Cluster of 3 primaries (started
+//! here with `redis-test`, all on this machine) against ours on the one
+//! server of the other rows, `u64` values: a hit and a miss (async and sync,
+//! one caller), and 64 tasks' hits per second. Ratio = cluster / one server.
+
+use std::marker::PhantomData;
+use std::sync::{LazyLock, OnceLock};
+use std::time::Duration;
+
+use redis_cached::{Cache, redis_cached};
+use redis_test::cluster::{RedisCluster, RedisClusterConfiguration};
+
+use super::{
+    AsyncCall, Bench, BenchError, CACHE, Kind, LATENCY_ROUND, OursAsync, OursSync, ROUNDS, Samples,
+    Small, SyncCall, Target, Unit, calls_for, check, counted, hits_per_sec, small, time_sync,
+};
+
+/// The cluster's seed nodes, comma-separated.
+static NODES: OnceLock<String> = OnceLock::new();
+
+/// Ours on the cluster.
+static CLUSTER: LazyLock<Cache> = LazyLock::new(|| {
+    Cache::builder(NODES.get().map_or("", String::as_str))
+        .prefix("ours-cluster:")
+        .build()
+        .unwrap_or_else(|_| Cache::in_memory())
+});
+
+#[redis_cached(ttl = 600, cache = CLUSTER)]
+async fn cluster_async_small(id: u64) -> u64 {
+    small(id)
+}
+
+#[redis_cached(ttl = 600, cache = CLUSTER)]
+fn cluster_sync_small(id: u64) -> u64 {
+    small(id)
+}
+
+#[derive(Clone, Copy)]
+struct ClusterAsync;
+
+impl AsyncCall<u64> for ClusterAsync {
+    async fn call(&mut self, id: u64) -> Result<u64, BenchError> {
+        Ok(cluster_async_small(id).await)
+    }
+}
+
+struct ClusterSync;
+
+impl SyncCall<u64> for ClusterSync {
+    fn call(&mut self, id: u64) -> Result<u64, BenchError> {
+        Ok(cluster_sync_small(id))
+    }
+}
+
+/// Starts the cluster; it stops when the returned value is dropped.
+pub(super) fn start() -> Result<RedisCluster, BenchError> {
+    let cluster = RedisCluster::new(RedisClusterConfiguration::default());
+    let nodes: Vec<String> = cluster
+        .iter_servers()
+        .filter_map(|server| server.host_and_port())
+        .map(|(host, port)| format!("redis://{host}:{port}"))
+        .collect();
+    NODES
+        .set(nodes.join(","))
+        .map_err(|_| "cluster nodes set twice")?;
+    Ok(cluster)
+}
+
+impl Bench {
+    /// The cluster rows; [`start`] must have run.
+    pub(super) fn cluster(&mut self) -> Result<(), BenchError> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while let Err(e) = self.one.block_on(CLUSTER.ping()) {
+            if std::time::Instant::now() > deadline {
+                return Err(format!("ours on the cluster: ping: {e}").into());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        for kind in [Kind::Hit, Kind::Miss] {
+            self.cluster_latency(kind)?;
+        }
+        self.cluster_throughput(64)
+    }
+
+    fn cluster_round(
+        &mut self,
+        kind: Kind,
+        n: u64,
+        warm_up: bool,
+        s: &mut [Samples; 4],
+    ) -> Result<(), BenchError> {
+        let contestants: [(&str, &Cache); 4] = [
+            ("ours async, cluster", &CLUSTER),
+            ("ours async, one server", &CACHE),
+            ("ours sync, cluster", &CLUSTER),
+            ("ours sync, one server", &CACHE),
+        ];
+        for (i, (who, cache)) in contestants.into_iter().enumerate() {
+            let ids = self.ids(kind, n);
+            let before = cache.stats();
+            let (t, v) = match i {
+                0 => self.timed(&mut ClusterAsync, ids)?,
+                1 => self.timed(&mut OursAsync::<Small>(PhantomData), ids)?,
+                2 => time_sync(&mut ClusterSync, ids)?,
+                _ => time_sync(&mut OursSync::<Small>(PhantomData), ids)?,
+            };
+            check::<Small>(who, ids.last(), &v)?;
+            if !warm_up {
+                counted(who, kind, n, before, cache.stats())?;
+            }
+            s[i].push(t);
+        }
+        if kind == Kind::Miss {
+            self.clean_up()?;
+            self.one
+                .block_on(cluster_async_small_invalidate_all())
+                .map_err(|e| format!("cluster clean-up: {e}"))?;
+        }
+        Ok(())
+    }
+
+    fn cluster_latency(&mut self, kind: Kind) -> Result<(), BenchError> {
+        let mut warm: [Samples; 4] = Default::default();
+        self.cluster_round(kind, 20, true, &mut warm)?;
+        let per_call = Duration::from_secs_f64(warm[0].median());
+        let max = match kind {
+            Kind::Hit => 100_000,
+            Kind::Miss => 2_000,
+        };
+        let n = calls_for(LATENCY_ROUND, per_call, max);
+        let mut s: [Samples; 4] = Default::default();
+        for _ in 0..ROUNDS {
+            self.cluster_round(kind, n, false, &mut s)?;
+        }
+        let [cluster, one, cluster_sync, one_sync] = s.each_mut().map(Samples::median);
+        let row = match kind {
+            Kind::Hit => "cluster hit",
+            Kind::Miss => "cluster miss",
+        };
+        let t = &mut self.table;
+        let l = Unit::Latency;
+        t.line(
+            row,
+            "u64",
+            "async: cluster / one server",
+            l,
+            cluster,
+            one,
+            Target::None,
+        );
+        t.line(
+            row,
+            "u64",
+            "sync: cluster / one server",
+            l,
+            cluster_sync,
+            one_sync,
+            Target::None,
+        );
+        Ok(())
+    }
+
+    fn cluster_throughput(&mut self, tasks: usize) -> Result<(), BenchError> {
+        let rt = &self.two;
+        let mut s: [Samples; 2] = Default::default();
+        for round in 0..=ROUNDS {
+            let rates = [
+                rt.block_on(hits_per_sec("ours async, cluster", &ClusterAsync, tasks))?,
+                rt.block_on(hits_per_sec(
+                    "ours async, one server",
+                    &OursAsync::<Small>(PhantomData),
+                    tasks,
+                ))?,
+            ];
+            if round > 0 {
+                for (samples, rate) in s.iter_mut().zip(rates) {
+                    samples.0.push(rate);
+                }
+            }
+        }
+        let [cluster, one] = s.each_mut().map(Samples::median);
+        self.table.line(
+            "cluster hits/s",
+            &format!("u64, {tasks} tasks"),
+            "async: cluster / one server",
+            Unit::Throughput,
+            cluster,
+            one,
+            Target::None,
+        );
+        Ok(())
+    }
+}
+
+/// Our counters on the cluster, for the summary.
+pub(super) fn stats() -> redis_cached::Stats {
+    CLUSTER.stats()
+}

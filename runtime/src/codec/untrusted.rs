@@ -1,0 +1,281 @@
+//! Bytes from Redis are untrusted input: property tests that throw random
+//! bytes and mutated envelopes at [`decode`], signed and not. Whatever they
+//! hold, decoding never panics, a cache with a signing key never returns a
+//! value it didn't sign, and a length prefix claiming more than the stored
+//! bytes could describe is refused by bincode's limit instead of being
+//! allocated.
+
+use proptest::prelude::*;
+use proptest::sample::Index;
+use serde::{Deserialize, Serialize};
+
+use super::*;
+use crate::sign::Signer;
+
+const LIMIT: usize = 1 << 20;
+const META: Meta = Meta {
+    fresh_until_ms: 1_700_000_000_123,
+    compute_ms: 250,
+};
+const KEY: &str = "app:m::f:{0123456789abcdef0123456789abcdef}";
+
+fn signer() -> &'static Signer {
+    static SIGNER: std::sync::OnceLock<Signer> = std::sync::OnceLock::new();
+    SIGNER.get_or_init(|| Signer::new(b"the property tests' signing secret").unwrap())
+}
+
+fn seal() -> Option<Seal<'static>> {
+    Some(Seal {
+        signer: signer(),
+        key: KEY,
+    })
+}
+
+/// A struct of the kind users cache.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Record {
+    id: u64,
+    name: String,
+    scores: Vec<u32>,
+    active: bool,
+    ratio: f64,
+    tags: Option<Vec<Option<String>>>,
+}
+
+/// Nested options and sequences.
+type Nested = Option<Vec<Option<Vec<u16>>>>;
+
+fn record() -> impl Strategy<Value = Record> {
+    (
+        any::<u64>(),
+        ".{0,40}",
+        prop::collection::vec(any::<u32>(), 0..40),
+        any::<bool>(),
+        any::<f64>(),
+        prop::option::of(prop::collection::vec(prop::option::of(".{0,8}"), 0..8)),
+    )
+        .prop_map(|(id, name, scores, active, ratio, tags)| Record {
+            id,
+            name,
+            scores,
+            active,
+            ratio,
+            tags,
+        })
+}
+
+fn nested() -> impl Strategy<Value = Nested> {
+    prop::option::of(prop::collection::vec(
+        prop::option::of(prop::collection::vec(any::<u16>(), 0..8)),
+        0..8,
+    ))
+}
+
+/// One change to a valid envelope.
+#[derive(Debug, Clone)]
+enum Mutation {
+    Flip(Index, u8),
+    Insert(Index, u8),
+    Delete(Index),
+    Truncate(Index),
+    /// Overwrites bytes from a position on (e.g. a length prefix).
+    Overwrite(Index, Vec<u8>),
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        (any::<Index>(), 0..8u8).prop_map(|(at, bit)| Mutation::Flip(at, bit)),
+        (any::<Index>(), any::<u8>()).prop_map(|(at, byte)| Mutation::Insert(at, byte)),
+        any::<Index>().prop_map(Mutation::Delete),
+        any::<Index>().prop_map(Mutation::Truncate),
+        (any::<Index>(), prop::collection::vec(any::<u8>(), 1..10))
+            .prop_map(|(at, bytes)| Mutation::Overwrite(at, bytes)),
+    ]
+}
+
+impl Mutation {
+    /// `bytes`, changed (never left equal: every mutation changes a byte or the length).
+    fn apply(&self, bytes: &[u8]) -> Vec<u8> {
+        let mut out = bytes.to_vec();
+        match self {
+            Self::Flip(at, bit) => {
+                let at = at.index(out.len());
+                out[at] ^= 1 << bit;
+            }
+            Self::Insert(at, byte) => out.insert(at.index(out.len() + 1), *byte),
+            Self::Delete(at) => {
+                out.remove(at.index(out.len()));
+            }
+            Self::Truncate(at) => out.truncate(at.index(out.len())),
+            Self::Overwrite(at, with) => {
+                let start = at.index(out.len());
+                for (i, byte) in with.iter().enumerate() {
+                    match out.get_mut(start + i) {
+                        Some(b) => *b = *byte,
+                        None => out.push(*byte),
+                    }
+                }
+                // Writing the bytes that were there changes nothing: change one.
+                if out == bytes {
+                    out[start] ^= 0x80;
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Decodes `bytes` as each of the tested types, unsigned and signed: none
+/// may panic, and no signed decode may return a value unless `signed_ok`.
+fn decode_as_everything(bytes: &[u8], signed_ok: bool) -> Result<(), TestCaseError> {
+    let _ = decode::<u64>(bytes, None, LIMIT);
+    let _ = decode::<String>(bytes, None, LIMIT);
+    let _ = decode::<Vec<f64>>(bytes, None, LIMIT);
+    let _ = decode::<Record>(bytes, None, LIMIT);
+    let _ = decode::<Nested>(bytes, None, LIMIT);
+    let _ = decode::<Vec<u8>>(bytes, None, LIMIT);
+    if !signed_ok {
+        prop_assert!(decode::<u64>(bytes, seal(), LIMIT).is_err());
+        prop_assert!(decode::<String>(bytes, seal(), LIMIT).is_err());
+        prop_assert!(decode::<Vec<f64>>(bytes, seal(), LIMIT).is_err());
+        prop_assert!(decode::<Record>(bytes, seal(), LIMIT).is_err());
+        prop_assert!(decode::<Nested>(bytes, seal(), LIMIT).is_err());
+        prop_assert!(decode::<Vec<u8>>(bytes, seal(), LIMIT).is_err());
+    }
+    Ok(())
+}
+
+/// A valid envelope of `value` round-trips (to the same bytes, which holds
+/// for NaNs too), and every mutation of it decodes without a panic and is
+/// refused by a signed cache.
+fn check<T: Serialize + DeserializeOwned>(
+    value: &T,
+    change: &Mutation,
+) -> Result<(), TestCaseError> {
+    let plain = encode(value, META, None, LIMIT).unwrap();
+    let signed = encode(value, META, seal(), LIMIT).unwrap();
+    let (back, meta) = decode::<T>(&plain, None, LIMIT).unwrap();
+    prop_assert_eq!(meta, META);
+    prop_assert_eq!(&encode(&back, META, None, LIMIT).unwrap(), &plain);
+    let (back, _) = decode::<T>(&signed, seal(), LIMIT).unwrap();
+    prop_assert_eq!(&encode(&back, META, seal(), LIMIT).unwrap(), &signed);
+    prop_assert!(decode::<T>(&plain, seal(), LIMIT).is_err(), "unsigned");
+
+    let bad = change.apply(&plain);
+    prop_assert_ne!(&bad, &plain);
+    let _ = decode::<T>(&bad, None, LIMIT);
+    prop_assert!(decode::<T>(&bad, seal(), LIMIT).is_err());
+    decode_as_everything(&bad, false)?;
+
+    let bad = change.apply(&signed);
+    prop_assert_ne!(&bad, &signed);
+    let _ = decode::<T>(&bad, None, LIMIT);
+    prop_assert!(decode::<T>(&bad, seal(), LIMIT).is_err());
+    decode_as_everything(&bad, false)
+}
+
+/// An envelope (format 2) whose value starts with a length prefix of `claimed`.
+fn claiming(claimed: u64, tail: &[u8]) -> Vec<u8> {
+    let mut bytes = encode(&(), META, None, LIMIT).unwrap();
+    bincode::serde::encode_into_std_write(claimed, &mut bytes, CONFIG).unwrap();
+    bytes.extend_from_slice(tail);
+    bytes
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 256,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn random_bytes_never_panic_and_never_pass_a_signed_cache(
+        format in prop_oneof![Just(FORMAT), Just(SIGNED), any::<u8>()],
+        rest in prop::collection::vec(any::<u8>(), 0..300),
+    ) {
+        let mut bytes = vec![format];
+        bytes.extend_from_slice(&rest);
+        decode_as_everything(&bytes, false)?;
+        decode_as_everything(&rest, false)?;
+    }
+
+    #[test]
+    fn mutated_u64s(value in any::<u64>(), change in mutation()) {
+        check(&value, &change)?;
+    }
+
+    #[test]
+    fn mutated_strings(value in any::<String>(), change in mutation()) {
+        check(&value, &change)?;
+    }
+
+    #[test]
+    fn mutated_f64_vecs(value in prop::collection::vec(any::<f64>(), 0..64), change in mutation()) {
+        check(&value, &change)?;
+    }
+
+    #[test]
+    fn mutated_records(value in record(), change in mutation()) {
+        check(&value, &change)?;
+    }
+
+    #[test]
+    fn mutated_nested_options_and_vecs(value in nested(), change in mutation()) {
+        check(&value, &change)?;
+    }
+
+    #[test]
+    fn long_vecs_of_small_integers_round_trip(
+        value in prop::collection::vec(0u64..251, 0..5000),
+        change in mutation(),
+    ) {
+        // One byte each on the wire, eight in memory: valid values claim
+        // far more than their bytes, and must still decode.
+        check(&value, &change)?;
+    }
+
+    #[test]
+    fn a_length_prefix_beyond_the_bytes_is_refused_by_the_limit(
+        claimed in (1u64 << 20)..u64::MAX,
+        tail in prop::collection::vec(any::<u8>(), 0..64),
+    ) {
+        let bytes = claiming(claimed, &tail);
+        // Strings (and bincode's byte buffers) allocate what they claim:
+        // bincode's limit refuses the claim first.
+        let text = decode::<String>(&bytes, None, LIMIT).unwrap_err().to_string();
+        prop_assert!(text.contains("LimitExceeded"), "{}", text);
+        // Sequences decoded through serde: refused (serde preallocates at
+        // most 1 MiB for a claimed length, then the bytes run out).
+        prop_assert!(decode::<Vec<u8>>(&bytes, None, LIMIT).is_err());
+        prop_assert!(decode::<Vec<u64>>(&bytes, None, LIMIT).is_err());
+        prop_assert!(decode::<Vec<Vec<u8>>>(&bytes, None, LIMIT).is_err());
+        prop_assert!(decode::<Nested>(&bytes, None, LIMIT).is_err());
+    }
+}
+
+#[test]
+fn a_gibibyte_string_in_a_few_bytes_is_a_limit_error_not_an_allocation() {
+    let bytes = claiming(1 << 30, b"abc");
+    assert!(bytes.len() < 32);
+    let err = decode::<String>(&bytes, None, LIMIT).unwrap_err();
+    assert!(err.to_string().contains("LimitExceeded"), "{err}");
+    let err = decode::<Box<str>>(&bytes, None, LIMIT).unwrap_err();
+    assert!(err.to_string().contains("LimitExceeded"), "{err}");
+    // Under the cache's own limit the bytes are fine: it is bincode's limit,
+    // scaled to the stored size, that refuses the claim.
+    assert!(bytes.len() <= LIMIT);
+}
+
+#[test]
+fn a_vec_of_small_integers_counting_8_times_its_bytes_decodes() {
+    // 4096 one-byte varints: a 4 KiB payload that bincode counts as 32 KiB.
+    // Under the old limit of 4 times the payload it was refused, as garbage.
+    let value = vec![1u64; 4096];
+    let bytes = encode(&value, META, None, LIMIT).unwrap();
+    let (back, _) = decode::<Vec<u64>>(&bytes, None, LIMIT).unwrap();
+    assert_eq!(back, value);
+    let value = vec![1u128; 4000];
+    let bytes = encode(&value, META, None, LIMIT).unwrap();
+    assert_eq!(decode::<Vec<u128>>(&bytes, None, LIMIT).unwrap().0, value);
+}

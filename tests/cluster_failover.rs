@@ -1,0 +1,198 @@
+//! A primary of a 3-primary, 3-replica cluster dies during a load of cached
+//! calls, sync and async: no call panics, none returns a wrong value, none
+//! hangs past the response timeout plus the connect timeout, and once its
+//! replica is promoted the dead primary's keys are hits again.
+
+mod support;
+#[path = "support/cluster.rs"]
+mod test_cluster;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use redis_cached::redis_cached;
+use support::CacheSlot;
+use test_cluster::TestCluster;
+
+const RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+/// A bound on a hang, not a timing target.
+const SLOWEST_ALLOWED: Duration = Duration::from_millis(500 + 500 + 1_000);
+const ARGS: u64 = 60;
+
+static LOAD: CacheSlot = CacheSlot::new();
+static PROBE: CacheSlot = CacheSlot::new();
+
+fn expected(x: u64) -> u64 {
+    x * 7 + 1
+}
+
+#[redis_cached(ttl = 600, name = "failover::value", cache = LOAD)]
+async fn value_async(x: u64) -> u64 {
+    expected(x)
+}
+
+#[redis_cached(ttl = 600, name = "failover::value", cache = LOAD)]
+fn value_sync(x: u64) -> u64 {
+    expected(x)
+}
+
+/// The same keys, through a cache whose counters only the probe moves.
+#[redis_cached(ttl = 600, name = "failover::value", cache = PROBE)]
+fn value_probe(x: u64) -> u64 {
+    expected(x)
+}
+
+#[test]
+fn killing_a_primary_under_load_gives_no_wrong_answer_no_hang_and_hits_after_promotion() {
+    let mut cluster = TestCluster::start_with(3, 1);
+    let builder = cluster
+        .builder()
+        .response_timeout(RESPONSE_TIMEOUT)
+        .connect_timeout(CONNECT_TIMEOUT);
+    // The load's cache keeps values in process too: its tracking must move
+    // to the promoted replica.
+    LOAD.set(builder.clone().local(1_000).build().expect("valid urls"));
+    PROBE.set(builder.build().expect("valid urls"));
+
+    // Each argument's key, found as the key its first call adds.
+    let mut known: HashSet<String> = HashSet::new();
+    let mut key_of = Vec::new();
+    for x in 0..ARGS {
+        assert_eq!(value_sync(x), expected(x));
+        let added: Vec<String> = cluster
+            .keys()
+            .into_iter()
+            .filter(|key| !known.contains(key))
+            .collect();
+        assert_eq!(added.len(), 1, "one new key for {x}: {added:?}");
+        known.insert(added[0].clone());
+        key_of.push(added[0].clone());
+    }
+    let victim = cluster.primary_of(&key_of[0]);
+    let on_victim: Vec<u64> = (0..ARGS)
+        .filter(|&x| cluster.primary_of(&key_of[x as usize]) == victim)
+        .collect();
+    assert!(
+        !on_victim.is_empty() && on_victim.len() < ARGS as usize,
+        "{on_victim:?}"
+    );
+    // Let the replicas catch up with the values just written.
+    std::thread::sleep(Duration::from_millis(200));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let slowest = Arc::new(Mutex::new(Duration::ZERO));
+    let record = {
+        let slowest = slowest.clone();
+        move |took: Duration| {
+            let mut slowest = slowest.lock().unwrap();
+            *slowest = (*slowest).max(took);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut tasks = Vec::new();
+    for task in 0..4u64 {
+        let (stop, record) = (stop.clone(), record.clone());
+        tasks.push(runtime.spawn(async move {
+            let mut calls = 0u64;
+            // Bounded: at most a minute's worth, whatever happens.
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while !stop.load(SeqCst) && Instant::now() < deadline {
+                let x = (calls * 4 + task) % ARGS;
+                let start = Instant::now();
+                let got = value_async(x).await;
+                record(start.elapsed());
+                assert_eq!(got, expected(x), "async call for {x}");
+                calls += 1;
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            calls
+        }));
+    }
+    let threads: Vec<_> = (0..2u64)
+        .map(|thread| {
+            let (stop, record) = (stop.clone(), record.clone());
+            std::thread::spawn(move || {
+                let mut calls = 0u64;
+                let deadline = Instant::now() + Duration::from_secs(60);
+                while !stop.load(SeqCst) && Instant::now() < deadline {
+                    let x = (calls * 2 + thread) % ARGS;
+                    let start = Instant::now();
+                    let got = value_sync(x);
+                    record(start.elapsed());
+                    assert_eq!(got, expected(x), "sync call for {x}");
+                    calls += 1;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                calls
+            })
+        })
+        .collect();
+
+    std::thread::sleep(Duration::from_millis(300));
+    let errors_before = LOAD.stats().errors;
+    cluster.kill(victim);
+    let killed_at = Instant::now();
+
+    // Hits come back for the dead primary's keys once a replica serves them.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let recovered_after = loop {
+        let hits = PROBE.stats().hits;
+        for &x in &on_victim {
+            assert_eq!(value_probe(x), expected(x), "probe for {x}");
+        }
+        if PROBE.stats().hits - hits == on_victim.len() as u64 {
+            break killed_at.elapsed();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no hits for the dead primary's keys 40 s after the kill"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    // Every node learns of the promotion by gossip; ask until the one asked has.
+    let mut promoted = victim;
+    support::eventually("every node knows the promoted replica", || {
+        promoted = cluster.primary_of(&key_of[on_victim[0] as usize]);
+        promoted != victim
+    });
+    support::eventually("the load cache's tracking on the promoted replica", || {
+        cluster.client_ids(promoted, "redis-cached-tracking").len() == 1
+    });
+    // Some more load on the new topology.
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, SeqCst);
+
+    let mut calls = 0;
+    for task in tasks {
+        calls += runtime.block_on(task).expect("no async call panicked");
+    }
+    for thread in threads {
+        calls += thread.join().expect("no sync call panicked");
+    }
+    let slowest = *slowest.lock().unwrap();
+    let stats = LOAD.stats();
+    eprintln!(
+        "{calls} calls; hits for the dead primary's keys {recovered_after:?} after the kill; \
+         slowest call {slowest:?}; errors {} during the failover; {stats:?}",
+        stats.errors - errors_before
+    );
+    assert!(calls > 100, "the load ran: {calls} calls");
+    assert!(
+        slowest < SLOWEST_ALLOWED,
+        "a call took {slowest:?}, past the response and connect timeouts"
+    );
+    assert!(stats.hits > 0);
+    let x = on_victim[0];
+    let local_hits = LOAD.stats().local_hits;
+    support::eventually("in-process hits for the dead primary's keys", || {
+        assert_eq!(value_sync(x), expected(x));
+        LOAD.stats().local_hits > local_hits
+    });
+}

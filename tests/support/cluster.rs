@@ -1,0 +1,241 @@
+//! A throwaway Redis Cluster for the cluster tests (via `redis-test`), and
+//! helpers that read what is in it. Included with `#[path]` by the test
+//! files that need it, so the other tests don't start clusters.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::time::{Duration, Instant};
+
+use redis::cluster::{ClusterClient, ClusterConnection};
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+use redis_cached::{Cache, CacheBuilder};
+use redis_test::cluster::{RedisCluster, RedisClusterConfiguration};
+
+/// A local Redis Cluster, its processes killed when dropped.
+pub struct TestCluster {
+    cluster: RedisCluster,
+    /// A `redis://host:port` URL per node, primaries and replicas.
+    pub nodes: Vec<String>,
+}
+
+impl TestCluster {
+    /// 3 primaries, no replicas.
+    pub fn start() -> Self {
+        Self::start_with(3, 0)
+    }
+
+    /// `primaries` primaries with `replicas` replicas each, once every slot
+    /// is served and a cluster connection answers.
+    pub fn start_with(primaries: u16, replicas: u16) -> Self {
+        let cluster = RedisCluster::new(RedisClusterConfiguration {
+            num_nodes: primaries * (1 + replicas),
+            num_replicas: replicas,
+            ..Default::default()
+        });
+        let nodes = cluster
+            .iter_servers()
+            .map(|server| {
+                let (host, port) = server.host_and_port().expect("a TCP node");
+                format!("redis://{host}:{port}")
+            })
+            .collect();
+        let cluster = Self { cluster, nodes };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let ok = cluster.try_conn().and_then(|mut conn| {
+                redis::cmd("SET")
+                    .arg("test:probe")
+                    .arg(1)
+                    .query::<()>(&mut conn)?;
+                redis::cmd("DEL").arg("test:probe").query::<()>(&mut conn)
+            });
+            match ok {
+                Ok(()) => return cluster,
+                Err(e) if Instant::now() > deadline => panic!("the cluster did not start: {e}"),
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    }
+
+    /// The seed nodes as one comma-separated URL, as `REDIS_CACHED_URL` holds them.
+    pub fn url(&self) -> String {
+        self.nodes.join(",")
+    }
+
+    /// A builder for a cache on this cluster, all nodes as seeds.
+    pub fn builder(&self) -> CacheBuilder {
+        CacheBuilder::cluster(&self.nodes)
+    }
+
+    /// A fresh cache on this cluster, with one seed node.
+    pub fn cache(&self) -> Cache {
+        Cache::cluster(&self.nodes[..1]).expect("valid urls")
+    }
+
+    fn try_conn(&self) -> redis::RedisResult<ClusterConnection> {
+        ClusterClient::builder(self.nodes.clone())
+            .connection_timeout(Duration::from_secs(1))
+            .response_timeout(Duration::from_secs(2))
+            .build()?
+            .get_connection()
+    }
+
+    /// A cluster connection, for looking at what the cache wrote.
+    pub fn conn(&self) -> ClusterConnection {
+        self.try_conn().expect("connect to the test cluster")
+    }
+
+    /// Every key on every primary, sorted.
+    pub fn keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = redis::cmd("KEYS")
+            .arg("*")
+            .query(&mut self.conn())
+            .expect("KEYS on every primary");
+        keys.sort();
+        keys
+    }
+
+    /// `PTTL key` on the node that holds the key, in ms (-2: no key).
+    pub fn pttl(&self, key: &str) -> i64 {
+        redis::cmd("PTTL")
+            .arg(key)
+            .query(&mut self.conn())
+            .expect("PTTL")
+    }
+
+    /// `EXISTS key`, asked of the key's node.
+    pub fn exists(&self, key: &str) -> bool {
+        redis::cmd("EXISTS")
+            .arg(key)
+            .query(&mut self.conn())
+            .expect("EXISTS")
+    }
+
+    /// `INCR key`, for a body to count its runs in the cluster.
+    pub fn incr(&self, key: &str) -> i64 {
+        redis::cmd("INCR")
+            .arg(key)
+            .query(&mut self.conn())
+            .expect("INCR")
+    }
+
+    /// The `(host, port)` of each primary, from `CLUSTER SLOTS`, with the
+    /// number of keys it holds (`DBSIZE` on it).
+    pub fn keys_per_primary(&self) -> Vec<((String, u16), u64)> {
+        let mut conn = self.conn();
+        let ranges: Vec<Vec<redis::Value>> = redis::cmd("CLUSTER")
+            .arg("SLOTS")
+            .query(&mut conn)
+            .expect("CLUSTER SLOTS");
+        let mut primaries: Vec<(String, u16)> = Vec::new();
+        for range in ranges {
+            let (host, port) = address(&range[2]).expect("a primary's address");
+            if !primaries.contains(&(host.clone(), port)) {
+                primaries.push((host, port));
+            }
+        }
+        primaries.sort();
+        primaries
+            .into_iter()
+            .map(|(host, port)| {
+                let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+                    host: host.clone(),
+                    port,
+                });
+                let size = conn
+                    .route_command(&redis::cmd("DBSIZE"), route)
+                    .expect("DBSIZE");
+                let size: u64 = redis::from_redis_value(size).expect("a count");
+                ((host, port), size)
+            })
+            .collect()
+    }
+
+    /// The port of the primary serving `key`'s slot.
+    pub fn primary_of(&self, key: &str) -> u16 {
+        let slot: u16 = redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg(key)
+            .query(&mut self.conn())
+            .expect("CLUSTER KEYSLOT");
+        let ranges: Vec<Vec<redis::Value>> = redis::cmd("CLUSTER")
+            .arg("SLOTS")
+            .query(&mut self.conn())
+            .expect("CLUSTER SLOTS");
+        ranges
+            .into_iter()
+            .find_map(|range| {
+                let (start, end): (u16, u16) =
+                    redis::from_redis_value(redis::Value::Array(range[..2].to_vec())).ok()?;
+                let (_, port) = address(&range[2])?;
+                (start..=end).contains(&slot).then_some(port)
+            })
+            .expect("a primary for every slot")
+    }
+
+    /// Runs `cmd` on the node listening on `port`.
+    pub fn on_node<T: redis::FromRedisValue>(&self, port: u16, cmd: &redis::Cmd) -> T {
+        let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+            host: "127.0.0.1".to_owned(),
+            port,
+        });
+        let value = self
+            .conn()
+            .route_command(cmd, route)
+            .expect("a command on one node");
+        redis::from_redis_value(value).expect("the expected reply type")
+    }
+
+    /// The ids of the clients of the node on `port` named `name`.
+    pub fn client_ids(&self, port: u16, name: &str) -> Vec<u64> {
+        let mut list = redis::cmd("CLIENT");
+        list.arg("LIST");
+        let list: String = self.on_node(port, &list);
+        let named = format!(" name={name} ");
+        list.lines()
+            .filter(|line| line.contains(&named))
+            .filter_map(|line| line.strip_prefix("id="))
+            .filter_map(|rest| rest.split(' ').next()?.parse().ok())
+            .collect()
+    }
+
+    /// Each argument's key: calls `call(x)` for each `x` in `args` and
+    /// returns the one key each call added to the cluster.
+    pub fn keys_of(&self, args: std::ops::Range<u64>, mut call: impl FnMut(u64)) -> Vec<String> {
+        let mut known: std::collections::HashSet<String> = self.keys().into_iter().collect();
+        args.map(|x| {
+            call(x);
+            let added: Vec<String> = self
+                .keys()
+                .into_iter()
+                .filter(|key| !known.contains(key))
+                .collect();
+            assert_eq!(added.len(), 1, "one new key for {x}: {added:?}");
+            known.insert(added[0].clone());
+            added[0].clone()
+        })
+        .collect()
+    }
+
+    /// Kills the node listening on `port` at once (`SIGKILL`): no goodbye,
+    /// as when a machine dies.
+    pub fn kill(&mut self, port: u16) {
+        let server = self
+            .cluster
+            .servers
+            .iter_mut()
+            .find(|server| server.host_and_port().is_some_and(|(_, p)| p == port))
+            .expect("a node on that port");
+        server.process.kill().expect("kill the node");
+        let _ = server.process.wait();
+    }
+}
+
+/// The host and port of a node in a `CLUSTER SLOTS` answer.
+fn address(node: &redis::Value) -> Option<(String, u16)> {
+    let redis::Value::Array(fields) = node else {
+        return None;
+    };
+    let host = redis::from_redis_value(fields.first()?.clone()).ok()?;
+    let port = redis::from_redis_value(fields.get(1)?.clone()).ok()?;
+    Some((host, port))
+}
