@@ -216,4 +216,12 @@ fn certificates_need_rediss_and_must_parse() {
         .unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Config, "{error:#}");
     assert!(!texts(&error).contains("c2VjcmV0"), "{}", texts(&error));
+
+    // The cluster backend takes no certificates yet: refused, not ignored.
+    let error = redis_cached::CacheBuilder::cluster(["rediss://127.0.0.1:7000"])
+        .tls_ca(Pki::new().ca_cert)
+        .build()
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Config, "{error:#}");
+    assert!(error.to_string().contains("Cluster"), "{error}");
 }

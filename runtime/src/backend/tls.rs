@@ -50,6 +50,32 @@ impl Tls {
     }
 }
 
+impl Tls {
+    /// Readies a Redis Cluster's seed `nodes`, whose client takes none of
+    /// these certificates yet: installs the provider if a node is
+    /// `rediss://`; fails, with the reason, if certificates were given.
+    pub(crate) fn for_cluster<'a>(
+        &self,
+        nodes: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), &'static str> {
+        #[cfg(feature = "tls")]
+        {
+            if self.ca.is_some() || self.client.is_some() {
+                return Err("tls_ca and tls_client_cert are not supported on a Redis Cluster yet");
+            }
+            if nodes
+                .into_iter()
+                .any(|node| node.trim_start().starts_with("rediss://"))
+            {
+                install_provider();
+            }
+        }
+        #[cfg(not(feature = "tls"))]
+        let _ = nodes;
+        Ok(())
+    }
+}
+
 /// Makes `ring` the process's rustls provider, unless one is installed.
 #[cfg(feature = "tls")]
 fn install_provider() {
