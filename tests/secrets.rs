@@ -1,6 +1,7 @@
 //! No password in anything the crate prints: a URL with a password is
-//! used in each way that can fail (malformed, refused, wrong password, the
-//! default cache from the environment), and the password must appear in no
+//! used in each way that can fail (malformed, refused, wrong password, a
+//! refused TLS handshake, the default cache from the environment), and the
+//! password (and a TLS client key) must appear in no
 //! error (`Display`, `{:#}`, `Debug`, sources), no `Debug` of the builder or
 //! cache, and no log line at any level.
 
@@ -11,6 +12,7 @@ use std::time::Duration;
 
 use redis_cached::{Cache, ErrorKind, redis_cached};
 use support::logs::{self, Capture};
+use support::tls::{Pki, TlsRedis};
 use support::{CacheSlot, TestRedis};
 
 const SECRET: &str = "Pa55-s3cr3t";
@@ -144,6 +146,79 @@ async fn a_wrong_password_shows_no_password() {
     assert_hidden("the cache's Debug", &format!("{cache:?}"));
     assert!(!logs.at("WARN").is_empty(), "the failure was logged");
     assert_no_secret_logged(&logs);
+}
+
+#[tokio::test]
+async fn a_refused_tls_handshake_shows_no_password_and_no_key() {
+    static CACHE: CacheSlot = CacheSlot::new();
+    let logs = logs::capture();
+    // Wants a client certificate from its own CA.
+    let redis = TlsRedis::start(true, &[]);
+    let url = redis
+        .url()
+        .replace("rediss://", &format!("rediss://app:{SECRET}@"));
+    let other = Pki::new();
+    let quick = |builder: redis_cached::CacheBuilder| {
+        builder
+            .connect_timeout(Duration::from_millis(500))
+            .build()
+            .unwrap()
+    };
+    let caches = [
+        // The server refuses: no client certificate.
+        quick(Cache::builder(&url).tls_ca(redis.pki.ca_cert.clone())),
+        // The server refuses: a client certificate of another CA.
+        quick(
+            Cache::builder(&url)
+                .tls_ca(redis.pki.ca_cert.clone())
+                .tls_client_cert(other.client_cert.clone(), other.client_key.clone()),
+        ),
+        // The client refuses: the server's CA is not trusted.
+        quick(Cache::builder(redis.url()).password(SECRET)),
+    ];
+    let key_lines: Vec<&str> = other
+        .client_key
+        .lines()
+        .filter(|line| !line.starts_with("---"))
+        .collect();
+    let assert_nothing_shown = |what: &str, text: &str| {
+        assert_hidden(what, text);
+        for line in &key_lines {
+            assert!(!text.contains(line), "{what} shows the client key: {text}");
+        }
+    };
+    for cache in &caches {
+        let error = cache.ping().await.unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Connection, "{error}");
+        assert_nothing_shown("ping's error", &texts(&error));
+        let error = cache.ping_blocking().unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Connection, "{error}");
+        assert_nothing_shown("ping_blocking's error", &texts(&error));
+        let error = cache.invalidate_all("f").await.unwrap_err();
+        assert_nothing_shown("invalidate_all's error", &texts(&error));
+        assert_nothing_shown("the cache's Debug", &format!("{cache:?}"));
+    }
+    let [first, ..] = caches;
+    CACHE.set(first);
+
+    #[redis_cached(ttl = 60, cache = CACHE)]
+    fn echo(x: u32) -> u32 {
+        x
+    }
+
+    #[redis_cached(ttl = 60, cache = CACHE)]
+    async fn echo_async(x: u32) -> u32 {
+        x
+    }
+
+    for i in 0..5 {
+        assert_eq!(echo(i), i);
+        assert_eq!(echo_async(i).await, i);
+    }
+    assert!(!logs.at("WARN").is_empty(), "the failure was logged");
+    for line in logs.lines() {
+        assert_nothing_shown("a log line", &line);
+    }
 }
 
 #[test]

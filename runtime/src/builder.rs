@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use crate::backend::{Backend, ClusterBackend, Credentials, MemoryBackend, RedisBackend, Timeouts};
+use crate::backend::{
+    Backend, ClusterBackend, Credentials, MemoryBackend, RedisBackend, Timeouts, Tls,
+};
 use crate::cache::Cache;
 use crate::error::{self, public::Error};
 use crate::local::Local;
@@ -91,12 +93,14 @@ impl Cache {
 /// Settings for a [`Cache`]; start from [`Cache::builder`].
 ///
 /// Its `Debug` output shows the URL with its password replaced by `***`,
-/// and no password given with [`password`](Self::password).
+/// and no password given with [`password`](Self::password), nor any TLS
+/// certificate or key.
 #[derive(Clone)]
 #[must_use]
 pub struct CacheBuilder {
     url: String,
     credentials: Credentials,
+    tls: Tls,
     pub(crate) prefix: String,
     timeouts: Timeouts,
     pub(crate) max_value_size: usize,
@@ -125,6 +129,7 @@ impl CacheBuilder {
         Self {
             url: url.to_owned(),
             credentials: Credentials::default(),
+            tls: Tls::default(),
             prefix: String::new(),
             timeouts: Timeouts {
                 connect: Duration::from_secs(1),
@@ -188,6 +193,52 @@ impl CacheBuilder {
     /// and cached calls run uncached (see the README, "Errors").
     pub fn password(mut self, password: impl Into<String>) -> Self {
         self.credentials.password = Some(password.into());
+        self
+    }
+
+    /// Trusts the CA certificate(s) in `pem` for a `rediss://` URL, in place
+    /// of the built-in roots (Mozilla's, from `webpki-roots`): for a Redis
+    /// whose certificate a private CA signed. The server's certificate must
+    /// name the URL's host (DNS name or IP address). Needs the `tls` feature;
+    /// with a `redis://` URL, [`build`](Self::build) fails.
+    ///
+    /// ```no_run
+    /// let ca = std::fs::read("/etc/redis/tls/ca.crt").unwrap();
+    /// let cache = redis_cached::Cache::builder("rediss://redis.internal:6380")
+    ///     .tls_ca(ca)
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(cache);
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn tls_ca(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls.ca = Some(pem.into());
+        self
+    }
+
+    /// Presents the client certificate (chain) `cert_pem` with its private
+    /// key `key_pem` (PKCS#8, PKCS#1 or SEC1) to a Redis that asks for one
+    /// (`tls-auth-clients yes`): mutual TLS. Needs the `tls` feature; with a
+    /// `redis://` URL, [`build`](Self::build) fails. Neither is ever printed.
+    ///
+    /// ```no_run
+    /// let cache = redis_cached::Cache::builder("rediss://redis.internal:6380")
+    ///     .tls_ca(std::fs::read("/etc/redis/tls/ca.crt").unwrap())
+    ///     .tls_client_cert(
+    ///         std::fs::read("/etc/app/tls/client.crt").unwrap(),
+    ///         std::fs::read("/etc/app/tls/client.key").unwrap(),
+    ///     )
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(cache);
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn tls_client_cert(
+        mut self,
+        cert_pem: impl Into<Vec<u8>>,
+        key_pem: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.tls.client = Some((cert_pem.into(), key_pem.into()));
         self
     }
 
@@ -293,7 +344,9 @@ impl CacheBuilder {
         self
     }
 
-    /// The cache; fails if the URL is malformed or the signing key too short.
+    /// The cache; fails if the URL is malformed, the signing key too short,
+    /// or TLS certificates were given that don't parse or go with a URL
+    /// other than `rediss://`.
     pub fn build(self) -> Result<Cache, Error> {
         let signer = match &self.signing_key {
             None => None,
@@ -314,11 +367,14 @@ impl CacheBuilder {
             Backend::Memory(MemoryBackend::new(self.max_entries))
         } else if self.cluster || self.url.contains(',') {
             let nodes = self.url.split(',');
+            (self.tls.for_cluster(nodes.clone()))
+                .map_err(|reason| error::Error::Config(reason.to_owned()))?;
             Backend::Cluster(ClusterBackend::new(nodes, self.timeouts, self.pool_size)?)
         } else {
             Backend::Redis(RedisBackend::new(
                 &self.url,
                 &self.credentials,
+                &self.tls,
                 self.timeouts,
                 self.pool_size,
             )?)
@@ -352,6 +408,7 @@ impl std::fmt::Debug for CacheBuilder {
         f.debug_struct("CacheBuilder")
             .field("url", &redact(&self.url))
             .field("credentials", &self.credentials)
+            .field("tls", &self.tls)
             .field("prefix", &self.prefix)
             .field("timeouts", &self.timeouts)
             .field("max_value_size", &self.max_value_size)

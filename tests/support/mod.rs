@@ -10,6 +10,7 @@ use redis_cached::Cache;
 use redis_test::server::RedisServer;
 
 pub mod logs;
+pub mod tls;
 
 /// A `redis-server` on a free port, killed when dropped.
 pub struct TestRedis {

@@ -9,6 +9,7 @@ mod memory;
 mod redis;
 #[cfg(test)]
 mod tests;
+mod tls;
 
 use ::redis::Cmd;
 
@@ -16,6 +17,7 @@ pub(crate) use self::cluster::ClusterBackend;
 pub(crate) use self::io::{Async, Blocking, Io, Remote, block_on};
 pub(crate) use self::memory::MemoryBackend;
 pub(crate) use self::redis::{Credentials, RedisBackend, Timeouts};
+pub(crate) use self::tls::Tls;
 use crate::error::{Error, Reach};
 
 /// Deletes `KEYS[1]` only if it holds `ARGV[1]`: a lock is released by its

@@ -32,6 +32,7 @@ use redis::{
 use tokio::runtime::{Handle, Id};
 
 use super::breaker::{Admit, Breaker, Change};
+use super::tls::Tls;
 use crate::error::{Chain, Error};
 use crate::redact::redact;
 use crate::runtimes::{self, io_runtime};
@@ -127,6 +128,7 @@ impl RedisBackend {
     pub(crate) fn new(
         url: &str,
         credentials: &Credentials,
+        tls: &Tls,
         timeouts: Timeouts,
         pool_size: u32,
     ) -> Result<Self, Error> {
@@ -144,7 +146,7 @@ impl RedisBackend {
             settings = settings.set_password(password);
         }
         info = info.set_redis_settings(settings);
-        let client = Client::open(info).map_err(config)?;
+        let client = tls.client(info).map_err(config)?;
         let pause = u64::try_from(timeouts.connect.as_millis()).unwrap_or(u64::MAX);
         static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         Ok(Self {
@@ -601,7 +603,8 @@ mod tests {
             connect: Duration::from_millis(100),
             response: Duration::from_millis(100),
         };
-        RedisBackend::new("redis://127.0.0.1:1", &Credentials::default(), timeouts, 1).unwrap()
+        let (credentials, tls) = (Credentials::default(), Tls::default());
+        RedisBackend::new("redis://127.0.0.1:1", &credentials, &tls, timeouts, 1).unwrap()
     }
 
     #[test]

@@ -25,6 +25,7 @@ fn redis() -> (RedisServer, Backend) {
     let backend = RedisBackend::new(
         &format!("redis://{host}:{port}"),
         &Default::default(),
+        &Default::default(),
         timeouts,
         2,
     )

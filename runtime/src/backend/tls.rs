@@ -1,0 +1,138 @@
+//! TLS (`rediss://`, with the `tls` feature): the certificates a cache's
+//! builder was given, and the crypto provider rustls needs.
+//!
+//! rustls picks its process-wide crypto provider by itself only when exactly
+//! one of its provider features (`ring`, `aws-lc-rs`) is compiled in; with
+//! none or both it panics on the first connection. The `redis` crate
+//! enables none, and an application may well bring `aws-lc-rs` through
+//! another dependency, so this crate enables `ring` and installs it as the
+//! process default before a `rediss://` client is made, unless the
+//! application installed a provider of its own first, which is then used.
+
+use redis::{Client, ConnectionInfo, RedisResult};
+
+/// The certificates for `rediss://` given to the builder, in PEM; `Debug`
+/// shows only whether each is set.
+#[derive(Clone, Default)]
+pub(crate) struct Tls {
+    /// The CA to trust in place of the built-in roots.
+    #[cfg(feature = "tls")]
+    pub(crate) ca: Option<Vec<u8>>,
+    /// The certificate (chain) and private key to present to Redis (mTLS).
+    #[cfg(feature = "tls")]
+    pub(crate) client: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Tls {
+    /// A client for `info` that trusts and presents these certificates.
+    /// Fails if certificates are given for a URL that is not `rediss://`,
+    /// or if they don't parse.
+    pub(crate) fn client(&self, info: ConnectionInfo) -> RedisResult<Client> {
+        #[cfg(feature = "tls")]
+        {
+            use redis::{ClientTlsConfig, ConnectionAddr, TlsCertificates};
+
+            if matches!(info.addr(), ConnectionAddr::TcpTls { .. }) {
+                install_provider();
+            }
+            if self.ca.is_some() || self.client.is_some() {
+                let certificates = TlsCertificates {
+                    client_tls: self.client.as_ref().map(|(cert, key)| ClientTlsConfig {
+                        client_cert: cert.clone(),
+                        client_key: key.clone(),
+                    }),
+                    root_cert: self.ca.clone(),
+                };
+                return Client::build_with_tls(info, certificates);
+            }
+        }
+        Client::open(info)
+    }
+}
+
+impl Tls {
+    /// Readies a Redis Cluster's seed `nodes`, whose client takes none of
+    /// these certificates yet: installs the provider if a node is
+    /// `rediss://`; fails, with the reason, if certificates were given.
+    pub(crate) fn for_cluster<'a>(
+        &self,
+        nodes: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), &'static str> {
+        #[cfg(feature = "tls")]
+        {
+            if self.ca.is_some() || self.client.is_some() {
+                return Err("tls_ca and tls_client_cert are not supported on a Redis Cluster yet");
+            }
+            if nodes
+                .into_iter()
+                .any(|node| node.trim_start().starts_with("rediss://"))
+            {
+                install_provider();
+            }
+        }
+        #[cfg(not(feature = "tls"))]
+        let _ = nodes;
+        Ok(())
+    }
+}
+
+/// Makes `ring` the process's rustls provider, unless one is installed.
+#[cfg(feature = "tls")]
+fn install_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Err: another thread (or the application) installed one just now.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut debug = f.debug_struct("Tls");
+        #[cfg(feature = "tls")]
+        {
+            let shown = |set: bool| if set { "<redacted>" } else { "none" };
+            debug
+                .field("ca", &shown(self.ca.is_some()))
+                .field("client_cert", &shown(self.client.is_some()));
+        }
+        debug.finish()
+    }
+}
+
+#[cfg(all(test, feature = "tls"))]
+mod tests {
+    use redis::IntoConnectionInfo;
+    use rustls::crypto::CryptoProvider;
+
+    use super::*;
+
+    /// The one test of this binary that makes a TLS client: the process's
+    /// provider is this test's to observe. (That an application's own
+    /// provider is kept is tests/tls_provider.rs, a process of its own.)
+    #[test]
+    fn a_rediss_client_installs_ring_when_no_provider_is_installed() {
+        let info = |url: &str| url.into_connection_info().unwrap();
+        Tls::default().client(info("redis://127.0.0.1:1")).unwrap();
+        assert!(CryptoProvider::get_default().is_none(), "none for redis://");
+        Tls::default().client(info("rediss://127.0.0.1:1")).unwrap();
+        let installed = CryptoProvider::get_default().expect("installed");
+        let ring = rustls::crypto::ring::default_provider();
+        assert_eq!(
+            format!("{:?}", installed.key_provider),
+            format!("{:?}", ring.key_provider),
+        );
+    }
+
+    #[test]
+    fn debug_shows_no_certificate() {
+        let tls = Tls {
+            ca: Some(b"-----BEGIN CERTIFICATE-----\nQ0E=".to_vec()),
+            client: Some((b"Y2VydA==".to_vec(), b"a2V5".to_vec())),
+        };
+        let printed = format!("{tls:?}");
+        assert_eq!(
+            printed,
+            r#"Tls { ca: "<redacted>", client_cert: "<redacted>" }"#
+        );
+    }
+}
