@@ -5,34 +5,7 @@
 mod support;
 
 use redis_cached::Cache;
-use support::{CacheSlot, Calls, TestRedis};
-
-/// The store under one test's cache: a throwaway Redis, or `mem://`.
-enum Store {
-    Redis(Box<TestRedis>),
-    Memory,
-}
-
-impl Store {
-    fn redis(slot: &CacheSlot) -> Self {
-        let redis = TestRedis::start();
-        slot.set(redis.cache());
-        Self::Redis(Box::new(redis))
-    }
-
-    fn memory(slot: &CacheSlot) -> Self {
-        slot.set(Cache::new("mem://").expect("mem:// is valid"));
-        Self::Memory
-    }
-
-    /// How many keys Redis holds; `None` for the memory store.
-    fn key_count(&self) -> Option<usize> {
-        match self {
-            Self::Redis(redis) => Some(redis.keys().len()),
-            Self::Memory => None,
-        }
-    }
-}
+use support::{CacheSlot, Calls, Store};
 
 /// `(hits, misses, stores, errors)` of a cache.
 fn counts(cache: &Cache) -> (u64, u64, u64, u64) {

@@ -8,34 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use redis_cached::Cache;
-use support::{CacheSlot, Calls, TestRedis};
-
-/// The store under one test's cache: a throwaway Redis, or `mem://`.
-enum Store {
-    Redis(Box<TestRedis>),
-    Memory,
-}
-
-impl Store {
-    fn redis(slot: &CacheSlot) -> Self {
-        let redis = TestRedis::start();
-        slot.set(redis.cache());
-        Self::Redis(Box::new(redis))
-    }
-
-    fn memory(slot: &CacheSlot) -> Self {
-        slot.set(Cache::new("mem://").expect("mem:// is valid"));
-        Self::Memory
-    }
-
-    /// The `PTTL` of every key in Redis, in key order; `None` for `mem://`.
-    fn pttls(&self) -> Option<Vec<i64>> {
-        match self {
-            Self::Redis(redis) => Some(redis.keys().iter().map(|k| redis.pttl(k)).collect()),
-            Self::Memory => None,
-        }
-    }
-}
+use support::{CacheSlot, Calls, Store};
 
 /// A setting read on every call, as a configuration value would be.
 struct Settings {

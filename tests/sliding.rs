@@ -8,26 +8,7 @@ mod test_cluster;
 use std::time::Duration;
 
 use redis_cached::Cache;
-use support::{CacheSlot, Calls, TestRedis};
-
-/// The store under one test's cache: a throwaway Redis, or `mem://`.
-enum Store {
-    Redis(#[expect(dead_code, reason = "keeps the server up")] Box<TestRedis>),
-    Memory,
-}
-
-impl Store {
-    fn redis(slot: &CacheSlot) -> Self {
-        let redis = TestRedis::start();
-        slot.set(redis.cache());
-        Self::Redis(Box::new(redis))
-    }
-
-    fn memory(slot: &CacheSlot) -> Self {
-        slot.set(Cache::new("mem://").expect("mem:// is valid"));
-        Self::Memory
-    }
-}
+use support::{CacheSlot, Calls, Store, TestRedis};
 
 macro_rules! suite {
     ($module:ident, $store:ident) => {

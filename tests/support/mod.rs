@@ -270,3 +270,41 @@ pub fn eventually(what: &str, mut done: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(2));
     }
 }
+
+/// The store under one test's cache: a throwaway Redis, or `mem://`, so
+/// that one test body runs against both.
+pub enum Store {
+    Redis(Box<TestRedis>),
+    Memory,
+}
+
+impl Store {
+    /// A fresh Redis, with `slot` pointed at a cache on it.
+    pub fn redis(slot: &CacheSlot) -> Self {
+        let redis = TestRedis::start();
+        slot.set(redis.cache());
+        Self::Redis(Box::new(redis))
+    }
+
+    /// `slot` pointed at a fresh in-memory cache.
+    pub fn memory(slot: &CacheSlot) -> Self {
+        slot.set(Cache::new("mem://").expect("mem:// is valid"));
+        Self::Memory
+    }
+
+    /// How many keys Redis holds; `None` for the memory store.
+    pub fn key_count(&self) -> Option<usize> {
+        match self {
+            Self::Redis(redis) => Some(redis.keys().len()),
+            Self::Memory => None,
+        }
+    }
+
+    /// The `PTTL` of every key in Redis, in key order; `None` for `mem://`.
+    pub fn pttls(&self) -> Option<Vec<i64>> {
+        match self {
+            Self::Redis(redis) => Some(redis.keys().iter().map(|k| redis.pttl(k)).collect()),
+            Self::Memory => None,
+        }
+    }
+}
