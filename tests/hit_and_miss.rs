@@ -261,3 +261,32 @@ fn async_fns_work_outside_tokio() {
     assert_eq!(redis.keys().len(), 1);
     assert_eq!(CACHE.stats().errors, 0);
 }
+
+#[tokio::test]
+async fn a_cache_on_the_applications_own_client() {
+    static CACHE: CacheSlot = CacheSlot::new();
+    static CALLS: Calls = Calls::new();
+    let redis = TestRedis::start();
+    let client = redis::Client::open(redis.url()).expect("a valid url");
+    CACHE.set(redis_cached::Cache::from_client(client).expect("no builder settings to refuse"));
+
+    #[redis_cached::redis_cached(ttl = 60, cache = CACHE)]
+    async fn triple(x: u64) -> u64 {
+        CALLS.inc();
+        x * 3
+    }
+
+    assert_eq!(triple(5).await, 15);
+    assert_eq!(triple(5).await, 15);
+    assert_eq!(CALLS.get(), 1, "a miss, then a hit");
+    let pttl = redis.pttl(&redis.only_key());
+    assert!((59_000..=60_000).contains(&pttl), "PTTL {pttl}");
+
+    let client = redis::Client::open(redis.url()).expect("a valid url");
+    let err = redis_cached::Cache::builder_from_client(client)
+        .password("not here")
+        .build()
+        .expect_err("credentials belong on the client");
+    assert!(err.to_string().contains("from the client"), "{err}");
+    assert!(!err.to_string().contains("not here"), "{err}");
+}

@@ -54,6 +54,29 @@ impl Cache {
         CacheBuilder::new(url)
     }
 
+    /// A cache, with default settings, on a `redis::Client` the application
+    /// already configured (its URL, credentials, TLS, RESP version, …).
+    /// Fails only as [`CacheBuilder::build`] does.
+    ///
+    /// ```
+    /// let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+    /// let cache = redis_cached::Cache::from_client(client).unwrap();
+    /// # drop(cache);
+    /// ```
+    pub fn from_client(client: redis::Client) -> Result<Self, Error> {
+        Self::builder_from_client(client).build()
+    }
+
+    /// Starts configuring a cache on a `redis::Client` the application
+    /// already configured (see [`from_client`](Self::from_client)). The
+    /// builder's credentials and TLS settings don't apply: set them on the
+    /// client; giving them is a configuration error.
+    pub fn builder_from_client(client: redis::Client) -> CacheBuilder {
+        let mut builder = CacheBuilder::new("");
+        builder.client = Some(client);
+        builder
+    }
+
     /// A cache in this process's memory, with default settings: for tests,
     /// local development, or a single process that needs no shared cache.
     ///
@@ -99,6 +122,8 @@ impl Cache {
 #[must_use]
 pub struct CacheBuilder {
     url: String,
+    /// A client the application made, used instead of `url`.
+    client: Option<redis::Client>,
     credentials: Credentials,
     tls: Tls,
     pub(crate) prefix: String,
@@ -128,6 +153,7 @@ impl CacheBuilder {
     pub(crate) fn new(url: &str) -> Self {
         Self {
             url: url.to_owned(),
+            client: None,
             credentials: Credentials::default(),
             tls: Tls::default(),
             prefix: String::new(),
@@ -356,7 +382,19 @@ impl CacheBuilder {
                 )))
             })?),
         };
-        let backend = if self.url.starts_with(MEMORY_URL) {
+        let backend = if let Some(client) = self.client {
+            if self.credentials.is_set() || self.tls.is_set() || self.cluster {
+                return Err(error::Error::Config(
+                    "a cache on a redis::Client takes its credentials, TLS and node from the client; don't set them on the builder".to_owned(),
+                )
+                .into());
+            }
+            Backend::Redis(RedisBackend::with_client(
+                client,
+                self.timeouts,
+                self.pool_size,
+            ))
+        } else if self.url.starts_with(MEMORY_URL) {
             if self.url != MEMORY_URL {
                 return Err(error::Error::Config(format!(
                     "{}: an in-memory cache's URL is just {MEMORY_URL:?}; set its size with `max_entries`",
@@ -407,6 +445,7 @@ impl std::fmt::Debug for CacheBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CacheBuilder")
             .field("url", &redact(&self.url))
+            .field("client", &self.client.as_ref().map(|_| "<redis::Client>"))
             .field("credentials", &self.credentials)
             .field("tls", &self.tls)
             .field("prefix", &self.prefix)

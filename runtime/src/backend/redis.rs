@@ -44,6 +44,13 @@ pub(crate) struct Credentials {
     pub(crate) password: Option<String>,
 }
 
+impl Credentials {
+    /// Whether a user or password was given.
+    pub(crate) fn is_set(&self) -> bool {
+        self.username.is_some() || self.password.is_some()
+    }
+}
+
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Credentials")
@@ -147,9 +154,15 @@ impl RedisBackend {
         }
         info = info.set_redis_settings(settings);
         let client = tls.client(info).map_err(config)?;
+        Ok(Self::with_client(client, timeouts, pool_size))
+    }
+
+    /// A backend on a client the application configured itself.
+    pub(crate) fn with_client(client: Client, timeouts: Timeouts, pool_size: u32) -> Self {
+        super::tls::prepare(&client);
         let pause = u64::try_from(timeouts.connect.as_millis()).unwrap_or(u64::MAX);
         static NEXT_ID: AtomicU64 = AtomicU64::new(0);
-        Ok(Self {
+        Self {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             client,
             timeouts,
@@ -159,7 +172,7 @@ impl RedisBackend {
             pool: OnceLock::new(),
             breaker: Breaker::new(pause),
             last_sync_connect_error: Arc::default(),
-        })
+        }
     }
 
     /// The client this backend connects with.

@@ -24,6 +24,14 @@ pub(crate) struct Tls {
 }
 
 impl Tls {
+    /// Whether a CA or a client certificate was given.
+    pub(crate) fn is_set(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.ca.is_some() || self.client.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
+    }
+
     /// A client for `info` that trusts and presents these certificates.
     /// Fails if certificates are given for a URL that is not `rediss://`,
     /// or if they don't parse.
@@ -74,6 +82,20 @@ impl Tls {
         let _ = nodes;
         Ok(())
     }
+}
+
+/// Readies the process for `client`, made by the application: a provider
+/// for rustls if it speaks TLS.
+pub(crate) fn prepare(client: &Client) {
+    #[cfg(feature = "tls")]
+    if matches!(
+        client.get_connection_info().addr(),
+        redis::ConnectionAddr::TcpTls { .. }
+    ) {
+        install_provider();
+    }
+    #[cfg(not(feature = "tls"))]
+    let _ = client;
 }
 
 /// Makes `ring` the process's rustls provider, unless one is installed.
