@@ -237,6 +237,7 @@ impl CacheBuilder {
     /// # drop(cache);
     /// ```
     #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub fn tls_ca(mut self, pem: impl Into<Vec<u8>>) -> Self {
         self.tls.ca = Some(pem.into());
         self
@@ -259,6 +260,7 @@ impl CacheBuilder {
     /// # drop(cache);
     /// ```
     #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub fn tls_client_cert(
         mut self,
         cert_pem: impl Into<Vec<u8>>,

@@ -32,6 +32,7 @@
 //!
 //! See the README for every argument of the attribute and the key format.
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod backend;
 mod builder;
@@ -66,3 +67,9 @@ pub use error::public::{Error, ErrorKind};
 pub use global::{DEFAULT_URL, default_cache, env_url, set_default};
 pub use metrics::Stats;
 pub use redis_cached_macros::redis_cached;
+
+// Every Rust block of README.md compiles as a doctest (`cargo test --doc`).
+// Only under `cfg(doctest)`: the packaged crate has README.md elsewhere.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
