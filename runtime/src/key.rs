@@ -37,7 +37,7 @@ const FORMAT: &[u8] = b"redis-cached/key/3";
 /// Accumulates the digest of one call's key parts.
 ///
 /// Generated code calls [`arg`](Self::arg) once per key argument; the first
-/// argument that fails to serialize is kept and reported by [`Digest::of`].
+/// argument that fails to serialize is kept and reported by `Digest::of`.
 pub struct KeyHasher {
     hasher: Buffered,
     error: Option<bincode::error::EncodeError>,

@@ -42,7 +42,7 @@ pub async fn call<R, V>(
     call::call(Async, spec, cache, digest, values, unless, kit, body).await
 }
 
-/// [`call`] for a plain function, on the caller's thread.
+/// `call` for a plain function, on the caller's thread.
 pub fn call_blocking<R, V>(
     spec: &Spec,
     cache: &Cache,
@@ -58,7 +58,7 @@ pub fn call_blocking<R, V>(
     ))
 }
 
-/// [`call`] for functions with `stale` or `refresh` whose body owns what it
+/// `call` for functions with `stale` or `refresh` whose body owns what it
 /// uses: a refresh runs in a task spawned on the caller's runtime.
 pub async fn call_spawning<R, V, F, Fut>(
     spec: &Spec,

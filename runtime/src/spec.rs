@@ -161,7 +161,7 @@ impl<T: Serialize + DeserializeOwned> Policy<Option<T>> for SomeOnly {
     }
 }
 
-/// A function's [`Policy`] and its value type's [`Codec`], as plain
+/// A function's [`Policy`] and its value type's `Codec`, as plain
 /// functions. Generated code makes it with [`values`], where the serde
 /// bounds are checked (and a missing derive is reported, once); the calls
 /// that take it have no bounds to fail.
