@@ -86,12 +86,7 @@ impl TestCluster {
 
     /// Every key on every primary, sorted.
     pub fn keys(&self) -> Vec<String> {
-        let mut keys: Vec<String> = redis::cmd("KEYS")
-            .arg("*")
-            .query(&mut self.conn())
-            .expect("KEYS on every primary");
-        keys.sort();
-        keys
+        crate::support::sorted_keys(&mut self.conn())
     }
 
     /// `PTTL key` on the node that holds the key, in ms (-2: no key).

@@ -57,19 +57,8 @@ impl TestRedis {
         let (host, port) = server.host_and_port().expect("a TCP server");
         let url = format!("redis://{host}:{port}");
         let redis = Self { server, url };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            match redis
-                .try_conn()
-                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
-            {
-                Ok(_) => return redis,
-                // Up, and wants a password.
-                Err(e) if e.code() == Some("NOAUTH") => return redis,
-                Err(e) if Instant::now() > deadline => panic!("redis-server did not start: {e}"),
-                Err(_) => std::thread::sleep(Duration::from_millis(20)),
-            }
-        }
+        wait_for_ping(|| redis.try_conn());
+        redis
     }
 
     /// Starts a server and points `slot` at a cache on it.
@@ -100,9 +89,7 @@ impl TestRedis {
 
     /// Every key on the server, sorted.
     pub fn keys(&self) -> Vec<String> {
-        let mut keys: Vec<String> = self.conn().keys("*").expect("KEYS");
-        keys.sort();
-        keys
+        sorted_keys(&mut self.conn())
     }
 
     /// Every key on a server started with `--requirepass root-pw`, sorted.
@@ -307,4 +294,27 @@ impl Store {
             Self::Memory => None,
         }
     }
+}
+
+/// Waits until a server answers `PING` on the connections `connect` makes
+/// (a `NOAUTH` reply counts: it is up, and wants a password); fails the test
+/// after 10 s.
+pub fn wait_for_ping(mut connect: impl FnMut() -> redis::RedisResult<redis::Connection>) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match connect().and_then(|mut c| redis::cmd("PING").query::<String>(&mut c)) {
+            Ok(_) => return,
+            Err(e) if e.code() == Some("NOAUTH") => return,
+            Err(e) if Instant::now() > deadline => panic!("redis-server did not start: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+/// Every key `conn` sees (`KEYS *`: on a cluster connection, every
+/// primary's), sorted.
+pub fn sorted_keys(conn: &mut impl redis::ConnectionLike) -> Vec<String> {
+    let mut keys: Vec<String> = redis::cmd("KEYS").arg("*").query(conn).expect("KEYS");
+    keys.sort();
+    keys
 }

@@ -2,8 +2,6 @@
 //! here (rcgen): a CA, a server certificate for `127.0.0.1` and `localhost`
 //! signed by it, and a client certificate signed by it for mTLS.
 
-use std::time::{Duration, Instant};
-
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
     KeyUsagePurpose,
@@ -113,18 +111,8 @@ impl TlsRedis {
             url: format!("rediss://127.0.0.1:{port}"),
             pki,
         };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            match redis
-                .try_conn()
-                .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
-            {
-                Ok(_) => return redis,
-                Err(e) if e.code() == Some("NOAUTH") => return redis,
-                Err(e) if Instant::now() > deadline => panic!("redis-server did not start: {e}"),
-                Err(_) => std::thread::sleep(Duration::from_millis(20)),
-            }
-        }
+        super::wait_for_ping(|| redis.try_conn());
+        redis
     }
 
     /// The server's `rediss://` URL.
@@ -164,12 +152,7 @@ impl TlsRedis {
 
     /// Every key on the server, sorted.
     pub fn keys(&self) -> Vec<String> {
-        let mut keys: Vec<String> = redis::cmd("KEYS")
-            .arg("*")
-            .query(&mut self.conn())
-            .expect("KEYS");
-        keys.sort();
-        keys
+        super::sorted_keys(&mut self.conn())
     }
 
     /// `PTTL key`, in milliseconds.

@@ -34,7 +34,7 @@ use redis::{Client, Cmd, ConnectionLike, FromRedisValue, RedisError, RedisResult
 use tokio::runtime::Handle;
 
 use super::io::{Io, Remote};
-use super::redis::{Connecting, Slot, Slots, Timeouts, runtime_slot, timed_out};
+use super::redis::{Connecting, Slot, Slots, Timeouts, runtime_slot, spawned, timed_out};
 use crate::error::Error;
 use crate::runtimes::{self, io_runtime};
 
@@ -225,15 +225,7 @@ impl ClusterBackend {
 
     /// A connection attempt running on `runtime`, within the connect timeout.
     fn connect_on(&self, runtime: &Handle) -> Connecting<ClusterConnection> {
-        let client = self.client.clone();
-        let limit = self.timeouts.connect;
-        let task = runtime.spawn(async move { connect(client, limit).await });
-        async move {
-            task.await
-                .unwrap_or_else(|_| Err(timed_out("connect task")))
-        }
-        .boxed()
-        .shared()
+        spawned(runtime, connect(self.client.clone(), self.timeouts.connect))
     }
 
     fn pool(&self) -> &r2d2::Pool<SyncManager> {

@@ -17,6 +17,7 @@
 //! The breaker's changes of state are logged here, once each.
 
 use std::cell::RefCell;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, OnceLock, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant};
@@ -406,13 +407,7 @@ impl RedisBackend {
     /// A connection attempt running on `runtime`, awaited from anywhere.
     fn connect_on(&self, runtime: &Handle) -> Connecting {
         let attempt = connect(self.client.clone(), self.config(), self.timeouts.connect);
-        let task = runtime.spawn(attempt);
-        async move {
-            task.await
-                .unwrap_or_else(|_| Err(timed_out("connect task")))
-        }
-        .boxed()
-        .shared()
+        spawned(runtime, attempt)
     }
 
     fn pool(&self) -> &r2d2::Pool<SyncManager> {
@@ -554,6 +549,21 @@ impl<C> Drop for Prune<C> {
             slots.retain(|slot| slot.runtime != Some(self.runtime));
         }
     }
+}
+
+/// `attempt` running on `runtime`, shared by the callers that await it
+/// from anywhere (the connection of callers without a usable runtime).
+pub(super) fn spawned<C: Clone + Send + Sync + 'static>(
+    runtime: &Handle,
+    attempt: impl Future<Output = RedisResult<C>> + Send + 'static,
+) -> Connecting<C> {
+    let task = runtime.spawn(attempt);
+    async move {
+        task.await
+            .unwrap_or_else(|_| Err(timed_out("connect task")))
+    }
+    .boxed()
+    .shared()
 }
 
 pub(super) fn timed_out(what: &str) -> RedisError {
