@@ -1,6 +1,7 @@
 //! A cache on a Redis Cluster of 3 primaries, started by each test: keys
 //! spread over every primary, hits, misses and TTLs, single flight, the
-//! cross-process lock, invalidation and stale values, sync and async.
+//! cross-process lock, invalidation and stale values, sync and async; and a
+//! cache on a cluster client the application configured itself.
 
 mod support;
 #[path = "support/cluster.rs"]
@@ -344,4 +345,76 @@ fn one_cluster_cache_serves_runtimes_that_come_and_go_and_callers_without_one() 
     );
     let stats = CACHE.stats();
     assert_eq!((stats.hits, stats.misses, stats.errors), (60, 20, 0));
+}
+
+#[test]
+fn a_cache_on_the_applications_own_cluster_client_caches_on_every_primary() {
+    static CACHE: CacheSlot = CacheSlot::new();
+    static CUBES: Calls = Calls::new();
+    static HALVES: Calls = Calls::new();
+    let cluster = TestCluster::start();
+    // Configured by the application: one seed node, its own timeouts.
+    let client = || {
+        redis::cluster::ClusterClient::builder(cluster.nodes[..1].to_vec())
+            .connection_timeout(Duration::from_secs(1))
+            .response_timeout(Duration::from_secs(2))
+            .build()
+            .expect("a valid seed node")
+    };
+    let refused = Cache::builder_from_cluster_client(client())
+        .local(100)
+        .build()
+        .expect_err("no in-process tier on an application's cluster client");
+    assert!(refused.is_config(), "{refused}");
+    CACHE.set(
+        Cache::builder_from_cluster_client(client())
+            .prefix("app:")
+            .build()
+            .expect("a cache on the client"),
+    );
+    CACHE.ping_blocking().expect("the cluster answers");
+
+    #[redis_cached(ttl = 60, cache = CACHE)]
+    fn cube(x: u64) -> u64 {
+        CUBES.inc();
+        x * x * x
+    }
+
+    #[redis_cached(ttl = 60, cache = CACHE)]
+    async fn half(x: u64) -> u64 {
+        HALVES.inc();
+        x / 2
+    }
+
+    for _ in 0..2 {
+        for x in 0..ARGS {
+            assert_eq!(cube(x), x * x * x);
+        }
+    }
+    assert_eq!(CUBES.get(), ARGS as usize, "each body ran once");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        for _ in 0..2 {
+            for x in 0..20 {
+                assert_eq!(half(x).await, x / 2);
+            }
+        }
+    });
+    assert_eq!(HALVES.get(), 20, "each async body ran once");
+    let stats = CACHE.stats();
+    assert_eq!(
+        (stats.hits, stats.misses, stats.stores, stats.errors),
+        (ARGS + 20, ARGS + 20, ARGS + 20, 0)
+    );
+    let keys = cluster.keys();
+    assert_eq!(keys.len() as u64, ARGS + 20);
+    assert!(keys.iter().all(|key| key.starts_with("app:")), "{keys:?}");
+    assert_spread(&cluster, ARGS + 20);
+    let pttl = cluster.pttl(&keys[0]);
+    assert!((58_000..=60_000).contains(&pttl), "PTTL {pttl}");
+    assert_eq!(cube_invalidate_all().unwrap(), ARGS);
+    assert_eq!(cluster.keys().len(), 20, "only half's entries are left");
 }

@@ -201,7 +201,6 @@ impl<'a> Parts<'a> {
     /// The function itself (`Mode::Cached`) or `f_refresh`.
     fn cached(&self, ident: &Ident, attrs: &[Attribute], mode: Mode) -> TokenStream {
         let Self {
-            private,
             spec,
             call_spec,
             cache,
@@ -221,11 +220,12 @@ impl<'a> Parts<'a> {
         let block = &self.signature.func.block;
         let output = &self.signature.output;
         let is_async = sig.asyncness.is_some();
+        let door = self.door();
         let call = match (mode, is_async) {
-            (Mode::Cached, false) => quote!(call_blocking),
+            (Mode::Cached, false) => quote!(call),
             (Mode::Cached, true) if self.spawning => quote!(call_spawning),
             (Mode::Cached, true) => quote!(call),
-            (Mode::Refresh, false) => quote!(refresh_blocking),
+            (Mode::Refresh, false) => quote!(refresh),
             (Mode::Refresh, true) => quote!(refresh),
         };
         // The spawning call takes a closure that makes the future, so that a
@@ -234,7 +234,7 @@ impl<'a> Parts<'a> {
         let make = spawning.then(|| quote!(move ||));
         let body = if is_async {
             quote! {
-                #private::#call(#call_spec, #cache, #key, #values, #unless, #kit #make async move {
+                #door::#call(#call_spec, #cache, #key, #values, #unless, #kit #make async move {
                     #bind_patterns
                     // Pins the block's output type, so `?` in the body infers its error type.
                     #[allow(unreachable_code, clippy::diverging_sub_expression, clippy::needless_return)]
@@ -247,7 +247,7 @@ impl<'a> Parts<'a> {
             }
         } else {
             quote! {
-                #private::#call(#call_spec, #cache, #key, #values, #unless, #kit move || -> #output {
+                #door.#call(#call_spec, #cache, #key, #values, #unless, #kit move || -> #output {
                     #bind_patterns
                     #block
                 })
@@ -265,14 +265,26 @@ impl<'a> Parts<'a> {
         }
     }
 
+    /// Where the calls of the function and its siblings go: `__private`
+    /// for an `async fn`; for a plain `fn`, the doors `__private::sync`
+    /// gives, which are an error naming the `sync` feature where it is off,
+    /// reported once, at `fn`.
+    fn door(&self) -> TokenStream {
+        let private = &self.private;
+        let sig = &self.signature.func.sig;
+        if sig.asyncness.is_some() {
+            return quote!(#private);
+        }
+        respan(
+            quote!(#private::sync(#private::Feature)),
+            sig.fn_token.span(),
+        )
+    }
+
     /// `f_invalidate(args…)`: deletes this call's entry.
     fn invalidate(&self, name: &str, cfgs: &[Attribute]) -> TokenStream {
         let Self {
-            private,
-            spec,
-            cache,
-            key,
-            ..
+            spec, cache, key, ..
         } = self;
         let mut sig = self.outer.clone();
         sig.ident = sibling(name, "invalidate");
@@ -282,10 +294,11 @@ impl<'a> Parts<'a> {
         let vis = &self.signature.func.vis;
         let receiver = self.signature.has_receiver.then(|| quote!(let _ = &self;));
         let params = self.signature.params.iter().map(|p| &p.binding);
+        let door = self.door();
         let call = if sig.asyncness.is_some() {
-            quote!(#private::invalidate(&__RC_SPEC, #cache, #key).await)
+            quote!(#door::invalidate(&__RC_SPEC, #cache, #key).await)
         } else {
-            quote!(#private::invalidate_blocking(&__RC_SPEC, #cache, #key))
+            quote!(#door.invalidate(&__RC_SPEC, #cache, #key))
         };
         let doc = doc(format!(
             "Deletes the cached value of `{name}` for these arguments; `Ok(true)` if there was one. \
@@ -306,20 +319,16 @@ impl<'a> Parts<'a> {
 
     /// `f_invalidate_all()`: deletes every entry of the function.
     fn invalidate_all(&self, name: &str, cfgs: &[Attribute]) -> TokenStream {
-        let Self {
-            private,
-            spec,
-            cache,
-            ..
-        } = self;
+        let Self { spec, cache, .. } = self;
         let vis = &self.signature.func.vis;
         let ident = sibling(name, "invalidate_all");
         let asyncness = &self.signature.func.sig.asyncness;
         let runtime = &self.runtime;
+        let door = self.door();
         let call = if asyncness.is_some() {
-            quote!(#private::invalidate_all(&__RC_SPEC, #cache).await)
+            quote!(#door::invalidate_all(&__RC_SPEC, #cache).await)
         } else {
-            quote!(#private::invalidate_all_blocking(&__RC_SPEC, #cache))
+            quote!(#door.invalidate_all(&__RC_SPEC, #cache))
         };
         let doc = doc(format!(
             "Deletes every cached value of `{name}`, for all arguments; returns how many."
@@ -390,9 +399,14 @@ fn kit(
     if sliding(args) {
         return (quote!(::core::option::Option::None), TokenStream::new());
     }
-    if args.local.is_some() {
+    if let Some(local) = &args.local {
+        // Without the `local` feature, an error at `local` that names it.
+        let feature = respan(
+            quote!(#private::local(#private::Feature);),
+            local.name.span(),
+        );
         let assert = quote_spanned!(span=> #private::assert_local::<#value>(););
-        return (probe, assert);
+        return (probe, quote!(#feature #assert));
     }
     let generic = signature
         .func

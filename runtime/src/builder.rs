@@ -3,19 +3,33 @@
 
 use std::time::Duration;
 
-use crate::backend::{
-    Backend, ClusterBackend, Credentials, MemoryBackend, RedisBackend, Timeouts, Tls,
-};
+#[cfg(feature = "cluster")]
+use crate::backend::ClusterBackend;
+#[cfg(feature = "memory")]
+use crate::backend::MemoryBackend;
+use crate::backend::{Backend, Credentials, RedisBackend, Timeouts, Tls};
 use crate::cache::Cache;
 use crate::error::{self, public::Error};
+#[cfg(feature = "local")]
 use crate::local::Local;
 use crate::redact::redact;
 use crate::sign::{MIN_SECRET, Signer};
 use crate::store::Store;
+#[cfg(feature = "local")]
 use crate::tracking::Start;
 
 /// The URL of the in-process backend.
 pub(crate) const MEMORY_URL: &str = "mem://";
+
+/// The configuration error of a setting whose Cargo feature is off.
+#[cfg(not(all(feature = "memory", feature = "cluster")))]
+fn needs_feature(what: &str, feature: &str) -> Error {
+    error::Error::Config(format!(
+        "{what} needs the `{feature}` feature of redis-cached; enable it in Cargo.toml: \
+         redis-cached = {{ version = \"0.1\", features = [\"{feature}\"] }}"
+    ))
+    .into()
+}
 
 impl Cache {
     /// A cache on the store at `url` with default settings.
@@ -33,7 +47,7 @@ impl Cache {
 
     /// A cache on the Redis Cluster that the seed `nodes` belong to, with
     /// default settings (see [`CacheBuilder::cluster`]). Fails only if a URL
-    /// is malformed.
+    /// is malformed. Needs the `cluster` feature.
     ///
     /// ```no_run
     /// let cache = redis_cached::Cache::cluster([
@@ -43,8 +57,48 @@ impl Cache {
     /// .unwrap();
     /// # drop(cache);
     /// ```
+    #[cfg(feature = "cluster")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
     pub fn cluster<S: AsRef<str>>(nodes: impl IntoIterator<Item = S>) -> Result<Self, Error> {
         CacheBuilder::cluster(nodes).build()
+    }
+
+    /// A cache, with default settings, on a Redis Cluster client the
+    /// application already configured (`redis::cluster::ClusterClient` of
+    /// redis 1.x: its seed nodes, credentials, TLS, timeouts, retries, …).
+    /// Fails only as [`CacheBuilder::build`] does. Needs the `cluster`
+    /// feature.
+    ///
+    /// The client's own connection and response timeouts and retries bound
+    /// each command (those of [`CacheBuilder::cluster`] are the builder's).
+    /// Such a cache has no in-process tier: tracking needs a connection to
+    /// every primary, made with the client's credentials, which a
+    /// `ClusterClient` doesn't hand out; `local = N` functions read Redis
+    /// on every call. Use [`CacheBuilder::cluster`] for the tier.
+    ///
+    /// ```
+    /// let client = redis::cluster::ClusterClient::new(["redis://127.0.0.1:7000"]).unwrap();
+    /// let cache = redis_cached::Cache::from_cluster_client(client).unwrap();
+    /// # drop(cache);
+    /// ```
+    #[cfg(feature = "cluster")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
+    pub fn from_cluster_client(client: redis::cluster::ClusterClient) -> Result<Self, Error> {
+        Self::builder_from_cluster_client(client).build()
+    }
+
+    /// Starts configuring a cache on a Redis Cluster client the application
+    /// already configured (see [`from_cluster_client`](Self::from_cluster_client)).
+    /// The builder's credentials, TLS settings, timeouts and `local` don't
+    /// apply: set them on the client (giving credentials, TLS or `local` is
+    /// a configuration error); `prefix`, `max_value_size`, `pool_size` and
+    /// `signing_key` do.
+    #[cfg(feature = "cluster")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
+    pub fn builder_from_cluster_client(client: redis::cluster::ClusterClient) -> CacheBuilder {
+        let mut builder = CacheBuilder::new("");
+        builder.cluster_client = Some(client);
+        builder
     }
 
     /// Starts configuring a cache on the store at `url` (see [`new`](Self::new)).
@@ -101,15 +155,12 @@ impl Cache {
     /// assert_eq!(double(21), 42);
     /// assert_eq!(CACHE.stats().hits, 1);
     /// ```
+    #[cfg(feature = "memory")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "memory")))]
     pub fn in_memory() -> Self {
         let builder = CacheBuilder::new(MEMORY_URL);
         let backend = Backend::Memory(MemoryBackend::new(builder.max_entries));
-        Self::from_store(Store::new(
-            backend,
-            builder.prefix,
-            builder.max_value_size,
-            None,
-        ))
+        Self::from_store(Store::new(backend, builder.prefix, builder.max_value_size))
     }
 }
 
@@ -124,6 +175,9 @@ pub struct CacheBuilder {
     url: String,
     /// A client the application made, used instead of `url`.
     client: Option<redis::Client>,
+    /// A cluster client the application made, used instead of `url`.
+    #[cfg(feature = "cluster")]
+    cluster_client: Option<redis::cluster::ClusterClient>,
     credentials: Credentials,
     tls: Tls,
     pub(crate) prefix: String,
@@ -133,6 +187,7 @@ pub struct CacheBuilder {
     pub(crate) max_entries: u64,
     local: Option<u64>,
     /// `url` is a comma-separated list of a Redis Cluster's seed nodes.
+    #[cfg(feature = "cluster")]
     cluster: bool,
     /// The secret that signs every stored value, if any.
     signing_key: Option<SigningKey>,
@@ -154,6 +209,8 @@ impl CacheBuilder {
         Self {
             url: url.to_owned(),
             client: None,
+            #[cfg(feature = "cluster")]
+            cluster_client: None,
             credentials: Credentials::default(),
             tls: Tls::default(),
             prefix: String::new(),
@@ -165,6 +222,7 @@ impl CacheBuilder {
             pool_size: 8,
             max_entries: 100_000,
             local: None,
+            #[cfg(feature = "cluster")]
             cluster: false,
             signing_key: None,
         }
@@ -188,6 +246,12 @@ impl CacheBuilder {
     ///     .unwrap();
     /// # drop(cache);
     /// ```
+    ///
+    /// Needs the `cluster` feature; without it, several comma-separated
+    /// URLs make [`build`](Self::build) fail with a configuration error
+    /// that names the feature.
+    #[cfg(feature = "cluster")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
     pub fn cluster<S: AsRef<str>>(nodes: impl IntoIterator<Item = S>) -> Self {
         let nodes: Vec<String> = nodes.into_iter().map(|n| n.as_ref().to_owned()).collect();
         Self {
@@ -300,7 +364,10 @@ impl CacheBuilder {
     }
 
     /// How many connections sync functions may hold at once (default 8).
-    /// An in-memory cache has no connections and ignores it.
+    /// An in-memory cache has no connections and ignores it. Needs the
+    /// `sync` feature (without it, no sync connection is ever made).
+    #[cfg(feature = "sync")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sync")))]
     pub fn pool_size(mut self, connections: u32) -> Self {
         self.pool_size = connections.max(1);
         self
@@ -309,6 +376,9 @@ impl CacheBuilder {
     /// The most values an in-memory (`mem://`) cache holds (default 100 000);
     /// past it, the least recently used are evicted. Redis ignores it: bound
     /// Redis with its own `maxmemory` and `maxmemory-policy` settings.
+    /// Needs the `memory` feature.
+    #[cfg(feature = "memory")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "memory")))]
     pub fn max_entries(mut self, entries: u64) -> Self {
         self.max_entries = entries;
         self
@@ -336,6 +406,10 @@ impl CacheBuilder {
     ///     .unwrap();
     /// # drop(cache);
     /// ```
+    ///
+    /// Needs the `local` feature.
+    #[cfg(feature = "local")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "local")))]
     pub fn local(mut self, entries: u64) -> Self {
         self.local = (entries > 0).then_some(entries);
         self
@@ -384,19 +458,44 @@ impl CacheBuilder {
                 )))
             })?),
         };
-        let backend = if let Some(client) = self.client {
-            if self.credentials.is_set() || self.tls.is_set() || self.cluster {
+        let backend = self.backend()?;
+        #[cfg(feature = "local")]
+        let local = self.local_tier(&backend);
+        let store = Store::new(backend, self.prefix, self.max_value_size).signed(signer);
+        #[cfg(feature = "local")]
+        let store = store.with_local(local);
+        Ok(Cache::from_store(store))
+    }
+}
+
+impl CacheBuilder {
+    /// The backend these settings describe; a configuration error if they
+    /// contradict each other or need a feature that is off.
+    fn backend(&self) -> Result<Backend, Error> {
+        #[cfg(feature = "cluster")]
+        if let Some(client) = &self.cluster_client {
+            if self.credentials.is_set() || self.tls.is_set() || self.local.is_some() {
+                return Err(error::Error::Config(
+                    "a cache on a redis::cluster::ClusterClient takes its credentials and TLS from the client, and has no in-process tier; don't set them on the builder".to_owned(),
+                )
+                .into());
+            }
+            let backend =
+                ClusterBackend::with_client(client.clone(), self.timeouts.clone(), self.pool_size);
+            return Ok(Backend::Cluster(backend));
+        }
+        if let Some(client) = &self.client {
+            if self.credentials.is_set() || self.tls.is_set() || self.is_cluster() {
                 return Err(error::Error::Config(
                     "a cache on a redis::Client takes its credentials, TLS and node from the client; don't set them on the builder".to_owned(),
                 )
                 .into());
             }
-            Backend::Redis(RedisBackend::with_client(
-                client,
-                self.timeouts,
-                self.pool_size,
-            ))
-        } else if self.url.starts_with(MEMORY_URL) {
+            let backend =
+                RedisBackend::with_client(client.clone(), self.timeouts.clone(), self.pool_size);
+            return Ok(Backend::Redis(backend));
+        }
+        if self.url.starts_with(MEMORY_URL) {
             if self.url != MEMORY_URL {
                 return Err(error::Error::Config(format!(
                     "{}: an in-memory cache's URL is just {MEMORY_URL:?}; set its size with `max_entries`",
@@ -404,48 +503,76 @@ impl CacheBuilder {
                 ))
                 .into());
             }
-            Backend::Memory(MemoryBackend::new(self.max_entries))
-        } else if self.cluster || self.url.contains(',') {
-            let nodes = self.url.split(',');
-            (self.tls.for_cluster(nodes.clone()))
-                .map_err(|reason| error::Error::Config(reason.to_owned()))?;
-            Backend::Cluster(ClusterBackend::new(nodes, self.timeouts, self.pool_size)?)
-        } else {
-            Backend::Redis(RedisBackend::new(
-                &self.url,
-                &self.credentials,
-                &self.tls,
-                self.timeouts,
-                self.pool_size,
-            )?)
-        };
-        let local = match &backend {
-            Backend::Redis(redis) => {
-                let start = Start::new(
-                    redis.client().clone(),
-                    self.prefix.clone(),
-                    redis.timeouts().clone(),
-                );
-                Some(Local::new(self.local, start))
+            #[cfg(feature = "memory")]
+            return Ok(Backend::Memory(MemoryBackend::new(self.max_entries)));
+            #[cfg(not(feature = "memory"))]
+            return Err(needs_feature("an in-memory cache (`mem://`)", "memory"));
+        }
+        if self.is_cluster() {
+            #[cfg(feature = "cluster")]
+            {
+                let nodes = self.url.split(',');
+                (self.tls.for_cluster(nodes.clone()))
+                    .map_err(|reason| error::Error::Config(reason.to_owned()))?;
+                let backend = ClusterBackend::new(nodes, self.timeouts.clone(), self.pool_size)?;
+                return Ok(Backend::Cluster(backend));
             }
-            Backend::Cluster(cluster) => {
-                let start = Start::cluster(
-                    cluster.seeds().to_vec(),
-                    self.prefix.clone(),
-                    cluster.timeouts().clone(),
-                );
-                Some(Local::new(self.local, start))
-            }
-            Backend::Memory(_) | Backend::Unusable(_) => None,
+            #[cfg(not(feature = "cluster"))]
+            return Err(needs_feature(
+                "a Redis Cluster (several comma-separated URLs)",
+                "cluster",
+            ));
+        }
+        let backend = RedisBackend::new(
+            &self.url,
+            &self.credentials,
+            &self.tls,
+            self.timeouts.clone(),
+            self.pool_size,
+        )?;
+        Ok(Backend::Redis(backend))
+    }
+
+    /// Whether the settings name a Redis Cluster: [`cluster`](Self::cluster),
+    /// or several comma-separated URLs.
+    fn is_cluster(&self) -> bool {
+        #[cfg(feature = "cluster")]
+        if self.cluster {
+            return true;
+        }
+        self.url.contains(',')
+    }
+
+    /// The in-process tier of a cache on `backend`, kept coherent by
+    /// tracking on its Redis deployment; none on other backends, nor on a
+    /// cluster client the application made (see
+    /// [`Cache::from_cluster_client`]).
+    #[cfg(feature = "local")]
+    fn local_tier(&self, backend: &Backend) -> Option<Local> {
+        let start = match backend {
+            Backend::Redis(redis) => Start::new(
+                redis.client().clone(),
+                self.prefix.clone(),
+                redis.timeouts().clone(),
+            ),
+            #[cfg(feature = "cluster")]
+            Backend::Cluster(_) if self.cluster_client.is_some() => return None,
+            #[cfg(feature = "cluster")]
+            Backend::Cluster(cluster) => Start::cluster(
+                cluster.seeds().to_vec(),
+                self.prefix.clone(),
+                cluster.timeouts().clone(),
+            ),
+            _ => return None,
         };
-        let store = Store::new(backend, self.prefix, self.max_value_size, local).signed(signer);
-        Ok(Cache::from_store(store))
+        Some(Local::new(self.local, start))
     }
 }
 
 impl std::fmt::Debug for CacheBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CacheBuilder")
+        let mut shown = f.debug_struct("CacheBuilder");
+        shown
             .field("url", &redact(&self.url))
             .field("client", &self.client.as_ref().map(|_| "<redis::Client>"))
             .field("credentials", &self.credentials)
@@ -456,13 +583,17 @@ impl std::fmt::Debug for CacheBuilder {
             .field("pool_size", &self.pool_size)
             .field("max_entries", &self.max_entries)
             .field("local", &self.local)
-            .field("cluster", &self.cluster)
-            .field("signing_key", &self.signing_key)
-            .finish()
+            .field("signing_key", &self.signing_key);
+        #[cfg(feature = "cluster")]
+        shown.field("cluster", &self.cluster).field(
+            "cluster_client",
+            &self.cluster_client.as_ref().map(|_| "<ClusterClient>"),
+        );
+        shown.finish()
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "memory"))]
 mod tests {
     use super::*;
 

@@ -5,8 +5,10 @@
 
 use std::sync::Arc;
 
+use crate::backend::Async;
 use crate::backend::Backend;
-use crate::backend::{Async, Blocking, block_on};
+#[cfg(feature = "sync")]
+use crate::backend::{Blocking, block_on};
 use crate::error::public::Error;
 use crate::metrics::Stats;
 use crate::store::Store;
@@ -42,7 +44,6 @@ impl Cache {
             // No limit: a call's write then fails with the cache's error, not
             // with a size limit no one set.
             usize::MAX,
-            None,
         ))
     }
 
@@ -79,6 +80,8 @@ impl Cache {
     }
 
     /// Blocking [`ping`](Self::ping), on the pool used by sync functions.
+    #[cfg(feature = "sync")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sync")))]
     pub fn ping_blocking(&self) -> Result<(), Error> {
         Ok(block_on(self.store.ping(Blocking))?)
     }
@@ -117,6 +120,8 @@ impl Cache {
 
     /// Blocking [`invalidate_all`](Self::invalidate_all), for sync code, on
     /// the pool used by sync functions.
+    #[cfg(feature = "sync")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sync")))]
     pub fn invalidate_all_blocking(&self, name: &str) -> Result<u64, Error> {
         let prefix = self.function_prefix(name);
         Ok(block_on(self.store.delete_matching(Blocking, &prefix))?)
@@ -139,7 +144,7 @@ impl std::fmt::Debug for Cache {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "sync", feature = "memory"))]
 mod tests {
     use super::*;
 

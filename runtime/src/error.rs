@@ -39,6 +39,7 @@ pub enum Error {
     /// No pooled connection within the connect timeout (sync calls), and no
     /// connection error to tell why.
     #[error("no connection to Redis within the connect timeout")]
+    #[cfg(feature = "sync")]
     Pool(#[source] r2d2::Error),
     /// The configuration is unusable, e.g. a malformed URL. The text holds no
     /// credentials (see `redact.rs`).
@@ -88,6 +89,7 @@ impl Error {
         match self {
             Self::Redis(e) | Self::Connect(e) => redis_kind(e),
             Self::Unavailable(_) => ErrorKind::Unavailable,
+            #[cfg(feature = "sync")]
             Self::Pool(_) => ErrorKind::Timeout,
             Self::Config(_) => ErrorKind::Config,
             Self::Encode(_) => ErrorKind::Encode,
@@ -100,7 +102,9 @@ impl Error {
     /// What this failure says about reaching Redis.
     pub(crate) fn reach(&self) -> Reach {
         match self {
-            Self::Connect(_) | Self::Pool(_) => Reach::Refused,
+            Self::Connect(_) => Reach::Refused,
+            #[cfg(feature = "sync")]
+            Self::Pool(_) => Reach::Refused,
             Self::Redis(e) => match redis_kind(e) {
                 ErrorKind::Auth => Reach::Refused,
                 _ if e.is_connection_refusal() => Reach::Refused,

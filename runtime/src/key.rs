@@ -166,7 +166,9 @@ impl Digest {
         Self(u128::from_be_bytes(first))
     }
 
-    /// The digest written in a key by [`Key::text`], if `key` is one of ours.
+    /// The digest written in a key by [`Key::text`], if `key` is one of ours
+    /// (for the in-process tier's invalidations).
+    #[cfg(feature = "local")]
     pub(crate) fn parse(key: &[u8]) -> Option<Self> {
         let hex = key.strip_suffix(b"}")?;
         let hex = hex.get(hex.len().checked_sub(HEX + 2)?..)?;
@@ -331,6 +333,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "local")]
     fn a_key_parses_back_to_its_digest_and_nothing_else_does() {
         let digest = Digest::of::<u8>("m::f", 0, |h| h.arg(&7u8)).unwrap();
         let key = Key::new(digest, "p:", "m::f");

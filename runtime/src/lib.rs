@@ -53,7 +53,9 @@ mod runtimes;
 mod sign;
 mod spec;
 mod store;
+#[cfg(feature = "local")]
 mod tables;
+#[cfg(feature = "local")]
 mod tracking;
 mod ttl;
 

@@ -11,19 +11,28 @@
 //! Coherence comes from Redis client-side caching: `tracking/` receives
 //! the invalidations and `tables.rs` applies them; this file is what a call
 //! sees of the tier.
+//!
+//! Without the `local` feature, only [`Kit`] is left (generated code still
+//! names it) and no function has a tier: [`Tier`] can't be made.
 
 use std::any::Any;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+#[cfg(feature = "local")]
+use std::sync::{Mutex, PoisonError};
+#[cfg(feature = "local")]
 use std::time::Duration;
 
 use crate::codec::Meta;
 use crate::key::Digest;
+#[cfg(feature = "local")]
 use crate::tables::{Table, Tables, Ticket};
+#[cfg(feature = "local")]
 use crate::tracking::{Start, Tracker};
 
 /// How values of type `V` go into and out of the tier, where `V` is
 /// `Clone + Send + Sync + 'static` (see [`Kit::of`]); without a kit, a
 /// function's values are never kept in L1.
+#[cfg_attr(not(feature = "local"), allow(dead_code))]
 pub struct Kit<V> {
     keep: fn(&V) -> Arc<dyn Any + Send + Sync>,
     take: fn(&(dyn Any + Send + Sync)) -> Option<V>,
@@ -48,6 +57,7 @@ impl<V: Clone + Send + Sync + 'static> Kit<V> {
 }
 
 /// One function's part of the tier: its table, and how its values are kept.
+#[cfg(feature = "local")]
 pub(crate) struct Tier<'a, V> {
     tables: &'a Tables,
     table: Table,
@@ -56,6 +66,7 @@ pub(crate) struct Tier<'a, V> {
     stale: Duration,
 }
 
+#[cfg(feature = "local")]
 impl<V> Tier<'_, V> {
     /// The value under `key`, if the tier holds one of type `V`.
     pub(crate) fn get(&self, key: Digest) -> Option<(V, Meta)> {
@@ -79,6 +90,7 @@ impl<V> Tier<'_, V> {
 }
 
 /// The L1 tier of one Redis-backed cache.
+#[cfg(feature = "local")]
 pub(crate) struct Local {
     tables: Arc<Tables>,
     /// Started once, on the first use of a table.
@@ -87,6 +99,7 @@ pub(crate) struct Local {
     start: Mutex<Option<Start>>,
 }
 
+#[cfg(feature = "local")]
 impl Local {
     /// A tier whose functions without `local = N` share `shared` entries
     /// (none if `None`), kept coherent by the tracking that `start` begins
@@ -136,7 +149,27 @@ impl Local {
     }
 }
 
-#[cfg(test)]
+/// Without the `local` feature no function has an in-process tier: there
+/// is no value of this type, and `Store::tier` is always `None`.
+#[cfg(not(feature = "local"))]
+pub(crate) struct Tier<'a, V>(std::convert::Infallible, std::marker::PhantomData<&'a V>);
+
+#[cfg(not(feature = "local"))]
+impl<V> Tier<'_, V> {
+    pub(crate) fn get(&self, _: Digest) -> Option<(V, Meta)> {
+        match self.0 {}
+    }
+
+    pub(crate) fn ticket(&self, _: Digest) -> Option<std::convert::Infallible> {
+        match self.0 {}
+    }
+
+    pub(crate) fn keep(&self, ticket: std::convert::Infallible, _: Digest, _: &V, _: Meta) {
+        match ticket {}
+    }
+}
+
+#[cfg(all(test, feature = "local"))]
 mod tests {
     use super::*;
     use crate::ttl;

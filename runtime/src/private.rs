@@ -6,13 +6,20 @@
 //! [`Policy`], the one place its serde bounds are checked) and its body. A
 //! call and its `_blocking` twin are the same protocol (`call.rs`), driven
 //! asynchronously or on the caller's thread.
+//!
+//! Plain `fn`s reach their doors through [`sync`], and `local = N` passes
+//! [`local`]: each is bounded on a trait implemented only when its Cargo
+//! feature is on, so a build without the feature fails at the function with
+//! a message naming the feature, rather than with "cannot find function".
 
 use std::future::Future;
 
 pub use serde::Serialize;
 pub use serde::de::DeserializeOwned;
 
-use crate::backend::{Async, Blocking, block_on};
+use crate::backend::Async;
+#[cfg(feature = "sync")]
+use crate::backend::{Blocking, block_on};
 use crate::cache::Cache;
 use crate::call;
 use crate::error::Error;
@@ -40,22 +47,6 @@ pub async fn call<R, V>(
     body: impl Future<Output = R>,
 ) -> R {
     call::call(Async, spec, cache, digest, values, unless, kit, body).await
-}
-
-/// `call` for a plain function, on the caller's thread.
-pub fn call_blocking<R, V>(
-    spec: &Spec,
-    cache: &Cache,
-    digest: Result<Digest, Error>,
-    values: Values<R, V>,
-    unless: Unless<R>,
-    kit: Option<Kit<V>>,
-    body: impl FnOnce() -> R,
-) -> R {
-    let body = async move { body() };
-    block_on(call::call(
-        Blocking, spec, cache, digest, values, unless, kit, body,
-    ))
 }
 
 /// `call` for functions with `stale` or `refresh` whose body owns what it
@@ -90,21 +81,6 @@ pub async fn refresh<R, V>(
     call::refresh(Async, spec, cache, digest, values, unless, body).await
 }
 
-/// [`refresh`] for a plain function.
-pub fn refresh_blocking<R, V>(
-    spec: &Spec,
-    cache: &Cache,
-    digest: Result<Digest, Error>,
-    values: Values<R, V>,
-    unless: Unless<R>,
-    body: impl FnOnce() -> R,
-) -> R {
-    let body = async move { body() };
-    block_on(call::refresh(
-        Blocking, spec, cache, digest, values, unless, body,
-    ))
-}
-
 /// `f_invalidate`: deletes the entry of one call; whether there was one.
 pub async fn invalidate(
     spec: &Spec,
@@ -114,23 +90,113 @@ pub async fn invalidate(
     Ok(call::invalidate(Async, spec, cache, digest).await?)
 }
 
-/// [`invalidate`] for a plain function.
-pub fn invalidate_blocking(
-    spec: &Spec,
-    cache: &Cache,
-    digest: Result<Digest, Error>,
-) -> Result<bool, crate::Error> {
-    Ok(block_on(call::invalidate(Blocking, spec, cache, digest))?)
-}
-
 /// `f_invalidate_all`: deletes every entry of the function.
 pub async fn invalidate_all(spec: &Spec, cache: &Cache) -> Result<u64, crate::Error> {
     cache.invalidate_all(spec.name).await
 }
 
-/// [`invalidate_all`] for a plain function.
-pub fn invalidate_all_blocking(spec: &Spec, cache: &Cache) -> Result<u64, crate::Error> {
-    cache.invalidate_all_blocking(spec.name)
+/// A Cargo feature of redis-cached that is on: the type the feature doors'
+/// bounds ([`SyncFeature`], [`LocalFeature`]) are implemented for.
+#[derive(Debug, Clone, Copy)]
+pub struct Feature;
+
+/// Implemented for [`Feature`] when the `sync` feature is on: plain `fn`s
+/// reach their doors through [`sync`].
+#[diagnostic::on_unimplemented(
+    message = "a cached plain `fn` needs the `sync` feature of redis-cached",
+    label = "this function is not `async`",
+    note = "enable it in Cargo.toml: redis-cached = {{ version = \"0.1\", features = [\"sync\"] }}, or make the function `async`"
+)]
+pub trait SyncFeature {
+    /// The doors of plain `fn`s.
+    type Doors;
+    /// Them.
+    const DOORS: Self::Doors;
+}
+
+#[cfg(feature = "sync")]
+impl SyncFeature for Feature {
+    type Doors = SyncDoors;
+    const DOORS: SyncDoors = SyncDoors;
+}
+
+/// The doors of a plain `fn`; without the `sync` feature, a compile error
+/// at the function that names the feature.
+pub fn sync<F: SyncFeature>(_: F) -> F::Doors {
+    F::DOORS
+}
+
+/// Implemented for [`Feature`] when the `local` feature is on: `local = N`
+/// passes [`local`].
+#[diagnostic::on_unimplemented(
+    message = "`local = N` needs the `local` feature of redis-cached",
+    label = "the in-process tier is not compiled in",
+    note = "enable it in Cargo.toml: redis-cached = {{ version = \"0.1\", features = [\"local\"] }}, or remove `local`"
+)]
+pub trait LocalFeature {}
+
+#[cfg(feature = "local")]
+impl LocalFeature for Feature {}
+
+/// `local = N`; without the `local` feature, a compile error at `local`
+/// that names the feature.
+pub fn local<F: LocalFeature>(_: F) {}
+
+/// The doors of plain `fn`s: the calls above, on the caller's thread.
+#[cfg(feature = "sync")]
+#[derive(Debug, Clone, Copy)]
+pub struct SyncDoors;
+
+#[cfg(feature = "sync")]
+impl SyncDoors {
+    /// `call` for a plain function, on the caller's thread.
+    #[allow(clippy::too_many_arguments)]
+    pub fn call<R, V>(
+        self,
+        spec: &Spec,
+        cache: &Cache,
+        digest: Result<Digest, Error>,
+        values: Values<R, V>,
+        unless: Unless<R>,
+        kit: Option<Kit<V>>,
+        body: impl FnOnce() -> R,
+    ) -> R {
+        let body = async move { body() };
+        block_on(call::call(
+            Blocking, spec, cache, digest, values, unless, kit, body,
+        ))
+    }
+
+    /// [`refresh`](fn@refresh) for a plain function.
+    pub fn refresh<R, V>(
+        self,
+        spec: &Spec,
+        cache: &Cache,
+        digest: Result<Digest, Error>,
+        values: Values<R, V>,
+        unless: Unless<R>,
+        body: impl FnOnce() -> R,
+    ) -> R {
+        let body = async move { body() };
+        block_on(call::refresh(
+            Blocking, spec, cache, digest, values, unless, body,
+        ))
+    }
+
+    /// [`invalidate`](fn@invalidate) for a plain function.
+    pub fn invalidate(
+        self,
+        spec: &Spec,
+        cache: &Cache,
+        digest: Result<Digest, Error>,
+    ) -> Result<bool, crate::Error> {
+        Ok(block_on(call::invalidate(Blocking, spec, cache, digest))?)
+    }
+
+    /// [`invalidate_all`](fn@invalidate_all) for a plain function.
+    pub fn invalidate_all(self, spec: &Spec, cache: &Cache) -> Result<u64, crate::Error> {
+        cache.invalidate_all_blocking(spec.name)
+    }
 }
 
 /// `cache = EXPR`: a [`Cache`], or anything that derefs to one (a

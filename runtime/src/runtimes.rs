@@ -74,14 +74,22 @@ fn quietly<T>(probe: impl FnOnce() -> T) -> std::thread::Result<T> {
     result
 }
 
-/// The runtime that runs async work for callers whose runtime can't.
+/// The runtime that runs async work for callers whose runtime can't: a
+/// current-thread runtime, driven by a thread of its own
+/// (`redis-cached-io`) that blocks on it for the life of the process.
+/// Tasks spawned from any thread run there; one thread is all this work
+/// needs (it only waits on sockets and timers), and tokio's multi-thread
+/// scheduler is not compiled in for it.
 pub(crate) fn io_runtime() -> Result<&'static Runtime, redis::RedisError> {
-    static RUNTIME: LazyLock<std::io::Result<Runtime>> = LazyLock::new(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("redis-cached-io")
+    static RUNTIME: LazyLock<std::io::Result<&'static Runtime>> = LazyLock::new(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
-            .build()
+            .build()?;
+        let runtime: &'static Runtime = Box::leak(Box::new(runtime));
+        std::thread::Builder::new()
+            .name("redis-cached-io".to_owned())
+            .spawn(move || runtime.block_on(std::future::pending::<()>()))?;
+        Ok(runtime)
     });
     match &*RUNTIME {
         Ok(runtime) => Ok(runtime),
@@ -131,6 +139,25 @@ mod tests {
         let no_time = runtime(tokio::runtime::Builder::new_current_thread().enable_io());
         assert!(no_time.block_on(async { current().is_none() }));
         assert!(current().is_none(), "outside any runtime");
+    }
+
+    #[test]
+    fn the_io_runtime_runs_tasks_spawned_from_other_threads() {
+        let runtime = io_runtime().unwrap();
+        let task = runtime.spawn(async {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            std::thread::current().name().map(str::to_owned)
+        });
+        let name = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap()
+                .block_on(task)
+                .unwrap()
+        })
+        .join()
+        .unwrap();
+        assert_eq!(name.as_deref(), Some("redis-cached-io"));
     }
 
     #[test]

@@ -12,7 +12,9 @@ use crate::codec::{Codec, Meta};
 use crate::error::{Chain, Error};
 use crate::flight::Flights;
 use crate::key::{Digest, Key};
-use crate::local::{Kit, Local, Tier};
+#[cfg(feature = "local")]
+use crate::local::Local;
+use crate::local::{Kit, Tier};
 use crate::metrics::{Metrics, Stats};
 use crate::renew::{Claim, Renewals};
 use crate::sign::{Seal, Signer};
@@ -26,18 +28,14 @@ pub(crate) struct Store {
     flights: Flights,
     renewals: Renewals,
     /// The in-process tier; `None` for a cache that is not on Redis.
+    #[cfg(feature = "local")]
     local: Option<Local>,
     /// Signs what is stored and checks what is read, if set.
     signer: Option<Signer>,
 }
 
 impl Store {
-    pub(crate) fn new(
-        backend: Backend,
-        prefix: String,
-        max_value_size: usize,
-        local: Option<Local>,
-    ) -> Self {
+    pub(crate) fn new(backend: Backend, prefix: String, max_value_size: usize) -> Self {
         Self {
             backend,
             prefix,
@@ -45,9 +43,17 @@ impl Store {
             metrics: Metrics::default(),
             flights: Flights::default(),
             renewals: Renewals::default(),
-            local,
+            #[cfg(feature = "local")]
+            local: None,
             signer: None,
         }
+    }
+
+    /// This store, with `local` as its in-process tier.
+    #[cfg(feature = "local")]
+    pub(crate) fn with_local(mut self, local: Option<Local>) -> Self {
+        self.local = local;
+        self
     }
 
     /// This store, signing every value it stores and reading only values
@@ -73,7 +79,7 @@ impl Store {
     }
 
     /// The backend, for tests that look at which one a URL chose.
-    #[cfg(test)]
+    #[cfg(all(test, feature = "sync", feature = "memory"))]
     pub(crate) fn backend(&self) -> &Backend {
         &self.backend
     }
@@ -95,6 +101,7 @@ impl Store {
 
     /// The in-process tier of the function `name` (`local = own`), whose
     /// values Redis keeps `stale` past their ttl; `None` if it has none.
+    #[cfg(feature = "local")]
     pub(crate) fn tier<V>(
         &self,
         name: &'static str,
@@ -103,6 +110,18 @@ impl Store {
         stale: Duration,
     ) -> Option<Tier<'_, V>> {
         self.local.as_ref()?.tier(name, own, kit, stale)
+    }
+
+    /// No function has an in-process tier without the `local` feature.
+    #[cfg(not(feature = "local"))]
+    pub(crate) fn tier<V>(
+        &self,
+        _: &'static str,
+        _: Option<u64>,
+        _: Option<Kit<V>>,
+        _: Duration,
+    ) -> Option<Tier<'_, V>> {
+        None
     }
 
     /// Reads and decodes the value of `key`: from `tier` if it holds it (no
@@ -257,7 +276,7 @@ fn millis(duration: Duration) -> u64 {
         .max(1)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "sync", feature = "memory"))]
 mod tests {
     use super::*;
     use crate::backend::MemoryBackend;
@@ -271,7 +290,7 @@ mod tests {
 
     fn memory(prefix: &str) -> Store {
         let backend = Backend::Memory(MemoryBackend::new(1_000));
-        Store::new(backend, prefix.to_owned(), 1 << 20, None)
+        Store::new(backend, prefix.to_owned(), 1 << 20)
     }
 
     fn put(store: &Store, key: &str, value: u8) {
@@ -330,12 +349,7 @@ mod tests {
 
     #[test]
     fn an_unusable_store_returns_its_error_from_explicit_calls() {
-        let store = Store::new(
-            Backend::Unusable("bad url".to_owned()),
-            String::new(),
-            0,
-            None,
-        );
+        let store = Store::new(Backend::Unusable("bad url".to_owned()), String::new(), 0);
         let err = block_on(store.delete_matching(Blocking, "f")).unwrap_err();
         assert!(err.to_string().contains("bad url"), "{err}");
         assert!(block_on(store.delete(Blocking, "k")).is_err());

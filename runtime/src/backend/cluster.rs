@@ -10,7 +10,7 @@
 //! made on the io runtime, and hand each command to it. A slot shares one
 //! connect attempt between concurrent callers.
 //!
-//! Sync calls take a `cluster::ClusterConnection` from an r2d2 pool of up to
+//! Sync calls (the `sync` feature) take a `cluster::ClusterConnection` from an r2d2 pool of up to
 //! `pool_size`: a sync cluster connection is not `Sync` and each command
 //! holds it for a round trip, so a single one behind a mutex would let one
 //! thread's call wait behind every other's. A sync cluster connection
@@ -23,6 +23,7 @@
 //! redirections included. There is no process-wide pause after a failure
 //! as on one server: one node down must not stop calls to the others.
 
+#[cfg(feature = "sync")]
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -30,7 +31,9 @@ use futures_util::FutureExt;
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
-use redis::{Client, Cmd, ConnectionLike, FromRedisValue, RedisError, RedisResult, Value};
+use redis::{Client, Cmd, FromRedisValue, RedisResult, Value};
+#[cfg(feature = "sync")]
+use redis::{ConnectionLike, RedisError};
 use tokio::runtime::Handle;
 
 use super::io::{Io, Remote};
@@ -48,14 +51,18 @@ const MAX_RETRY_WAIT_MS: u64 = 100;
 /// A Redis Cluster, reached lazily through its seed nodes.
 pub(crate) struct ClusterBackend {
     client: ClusterClient,
-    /// A client per seed node, for the in-process tier's tracking.
+    /// A client per seed node, for the in-process tier's tracking (none on
+    /// a client the application made).
+    #[cfg_attr(not(feature = "local"), allow(dead_code))]
     seeds: Vec<Client>,
     timeouts: Timeouts,
+    #[cfg_attr(not(feature = "sync"), allow(dead_code))]
     pool_size: u32,
     /// The async connection of each runtime that calls come from.
     runtimes: Slots<ClusterConnection>,
     /// The async connection of calls from anywhere else, on the io runtime.
     own: Slot<ClusterConnection>,
+    #[cfg(feature = "sync")]
     pool: OnceLock<r2d2::Pool<SyncManager>>,
 }
 
@@ -90,22 +97,35 @@ impl ClusterBackend {
             .collect::<Result<_, _>>()
             .map_err(|e| Error::Config(format!("Redis Cluster seed node: {e}")))?;
         Ok(Self {
-            client,
             seeds,
+            ..Self::with_client(client, timeouts, pool_size)
+        })
+    }
+
+    /// A backend on a cluster client the application configured itself: its
+    /// own timeouts and retries bound each command (`timeouts` only bounds
+    /// connecting), and it has no seed clients, so no tracking.
+    pub(crate) fn with_client(client: ClusterClient, timeouts: Timeouts, pool_size: u32) -> Self {
+        Self {
+            client,
+            seeds: Vec::new(),
             timeouts,
             pool_size,
             runtimes: Slots::default(),
             own: Slot::new(None),
+            #[cfg(feature = "sync")]
             pool: OnceLock::new(),
-        })
+        }
     }
 
     /// A client per seed node.
+    #[cfg(feature = "local")]
     pub(crate) fn seeds(&self) -> &[Client] {
         &self.seeds
     }
 
     /// The connect and response timeouts of this backend.
+    #[cfg(feature = "local")]
     pub(crate) fn timeouts(&self) -> &Timeouts {
         &self.timeouts
     }
@@ -196,6 +216,7 @@ impl ClusterBackend {
     }
 
     /// Runs `cmd` on a pooled sync connection, routed as in [`route_async`](Self::route_async).
+    #[cfg(feature = "sync")]
     fn route_blocking<T: FromRedisValue>(
         &self,
         cmd: &Cmd,
@@ -228,6 +249,7 @@ impl ClusterBackend {
         spawned(runtime, connect(self.client.clone(), self.timeouts.connect))
     }
 
+    #[cfg(feature = "sync")]
     fn pool(&self) -> &r2d2::Pool<SyncManager> {
         self.pool.get_or_init(|| {
             r2d2::Pool::builder()
@@ -250,6 +272,7 @@ async fn connect(client: ClusterClient, limit: Duration) -> RedisResult<ClusterC
 
 /// Whether `error` says a node could not be reached, rather than that it
 /// refused the command.
+#[cfg(feature = "sync")]
 fn unreachable(error: &RedisError) -> bool {
     error.is_io_error()
         || error.is_timeout()
@@ -258,14 +281,17 @@ fn unreachable(error: &RedisError) -> bool {
 }
 
 /// A pooled sync cluster connection, and whether a node it asked was unreachable.
+#[cfg(feature = "sync")]
 struct SyncConnection {
     conn: redis::cluster::ClusterConnection,
     broken: bool,
 }
 
 /// Makes sync cluster connections for the r2d2 pool, and drops the broken ones.
+#[cfg(feature = "sync")]
 struct SyncManager(ClusterClient);
 
+#[cfg(feature = "sync")]
 impl r2d2::ManageConnection for SyncManager {
     type Connection = SyncConnection;
     type Error = RedisError;
@@ -294,6 +320,7 @@ impl Remote for ClusterBackend {
         self.route_async(cmd, None)
     }
 
+    #[cfg(feature = "sync")]
     fn query_blocking<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, Error> {
         self.route_blocking(cmd, None)
     }
@@ -324,6 +351,7 @@ impl Remote for Node<'_> {
         self.cluster.route_async(cmd, Some(self.route()))
     }
 
+    #[cfg(feature = "sync")]
     fn query_blocking<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, Error> {
         self.cluster.route_blocking(cmd, Some(self.route()))
     }

@@ -5,16 +5,23 @@
 //!
 //! - [`Async`] sends each command over a connection of the caller's runtime
 //!   (see `runtimes.rs`) and awaits;
-//! - [`Blocking`] sends it over a pooled sync connection and returns a future
-//!   that is already complete, so [`block_on`] finishes the whole call in one
-//!   poll, on the caller's thread, with no runtime.
+//! - [`Blocking`] (the `sync` feature) sends it over a pooled sync
+//!   connection and returns a future that is already complete, so
+//!   [`block_on`] finishes the whole call in one poll, on the caller's
+//!   thread, with no runtime.
 
-use std::future::{Future, ready};
+use std::future::Future;
+#[cfg(feature = "sync")]
+use std::future::ready;
+#[cfg(feature = "sync")]
 use std::pin::pin;
+#[cfg(feature = "sync")]
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use event_listener::{EventListener, Listener};
+use event_listener::EventListener;
+#[cfg(feature = "sync")]
+use event_listener::Listener;
 use redis::{Cmd, FromRedisValue};
 
 use super::redis::RedisBackend;
@@ -30,6 +37,7 @@ pub(crate) trait Remote: Sync {
     ) -> impl Future<Output = Result<T, Error>> + Send;
 
     /// Runs one command from a sync call, blocking the thread.
+    #[cfg(feature = "sync")]
     fn query_blocking<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, Error>;
 }
 
@@ -41,6 +49,7 @@ impl Remote for RedisBackend {
         RedisBackend::query_async(self, cmd)
     }
 
+    #[cfg(feature = "sync")]
     fn query_blocking<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, Error> {
         RedisBackend::query_blocking(self, cmd)
     }
@@ -71,6 +80,7 @@ pub(crate) struct Async;
 
 /// The I/O of plain `fn`s: blocks the calling thread; every future it
 /// returns is complete.
+#[cfg(feature = "sync")]
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Blocking;
 
@@ -96,6 +106,7 @@ impl Io for Async {
     }
 }
 
+#[cfg(feature = "sync")]
 impl Io for Blocking {
     fn query<T: FromRedisValue + Send + 'static>(
         self,
@@ -124,6 +135,7 @@ impl Io for Blocking {
 ///
 /// Such a future completes on its first poll. Should one ever be pending,
 /// it is polled again every millisecond rather than trusted to wake us.
+#[cfg(feature = "sync")]
 pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
     let mut future = pin!(future);
     let mut context = Context::from_waker(Waker::noop());
@@ -135,7 +147,7 @@ pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "sync"))]
 mod tests {
     use super::*;
 

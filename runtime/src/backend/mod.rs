@@ -3,18 +3,24 @@
 //! immediate answer for the in-memory one.
 
 mod breaker;
+#[cfg(feature = "cluster")]
 mod cluster;
 mod io;
+#[cfg(feature = "memory")]
 mod memory;
 mod redis;
-#[cfg(test)]
+#[cfg(all(test, feature = "sync", feature = "memory"))]
 mod tests;
 mod tls;
 
 use ::redis::Cmd;
 
+#[cfg(feature = "cluster")]
 pub(crate) use self::cluster::ClusterBackend;
-pub(crate) use self::io::{Async, Blocking, Io, Remote, block_on};
+pub(crate) use self::io::{Async, Io, Remote};
+#[cfg(feature = "sync")]
+pub(crate) use self::io::{Blocking, block_on};
+#[cfg(feature = "memory")]
 pub(crate) use self::memory::MemoryBackend;
 pub(crate) use self::redis::{Credentials, RedisBackend, Timeouts};
 pub(crate) use self::tls::Tls;
@@ -34,8 +40,10 @@ pub(crate) enum Backend {
     /// A Redis deployment.
     Redis(RedisBackend),
     /// A Redis Cluster.
+    #[cfg(feature = "cluster")]
     Cluster(ClusterBackend),
     /// Values kept in this process (`mem://`), with the same semantics as Redis.
+    #[cfg(feature = "memory")]
     Memory(MemoryBackend),
     /// A cache whose configuration could not be used (say, a malformed
     /// `REDIS_CACHED_URL`): every operation fails with this message, so every
@@ -56,7 +64,10 @@ impl Backend {
                     || (error.reach() != Reach::Answered && redis.is_open())
             }
             // No breaker: one dead node must not stop calls to the others.
-            Self::Cluster(_) | Self::Memory(_) => false,
+            #[cfg(feature = "cluster")]
+            Self::Cluster(_) => false,
+            #[cfg(feature = "memory")]
+            Self::Memory(_) => false,
             Self::Unusable(_) => true,
         }
     }
@@ -65,7 +76,9 @@ impl Backend {
     pub(crate) async fn get<I: Io>(&self, io: I, key: &str) -> Result<Option<Vec<u8>>, Error> {
         match self {
             Self::Redis(redis) => io.query(redis, Cmd::get(key)).await,
+            #[cfg(feature = "cluster")]
             Self::Cluster(cluster) => io.query(cluster, Cmd::get(key)).await,
+            #[cfg(feature = "memory")]
             Self::Memory(memory) => Ok(memory.get(key)),
             Self::Unusable(message) => Err(unusable(message)),
         }
@@ -82,7 +95,9 @@ impl Backend {
     ) -> Result<Option<Vec<u8>>, Error> {
         match self {
             Self::Redis(redis) => io.query(redis, get_ex(key, ttl_ms)).await,
+            #[cfg(feature = "cluster")]
             Self::Cluster(cluster) => io.query(cluster, get_ex(key, ttl_ms)).await,
+            #[cfg(feature = "memory")]
             Self::Memory(memory) => Ok(memory.get_ex(key, ttl_ms)),
             Self::Unusable(message) => Err(unusable(message)),
         }
@@ -98,7 +113,9 @@ impl Backend {
     ) -> Result<(), Error> {
         match self {
             Self::Redis(redis) => io.query(redis, set(key, bytes, ttl_ms)).await,
+            #[cfg(feature = "cluster")]
             Self::Cluster(cluster) => io.query(cluster, set(key, bytes, ttl_ms)).await,
+            #[cfg(feature = "memory")]
             Self::Memory(memory) => {
                 memory.set(key, bytes, ttl_ms);
                 Ok(())
@@ -112,7 +129,9 @@ impl Backend {
     pub(crate) async fn del<I: Io>(&self, io: I, key: &str) -> Result<bool, Error> {
         match self {
             Self::Redis(redis) => Ok(io.query::<u64>(redis, unlink(&[key])).await? > 0),
+            #[cfg(feature = "cluster")]
             Self::Cluster(cluster) => Ok(io.query::<u64>(cluster, unlink(&[key])).await? > 0),
+            #[cfg(feature = "memory")]
             Self::Memory(memory) => Ok(memory.del(key)),
             Self::Unusable(message) => Err(unusable(message)),
         }
@@ -125,7 +144,9 @@ impl Backend {
     pub(crate) async fn delete_matching<I: Io>(&self, io: I, prefix: &str) -> Result<u64, Error> {
         match self {
             Self::Redis(redis) => delete_scanned(io, redis, redis, &match_prefix(prefix)).await,
+            #[cfg(feature = "cluster")]
             Self::Cluster(cluster) => cluster.delete_matching(io, &match_prefix(prefix)).await,
+            #[cfg(feature = "memory")]
             Self::Memory(memory) => Ok(memory.delete_matching(prefix)),
             Self::Unusable(message) => Err(unusable(message)),
         }
@@ -145,11 +166,13 @@ impl Backend {
                 let taken = io.query::<Option<String>>(redis, lock(lock_key, token, ttl_ms));
                 Ok(taken.await?.is_some())
             }
+            #[cfg(feature = "cluster")]
             Self::Cluster(cluster) => {
                 let taken = io.query::<Option<String>>(cluster, lock(lock_key, token, ttl_ms));
                 Ok(taken.await?.is_some())
             }
             // One process: its flights already let one call compute.
+            #[cfg(feature = "memory")]
             Self::Memory(_) => Ok(true),
             Self::Unusable(message) => Err(unusable(message)),
         }
@@ -168,11 +191,13 @@ impl Backend {
                     io.query(redis, Cmd::mget(&[key, lock_key])).await?;
                 Ok((value, lock.is_some()))
             }
+            #[cfg(feature = "cluster")]
             Self::Cluster(cluster) => {
                 let (value, lock): (Option<Vec<u8>>, Option<Vec<u8>>) =
                     io.query(cluster, Cmd::mget(&[key, lock_key])).await?;
                 Ok((value, lock.is_some()))
             }
+            #[cfg(feature = "memory")]
             Self::Memory(memory) => Ok((memory.get(key), false)),
             Self::Unusable(message) => Err(unusable(message)),
         }
@@ -187,9 +212,11 @@ impl Backend {
     ) -> Result<bool, Error> {
         match self {
             Self::Redis(redis) => Ok(io.query::<u8>(redis, unlock(lock_key, token)).await? == 1),
+            #[cfg(feature = "cluster")]
             Self::Cluster(cluster) => {
                 Ok(io.query::<u8>(cluster, unlock(lock_key, token)).await? == 1)
             }
+            #[cfg(feature = "memory")]
             Self::Memory(_) => Ok(true),
             Self::Unusable(message) => Err(unusable(message)),
         }
@@ -199,7 +226,9 @@ impl Backend {
     pub(crate) async fn ping<I: Io>(&self, io: I) -> Result<(), Error> {
         match self {
             Self::Redis(redis) => io.ping(redis).await,
+            #[cfg(feature = "cluster")]
             Self::Cluster(cluster) => io.query(cluster, ::redis::cmd("PING")).await,
+            #[cfg(feature = "memory")]
             Self::Memory(_) => Ok(()),
             Self::Unusable(message) => Err(unusable(message)),
         }

@@ -1,5 +1,5 @@
-//! The Redis backend: async connections for `async fn`s and a small r2d2
-//! pool of plain connections for plain `fn`s.
+//! The Redis backend: async connections for `async fn`s and (the `sync`
+//! feature) a small r2d2 pool of plain connections for plain `fn`s.
 //!
 //! An async command runs on the caller's task, over a multiplexed connection
 //! that lives on the caller's tokio runtime: one per runtime, made on the
@@ -18,8 +18,10 @@
 
 use std::cell::RefCell;
 use std::future::Future;
+#[cfg(feature = "sync")]
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, OnceLock, PoisonError, RwLock, Weak};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
@@ -27,9 +29,10 @@ use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
 use redis::aio::MultiplexedConnection;
 use redis::{
-    AsyncConnectionConfig, Client, Cmd, Connection, ConnectionLike, FromRedisValue,
-    IntoConnectionInfo, RedisError, RedisResult,
+    AsyncConnectionConfig, Client, Cmd, FromRedisValue, IntoConnectionInfo, RedisError, RedisResult,
 };
+#[cfg(feature = "sync")]
+use redis::{Connection, ConnectionLike};
 use tokio::runtime::{Handle, Id};
 
 use super::breaker::{Admit, Breaker, Change};
@@ -94,16 +97,19 @@ pub(crate) struct RedisBackend {
     id: u64,
     client: Client,
     timeouts: Timeouts,
+    #[cfg_attr(not(feature = "sync"), allow(dead_code))]
     pool_size: u32,
     /// The async connection of each runtime that calls come from.
     runtimes: Slots,
     /// The async connection of calls from anywhere else, on the io runtime.
     own: Slot,
+    #[cfg(feature = "sync")]
     pool: OnceLock<r2d2::Pool<SyncManager>>,
     /// Whether to ask Redis at all; see the module docs.
     breaker: Breaker,
     /// Why the sync pool's last attempt to connect failed, if it did: a
     /// pool timeout then reports that cause (say, a refused password).
+    #[cfg(feature = "sync")]
     last_sync_connect_error: Arc<Mutex<Option<RedisError>>>,
 }
 
@@ -170,18 +176,22 @@ impl RedisBackend {
             pool_size,
             runtimes: Arc::default(),
             own: Slot::new(None),
+            #[cfg(feature = "sync")]
             pool: OnceLock::new(),
             breaker: Breaker::new(pause),
+            #[cfg(feature = "sync")]
             last_sync_connect_error: Arc::default(),
         }
     }
 
     /// The client this backend connects with.
+    #[cfg(feature = "local")]
     pub(crate) fn client(&self) -> &Client {
         &self.client
     }
 
     /// The connect and response timeouts of this backend.
+    #[cfg(feature = "local")]
     pub(crate) fn timeouts(&self) -> &Timeouts {
         &self.timeouts
     }
@@ -301,6 +311,7 @@ impl RedisBackend {
     }
 
     /// Runs one command on a pooled sync connection.
+    #[cfg(feature = "sync")]
     pub(crate) fn query_blocking<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, Error> {
         let admitted = self.available()?;
         self.watch(admitted, self.send_blocking(cmd))
@@ -308,10 +319,12 @@ impl RedisBackend {
 
     /// [`query_blocking`](Self::query_blocking) even while the breaker is
     /// open, for `PING`.
+    #[cfg(feature = "sync")]
     pub(crate) fn query_blocking_now<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, Error> {
         self.watch(Admit::Probe, self.send_blocking(cmd))
     }
 
+    #[cfg(feature = "sync")]
     fn send_blocking<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, Error> {
         match self.pool().get() {
             Ok(mut conn) => cmd.query(&mut *conn).map_err(Error::Redis),
@@ -410,6 +423,7 @@ impl RedisBackend {
         spawned(runtime, attempt)
     }
 
+    #[cfg(feature = "sync")]
     fn pool(&self) -> &r2d2::Pool<SyncManager> {
         self.pool.get_or_init(|| {
             let manager = SyncManager {
@@ -580,6 +594,7 @@ fn epoch_ms() -> u64 {
 }
 
 /// Makes sync connections with the cache's timeouts for the r2d2 pool.
+#[cfg(feature = "sync")]
 struct SyncManager {
     client: Client,
     timeouts: Timeouts,
@@ -587,6 +602,7 @@ struct SyncManager {
     last_error: Arc<Mutex<Option<RedisError>>>,
 }
 
+#[cfg(feature = "sync")]
 impl r2d2::ManageConnection for SyncManager {
     type Connection = Connection;
     type Error = RedisError;

@@ -62,6 +62,7 @@ impl Tls {
     /// Readies a Redis Cluster's seed `nodes`, whose client takes none of
     /// these certificates yet: installs the provider if a node is
     /// `rediss://`; fails, with the reason, if certificates were given.
+    #[cfg(feature = "cluster")]
     pub(crate) fn for_cluster<'a>(
         &self,
         nodes: impl IntoIterator<Item = &'a str>,

@@ -15,6 +15,7 @@
 //! flushed and calls read Redis until it is re-established, in the background,
 //! with backoff.
 
+#[cfg(feature = "cluster")]
 mod cluster;
 mod connection;
 mod server;
@@ -33,6 +34,7 @@ pub(crate) struct Start {
     target: Option<(Client, String, Timeouts)>,
     /// A Redis Cluster's seed nodes: tracking runs on every primary
     /// (`cluster.rs`); empty: one server.
+    #[cfg(feature = "cluster")]
     seeds: Vec<Client>,
 }
 
@@ -46,12 +48,14 @@ impl Start {
     pub(crate) fn new(client: Client, prefix: String, timeouts: Timeouts) -> Self {
         Self {
             target: Some((client, prefix, timeouts)),
+            #[cfg(feature = "cluster")]
             seeds: Vec::new(),
         }
     }
 
     /// Tracking of the keys under `prefix` on every primary of the Redis
     /// Cluster that `seeds` belong to; no tracking without seeds.
+    #[cfg(feature = "cluster")]
     pub(crate) fn cluster(seeds: Vec<Client>, prefix: String, timeouts: Timeouts) -> Self {
         Self {
             target: seeds.first().map(|seed| (seed.clone(), prefix, timeouts)),
@@ -64,6 +68,7 @@ impl Start {
     pub(crate) fn none() -> Self {
         Self {
             target: None,
+            #[cfg(feature = "cluster")]
             seeds: Vec::new(),
         }
     }
@@ -76,13 +81,14 @@ impl Start {
             .inspect_err(|error| tracing::warn!(%error, "redis-cached: no L1 tier"))
             .ok()?;
         let (stop, stopped) = oneshot::channel();
-        if self.seeds.is_empty() {
-            runtime.spawn(server::track(client, prefix, timeouts, tables, stopped));
-        } else {
+        #[cfg(feature = "cluster")]
+        if !self.seeds.is_empty() {
             runtime.spawn(cluster::track(
                 self.seeds, prefix, timeouts, tables, stopped,
             ));
+            return Some(Tracker { _stop: stop });
         }
+        runtime.spawn(server::track(client, prefix, timeouts, tables, stopped));
         Some(Tracker { _stop: stop })
     }
 }
