@@ -103,7 +103,7 @@ impl Cache {
 
     /// Starts configuring a cache on the store at `url` (see [`new`](Self::new)).
     /// A `url` of several comma-separated node URLs means a Redis Cluster
-    /// (see [`CacheBuilder::cluster`]).
+    /// (see `CacheBuilder::cluster`; the `cluster` feature).
     pub fn builder(url: &str) -> CacheBuilder {
         CacheBuilder::new(url)
     }

@@ -30,7 +30,7 @@ pub fn set_default(cache: Cache) -> Result<(), Cache> {
 /// `REDIS_CACHED_URL=mem://` keeps the values in this process instead
 /// (see [`Cache::in_memory`]); several comma-separated URLs
 /// (`redis://10.0.0.1:6379,redis://10.0.0.2:6379`) are the seed nodes of a
-/// Redis Cluster (see [`CacheBuilder::cluster`](crate::CacheBuilder::cluster)).
+/// Redis Cluster (see `CacheBuilder::cluster`; the `cluster` feature).
 ///
 /// A malformed URL in the environment does not panic: it is logged once at
 /// `error` (with its password replaced by `***`), and every cached call runs
