@@ -4,8 +4,9 @@
 //! Each cached function calls [`digest`] with its arguments, then one of
 //! the calls below with its [`Spec`], its [`Values`] (made from its store
 //! [`Policy`], the one place its serde bounds are checked) and its body. A
-//! call and its `_blocking` twin are the same protocol (`call.rs`), driven
-//! asynchronously or on the caller's thread.
+//! call and its twin for plain `fn`s (a method of [`SyncDoors`]) are the
+//! same protocol (`call.rs`), driven asynchronously or on the caller's
+//! thread.
 //!
 //! Plain `fn`s reach their doors through [`sync`], and `local = N` passes
 //! [`local`]: each is bounded on a trait implemented only when its Cargo
