@@ -406,10 +406,13 @@ impl CacheBuilder {
             }
             Backend::Memory(MemoryBackend::new(self.max_entries))
         } else if self.cluster || self.url.contains(',') {
-            let nodes = self.url.split(',');
-            (self.tls.for_cluster(nodes.clone()))
-                .map_err(|reason| error::Error::Config(reason.to_owned()))?;
-            Backend::Cluster(ClusterBackend::new(nodes, self.timeouts, self.pool_size)?)
+            Backend::Cluster(ClusterBackend::new(
+                self.url.split(','),
+                &self.credentials,
+                &self.tls,
+                self.timeouts,
+                self.pool_size,
+            )?)
         } else {
             Backend::Redis(RedisBackend::new(
                 &self.url,

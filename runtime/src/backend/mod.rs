@@ -47,8 +47,9 @@ pub(crate) enum Backend {
 impl Backend {
     /// Whether `error`, a failure of this backend, was logged already: a
     /// refusal of the open breaker, a connection failure while the breaker
-    /// is open (it logged why when it opened), or any failure of an unusable
-    /// backend (logged when it was made).
+    /// is open (it logged why when it opened), a cluster's refused password
+    /// after the first, or any failure of an unusable backend (logged when
+    /// it was made).
     pub(crate) fn logged(&self, error: &Error) -> bool {
         match self {
             Self::Redis(redis) => {
@@ -56,7 +57,8 @@ impl Backend {
                     || (error.reach() != Reach::Answered && redis.is_open())
             }
             // No breaker: one dead node must not stop calls to the others.
-            Self::Cluster(_) | Self::Memory(_) => false,
+            Self::Cluster(cluster) => cluster.logged(error),
+            Self::Memory(_) => false,
             Self::Unusable(_) => true,
         }
     }
