@@ -51,6 +51,25 @@ pub struct Secured {
 pub const APP_USER: &str = "app";
 /// The password of [`APP_USER`].
 pub const APP_PASSWORD: &str = "app-pw";
+/// What [`APP_USER`] may do: only the commands a cache sends, as the
+/// README's "Authentication" deployment notes list them.
+pub const APP_RULES: &[&str] = &[
+    "~*",
+    "-@all",
+    "+get",
+    "+getex",
+    "+set",
+    "+mget",
+    "+del",
+    "+unlink",
+    "+scan",
+    "+eval",
+    "+ping",
+    "+hello",
+    "+client|setname",
+    "+client|tracking",
+    "+cluster|slots",
+];
 
 impl TestCluster {
     /// 3 primaries, no replicas.
@@ -142,7 +161,7 @@ impl TestCluster {
                     if let Some(password) = secured.password {
                         cmd.args(["--requirepass", password]);
                         let app = format!(">{APP_PASSWORD}");
-                        cmd.args(["--user", APP_USER, "on", &app, "~*", "&*", "+@all"]);
+                        cmd.args(["--user", APP_USER, "on", &app]).args(APP_RULES);
                     }
                     cmd.current_dir(&node_dir);
                     cmd.spawn().expect("start redis-server")
