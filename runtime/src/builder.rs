@@ -176,7 +176,9 @@ impl CacheBuilder {
     /// lock live in one slot; `invalidate_all` scans every primary. The
     /// in-process tier (`local`) tracks writes on every primary, and is
     /// flushed while any primary's tracking is down. Several comma-separated URLs given to
-    /// [`Cache::builder`] or in `REDIS_CACHED_URL` mean the same.
+    /// [`Cache::builder`] or in `REDIS_CACHED_URL` mean the same. The user
+    /// and password (the builder's, else the first URL's) and the TLS
+    /// certificates (with `rediss://` nodes) apply to every node.
     ///
     /// ```no_run
     /// use std::time::Duration;
