@@ -43,6 +43,9 @@
 //! - signed (`u64` and 1 KiB only): hit and miss of the same function on a
 //!   cache with a `signing_key` (prefix `ours-signed:`), against ours
 //!   unsigned, timed in the same rounds: the cost of HMAC-SHA256.
+//! - compression (`compare/compression.rs`): ours with `compress = true`
+//!   against ours without, for ~64 KiB and ~1 MiB lists of orders: bytes
+//!   stored, hit and miss time.
 //! - key digest (`u64` and 1 KiB arguments): one call's key digest
 //!   (BLAKE3, through the same `__private::digest` generated code calls)
 //!   against key format 2's xxh3-128 over the same bytes, without Redis.
@@ -78,6 +81,8 @@ use tokio::runtime::Runtime;
 
 #[path = "compare/cluster.rs"]
 mod cluster;
+#[path = "compare/compression.rs"]
+mod compression;
 
 /// Interleaved rounds per row.
 const ROUNDS: usize = 15;
@@ -690,6 +695,7 @@ enum Target {
 enum Unit {
     Latency,
     Throughput,
+    Bytes,
 }
 
 struct Table {
@@ -719,6 +725,7 @@ impl Table {
             Unit::Latency => format!("{:.2?}", Duration::from_secs_f64(x)),
             Unit::Throughput if x >= 1e6 => format!("{:.2}M/s", x / 1e6),
             Unit::Throughput => format!("{:.1}k/s", x / 1e3),
+            Unit::Bytes => format!("{:.1}KiB", x / 1024.0),
         };
         let ratio = ours / other;
         let (target, met) = match target {
@@ -1338,6 +1345,9 @@ fn run() -> Result<(), BenchError> {
         b.latency::<Small>(Kind::Miss)?;
         b.latency::<OneKib>(Kind::Miss)?;
         b.latency::<SixtyFourKib>(Kind::Miss)?;
+    }
+    if wants("compression") {
+        b.compression()?;
     }
     if wants("throughput") {
         for tasks in [1, 8, 64] {
