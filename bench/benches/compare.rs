@@ -50,6 +50,10 @@
 //!   (BLAKE3, through the same `__private::digest` generated code calls)
 //!   against key format 2's xxh3-128 over the same bytes, without Redis.
 //!
+//! A run of every hit, miss and hits/s row also draws them as a chart
+//! (`compare/chart.rs`) into `target/bench-chart.svg`; `bench/chart.svg`, which
+//! the README shows, is a copy of one.
+//!
 //! Method: each contestant is warmed up, then the contestants of a row take
 //! turns (A B C A B C …) for [`ROUNDS`] rounds; a contestant's figure is its
 //! median round, and a ratio is ours / other from the medians of this run.
@@ -79,6 +83,8 @@ use redis_cached::{Cache, Stats, redis_cached};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use tokio::runtime::Runtime;
 
+#[path = "compare/chart.rs"]
+mod chart;
 #[path = "compare/cluster.rs"]
 mod cluster;
 #[path = "compare/compression.rs"]
@@ -918,6 +924,7 @@ impl Bench {
             self.round::<S>(kind, n, false, &mut s)?;
         }
         let [hand, ours, cached, ours_sync, hand_sync, signed] = s.each_mut().map(Samples::median);
+        chart::latency(kind, S::LABEL, [hand, ours, cached]);
         let (row, target) = match kind {
             Kind::Hit => ("hit", 1.05),
             Kind::Miss => ("miss", 1.10),
@@ -1029,6 +1036,7 @@ impl Bench {
             }
         }
         let [hand, ours, cached] = s.each_mut().map(Samples::median);
+        chart::throughput(tasks, [hand, ours, cached]);
         let row = match tasks {
             1 => "hits/s 1 task".to_owned(),
             n => format!("hits/s {n} tasks"),
@@ -1375,6 +1383,9 @@ fn run() -> Result<(), BenchError> {
     show_stats("ours (signed rows)", SIGNED.stats());
     println!("load average (1 min) at the end: {}", load());
     println!("targets missed: {}", b.table.missed);
+    if let Some(path) = chart::write()? {
+        println!("chart: {}", path.display());
+    }
     let errors = CACHE.stats().errors
         + LOCAL.stats().errors
         + cluster::stats().errors
