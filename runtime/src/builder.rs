@@ -136,6 +136,8 @@ pub struct CacheBuilder {
     cluster: bool,
     /// The secret that signs every stored value, if any.
     signing_key: Option<SigningKey>,
+    /// Values encoded larger than this many bytes are compressed, if set.
+    compress_above: Option<usize>,
 }
 
 /// The secret of [`CacheBuilder::signing_key`], kept out of `Debug`.
@@ -167,6 +169,7 @@ impl CacheBuilder {
             local: None,
             cluster: false,
             signing_key: None,
+            compress_above: None,
         }
     }
 
@@ -374,6 +377,31 @@ impl CacheBuilder {
         self
     }
 
+    /// Compresses (LZ4) every value whose encoding is larger than `bytes`,
+    /// for every function of this cache (default: no value is compressed).
+    ///
+    /// Large values of text, JSON-like structs and repeated strings often
+    /// shrink 3 to 10 times, so Redis holds less and fewer bytes cross the
+    /// network, for a little CPU on each write and read. A value that
+    /// doesn't get smaller is stored as it is. A function's own `compress`
+    /// wins: `compress = false` never compresses its values, and
+    /// `compress = true` compresses them above this threshold, or above
+    /// 1 KiB on a cache without one. Values stored before compression was
+    /// turned on (or off) still read; [`max_value_size`](Self::max_value_size)
+    /// counts a value before compression.
+    ///
+    /// ```
+    /// let cache = redis_cached::Cache::builder("redis://127.0.0.1:6379")
+    ///     .compress_above(4096)
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(cache);
+    /// ```
+    pub fn compress_above(mut self, bytes: usize) -> Self {
+        self.compress_above = Some(bytes);
+        self
+    }
+
     /// The cache; fails if the URL is malformed, the signing key too short,
     /// or TLS certificates were given that don't parse or go with a URL
     /// other than `rediss://`.
@@ -443,7 +471,9 @@ impl CacheBuilder {
             }
             Backend::Memory(_) | Backend::Unusable(_) => None,
         };
-        let store = Store::new(backend, self.prefix, self.max_value_size, local).signed(signer);
+        let store = Store::new(backend, self.prefix, self.max_value_size, local)
+            .signed(signer)
+            .compressed_above(self.compress_above);
         Ok(Cache::from_store(store))
     }
 }
@@ -463,6 +493,7 @@ impl std::fmt::Debug for CacheBuilder {
             .field("local", &self.local)
             .field("cluster", &self.cluster)
             .field("signing_key", &self.signing_key)
+            .field("compress_above", &self.compress_above)
             .finish()
     }
 }
