@@ -50,6 +50,10 @@ fn malformed_urls_are_shown_without_their_password() {
         format!("app:{SECRET}@127.0.0.1:6379"),
         format!("mem://app:{SECRET}@somewhere"),
         format!("redis+unix:///nowhere.sock?db=x&pass={SECRET}"),
+        // Redis Cluster seed nodes.
+        format!("redis://app:{SECRET}@127.0.0.1:7000,redis://app:{SECRET}@127.0.0.1:notaport"),
+        format!("redis://app:{SECRET}@127.0.0.1:7000,redis://app:other@127.0.0.1:7001"),
+        format!("redis://app:{SECRET}@127.0.0.1:7000,redis+unix:///nowhere.sock"),
     ];
     for url in &urls {
         let error = Cache::new(url).unwrap_err();

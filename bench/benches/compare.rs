@@ -43,9 +43,16 @@
 //! - signed (`u64` and 1 KiB only): hit and miss of the same function on a
 //!   cache with a `signing_key` (prefix `ours-signed:`), against ours
 //!   unsigned, timed in the same rounds: the cost of HMAC-SHA256.
+//! - compression (`compare/compression.rs`): ours with `compress = true`
+//!   against ours without, for ~64 KiB and ~1 MiB lists of orders: bytes
+//!   stored, hit and miss time.
 //! - key digest (`u64` and 1 KiB arguments): one call's key digest
 //!   (BLAKE3, through the same `__private::digest` generated code calls)
 //!   against key format 2's xxh3-128 over the same bytes, without Redis.
+//!
+//! A run of every hit, miss and hits/s row also draws them as a chart
+//! (`compare/chart.rs`) into `target/bench-chart.svg`; `bench/chart.svg`, which
+//! the README shows, is a copy of one.
 //!
 //! Method: each contestant is warmed up, then the contestants of a row take
 //! turns (A B C A B C …) for [`ROUNDS`] rounds; a contestant's figure is its
@@ -76,8 +83,12 @@ use redis_cached::{Cache, Stats, redis_cached};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use tokio::runtime::Runtime;
 
+#[path = "compare/chart.rs"]
+mod chart;
 #[path = "compare/cluster.rs"]
 mod cluster;
+#[path = "compare/compression.rs"]
+mod compression;
 
 /// Interleaved rounds per row.
 const ROUNDS: usize = 15;
@@ -690,6 +701,7 @@ enum Target {
 enum Unit {
     Latency,
     Throughput,
+    Bytes,
 }
 
 struct Table {
@@ -719,6 +731,7 @@ impl Table {
             Unit::Latency => format!("{:.2?}", Duration::from_secs_f64(x)),
             Unit::Throughput if x >= 1e6 => format!("{:.2}M/s", x / 1e6),
             Unit::Throughput => format!("{:.1}k/s", x / 1e3),
+            Unit::Bytes => format!("{:.1}KiB", x / 1024.0),
         };
         let ratio = ours / other;
         let (target, met) = match target {
@@ -911,6 +924,7 @@ impl Bench {
             self.round::<S>(kind, n, false, &mut s)?;
         }
         let [hand, ours, cached, ours_sync, hand_sync, signed] = s.each_mut().map(Samples::median);
+        chart::latency(kind, S::LABEL, [hand, ours, cached]);
         let (row, target) = match kind {
             Kind::Hit => ("hit", 1.05),
             Kind::Miss => ("miss", 1.10),
@@ -1022,6 +1036,7 @@ impl Bench {
             }
         }
         let [hand, ours, cached] = s.each_mut().map(Samples::median);
+        chart::throughput(tasks, [hand, ours, cached]);
         let row = match tasks {
             1 => "hits/s 1 task".to_owned(),
             n => format!("hits/s {n} tasks"),
@@ -1339,6 +1354,9 @@ fn run() -> Result<(), BenchError> {
         b.latency::<OneKib>(Kind::Miss)?;
         b.latency::<SixtyFourKib>(Kind::Miss)?;
     }
+    if wants("compression") {
+        b.compression()?;
+    }
     if wants("throughput") {
         for tasks in [1, 8, 64] {
             b.throughput(tasks)?;
@@ -1365,6 +1383,9 @@ fn run() -> Result<(), BenchError> {
     show_stats("ours (signed rows)", SIGNED.stats());
     println!("load average (1 min) at the end: {}", load());
     println!("targets missed: {}", b.table.missed);
+    if let Some(path) = chart::write()? {
+        println!("chart: {}", path.display());
+    }
     let errors = CACHE.stats().errors
         + LOCAL.stats().errors
         + cluster::stats().errors

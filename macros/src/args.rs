@@ -62,6 +62,9 @@ pub(crate) struct Args {
     /// `crate = "path"`: where generated code finds the runtime, for crates
     /// that re-export it under another name (default `::redis_cached`).
     pub(crate) krate: Option<syn::Path>,
+    /// `compress = true` / `false`: compress this function's values, or
+    /// never (default: as the cache's `compress_above` says).
+    pub(crate) compress: Option<bool>,
 }
 
 /// `ttl = …`.
@@ -110,7 +113,7 @@ macro_rules! keywords {
 
 keywords!(
     ttl, ttl_of, sliding, cache, skip, key, name, version, cache_none, cache_err, unless, when,
-    siblings, lock, stale, refresh, beta, local,
+    siblings, lock, stale, refresh, beta, local, compress,
 );
 
 /// An argument name, parsed; gives back the identifier as written, for spans.
@@ -238,6 +241,7 @@ struct Draft {
     beta: Slot<Given<f64>>,
     local: Slot<Given<u64>>,
     krate: Slot<syn::Path>,
+    compress: Slot<bool>,
     errors: Errors,
 }
 
@@ -327,6 +331,10 @@ impl Draft {
             let local = input.parse::<Assign<kw::local>>()?;
             let value = entries(&local.value).map(|n| local.given(n));
             self.local.set(&local.name, value, errors);
+        } else if input.peek(kw::compress) {
+            let compress = input.parse::<Assign<kw::compress>>()?;
+            let value = flag(&compress.value);
+            self.compress.set(&compress.name, value, errors);
         } else if input.peek(Token![crate]) {
             let token = input.parse::<Token![crate]>()?;
             let name = Ident::new("crate", token.span);
@@ -374,6 +382,7 @@ impl Draft {
             beta: self.beta.value,
             local: self.local.value,
             krate: self.krate.value,
+            compress: self.compress.value,
         })
     }
 }
@@ -711,7 +720,7 @@ mod tests {
             ttl = "5m", cache = &CACHE, skip(conn, self), name = "shop::price",
             version = 3, cache_none = false, cache_err = true, unless = is_empty,
             when = id != 0, ttl_of = |t: &Token| t.ttl, sliding = true, siblings = false, lock = 5, stale = "30s", refresh = "xfetch",
-            beta = 1.5, local = 100,
+            beta = 1.5, local = 100, compress = true,
         }) else {
             panic!("refused");
         };
@@ -745,6 +754,7 @@ mod tests {
             Some(("beta".into(), 1.5))
         );
         assert_eq!(args.local.map(|l| l.value), Some(100));
+        assert_eq!(args.compress, Some(true));
 
         let Ok(args) = parse(quote!(ttl = 60, key = (item, region))) else {
             panic!("refused");
@@ -768,6 +778,7 @@ mod tests {
         assert!(args.when.is_none() && args.ttl_of.is_none() && args.sliding.is_none());
         assert!(args.cache_none.is_none() && args.cache_err.is_none());
         assert!(args.lock_ms.is_none() && args.stale_ms.is_none() && args.local.is_none());
+        assert!(args.compress.is_none());
 
         let missing =
             "missing `ttl`: write `#[redis_cached(ttl = 60)]` (seconds) or `ttl = \"5m\"`";
@@ -857,6 +868,7 @@ mod tests {
             ("sibling", "siblings"),
             ("verison", "version"),
             ("refersh", "refresh"),
+            ("compres", "compress"),
         ] {
             let name = proc_macro2::Ident::new(typo, proc_macro2::Span::call_site());
             assert_eq!(

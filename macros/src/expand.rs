@@ -125,13 +125,14 @@ impl<'a> Parts<'a> {
         });
         let stale = args.stale_ms.map(|ms| quote!(.stale(#ms)));
         let sliding = sliding(args).then(|| quote!(.sliding()));
+        let compress = args.compress.map(|on| quote!(.compress(#on)));
         let xfetch = args.xfetch.then(|| {
             let beta = args.beta.as_ref().map_or(1.0, |beta| beta.value);
             quote!(.xfetch(#beta))
         });
         let spec = quote! {
             static __RC_SPEC: #private::Spec =
-                #private::Spec::new(#name, #ttl_ms).version(#version)#lock #stale #xfetch #local #sliding;
+                #private::Spec::new(#name, #ttl_ms).version(#version)#lock #stale #xfetch #local #sliding #compress;
         };
         // Evaluated first among the call's arguments, before the body takes them.
         let when = args.when.as_ref().map(|expr| quote!(.when(#expr)));

@@ -42,6 +42,7 @@ mod validate;
 /// - `beta = 1.0`: XFetch's eagerness (larger refreshes earlier); only with `refresh`.
 /// - `crate = "my_dep::redis_cached"`: where generated code finds the runtime, for a renamed or re-exported dependency (default `::redis_cached`).
 /// - `local = 1000`: also keep up to this many decoded values in this process (no round trip on a hit), kept coherent by Redis client-side caching; the value type must be `Clone + Send + Sync + 'static`.
+/// - `compress = true`: store values compressed (LZ4) above the cache's `compress_above`, or above 1 KiB on a cache without one; `compress = false`: never, whatever the cache says.
 ///
 /// Next to `f` it generates, with `f`'s visibility and `async`, and `f`'s
 /// receiver and parameters: `f_refresh(…) -> R` (run and store),

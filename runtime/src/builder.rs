@@ -191,6 +191,8 @@ pub struct CacheBuilder {
     cluster: bool,
     /// The secret that signs every stored value, if any.
     signing_key: Option<SigningKey>,
+    /// Values encoded larger than this many bytes are compressed, if set.
+    compress_above: Option<usize>,
 }
 
 /// The secret of [`CacheBuilder::signing_key`], kept out of `Debug`.
@@ -225,6 +227,7 @@ impl CacheBuilder {
             #[cfg(feature = "cluster")]
             cluster: false,
             signing_key: None,
+            compress_above: None,
         }
     }
 
@@ -234,7 +237,9 @@ impl CacheBuilder {
     /// lock live in one slot; `invalidate_all` scans every primary. The
     /// in-process tier (`local`) tracks writes on every primary, and is
     /// flushed while any primary's tracking is down. Several comma-separated URLs given to
-    /// [`Cache::builder`] or in `REDIS_CACHED_URL` mean the same.
+    /// [`Cache::builder`] or in `REDIS_CACHED_URL` mean the same. The user
+    /// and password (the builder's, else the first URL's) and the TLS
+    /// certificates (with `rediss://` nodes) apply to every node.
     ///
     /// ```no_run
     /// use std::time::Duration;
@@ -446,6 +451,31 @@ impl CacheBuilder {
         self
     }
 
+    /// Compresses (LZ4) every value whose encoding is larger than `bytes`,
+    /// for every function of this cache (default: no value is compressed).
+    ///
+    /// Large values of text, JSON-like structs and repeated strings often
+    /// shrink 3 to 10 times, so Redis holds less and fewer bytes cross the
+    /// network, for a little CPU on each write and read. A value that
+    /// doesn't get smaller is stored as it is. A function's own `compress`
+    /// wins: `compress = false` never compresses its values, and
+    /// `compress = true` compresses them above this threshold, or above
+    /// 1 KiB on a cache without one. Values stored before compression was
+    /// turned on (or off) still read; [`max_value_size`](Self::max_value_size)
+    /// counts a value before compression.
+    ///
+    /// ```
+    /// let cache = redis_cached::Cache::builder("redis://127.0.0.1:6379")
+    ///     .compress_above(4096)
+    ///     .build()
+    ///     .unwrap();
+    /// # drop(cache);
+    /// ```
+    pub fn compress_above(mut self, bytes: usize) -> Self {
+        self.compress_above = Some(bytes);
+        self
+    }
+
     /// The cache; fails if the URL is malformed, the signing key too short,
     /// or TLS certificates were given that don't parse or go with a URL
     /// other than `rediss://`.
@@ -461,7 +491,9 @@ impl CacheBuilder {
         let backend = self.backend()?;
         #[cfg(feature = "local")]
         let local = self.local_tier(&backend);
-        let store = Store::new(backend, self.prefix, self.max_value_size).signed(signer);
+        let store = Store::new(backend, self.prefix, self.max_value_size)
+            .signed(signer)
+            .compressed_above(self.compress_above);
         #[cfg(feature = "local")]
         let store = store.with_local(local);
         Ok(Cache::from_store(store))
@@ -511,10 +543,13 @@ impl CacheBuilder {
         if self.is_cluster() {
             #[cfg(feature = "cluster")]
             {
-                let nodes = self.url.split(',');
-                (self.tls.for_cluster(nodes.clone()))
-                    .map_err(|reason| error::Error::Config(reason.to_owned()))?;
-                let backend = ClusterBackend::new(nodes, self.timeouts.clone(), self.pool_size)?;
+                let backend = ClusterBackend::new(
+                    self.url.split(','),
+                    &self.credentials,
+                    &self.tls,
+                    self.timeouts.clone(),
+                    self.pool_size,
+                )?;
                 return Ok(Backend::Cluster(backend));
             }
             #[cfg(not(feature = "cluster"))]
@@ -583,7 +618,8 @@ impl std::fmt::Debug for CacheBuilder {
             .field("pool_size", &self.pool_size)
             .field("max_entries", &self.max_entries)
             .field("local", &self.local)
-            .field("signing_key", &self.signing_key);
+            .field("signing_key", &self.signing_key)
+            .field("compress_above", &self.compress_above);
         #[cfg(feature = "cluster")]
         shown.field("cluster", &self.cluster).field(
             "cluster_client",

@@ -176,7 +176,7 @@ mod tests {
             .enumerate()
         {
             let bytes = store
-                .encode(crate::codec::Codec::of(), key, &i, meta)
+                .encode(crate::codec::Codec::of(), key, &i, meta, None)
                 .unwrap();
             block_on(store.store(Blocking, key, &bytes, ttl));
         }

@@ -212,7 +212,7 @@ async fn compute<I: Io, R, V>(
         let lifetime = values.lifetime(spec.lifetime, value);
         let meta = lifetime.meta(computed);
         if let Some(keep) = lifetime.keep(key) {
-            if let Some(bytes) = store.encode(values.codec, key, value, meta) {
+            if let Some(bytes) = store.encode(values.codec, key, value, meta, spec.compress) {
                 store.store(io, key, &bytes, keep).await;
             }
         }
@@ -227,6 +227,7 @@ impl<'a> Fill<'a> {
             key: key.text(),
             lifetime: spec.lifetime,
             lock: spec.lock,
+            compress: spec.compress,
         }
     }
 }

@@ -27,6 +27,8 @@ pub(crate) struct Fill<'a> {
     pub(crate) lifetime: Lifetime,
     /// `lock = …`: how long the cross-process lock may be held.
     pub(crate) lock: Option<Duration>,
+    /// `compress = …`: whether values are compressed (unset: as the cache says).
+    pub(crate) compress: Option<bool>,
 }
 
 impl Fill<'_> {
@@ -43,6 +45,7 @@ impl Fill<'_> {
             key,
             lifetime,
             lock,
+            compress,
         } = self;
         let codec = values.codec;
         let leader = match store.flights().join(io, key).await {
@@ -73,7 +76,9 @@ impl Fill<'_> {
         });
         let (bytes, keep) = match picked {
             Some((value, lifetime, meta)) => (
-                store.encode(codec, key, value, meta).map(Arc::new),
+                store
+                    .encode(codec, key, value, meta, compress)
+                    .map(Arc::new),
                 lifetime.keep(key),
             ),
             None => (None, None),

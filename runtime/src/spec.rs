@@ -26,6 +26,9 @@ pub struct Spec {
     pub(crate) when: bool,
     /// `sliding = true`: each hit resets the entry's TTL (`GETEX … PX`).
     pub(crate) sliding: bool,
+    /// `compress = true` / `false`: compress this function's values, or
+    /// never; unset, the cache's `compress_above` decides.
+    pub(crate) compress: Option<bool>,
 }
 
 impl Spec {
@@ -45,7 +48,15 @@ impl Spec {
             local: None,
             when: true,
             sliding: false,
+            compress: None,
         }
+    }
+
+    /// `compress = on`: with `true`, values over the cache's `compress_above`
+    /// (or 1 KiB if it has none) are stored compressed; with `false`, none are.
+    pub const fn compress(mut self, on: bool) -> Self {
+        self.compress = Some(on);
+        self
     }
 
     /// `sliding = true`: each hit resets the entry's TTL to a full `ttl`, in

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::backend::Backend;
 use crate::backend::Io;
-use crate::codec::{Codec, Meta};
+use crate::codec::{COMPRESS_ABOVE, Codec, Meta};
 use crate::error::{Chain, Error};
 use crate::flight::Flights;
 use crate::key::{Digest, Key};
@@ -32,6 +32,8 @@ pub(crate) struct Store {
     local: Option<Local>,
     /// Signs what is stored and checks what is read, if set.
     signer: Option<Signer>,
+    /// `CacheBuilder::compress_above`: values encoded larger are compressed.
+    compress_above: Option<usize>,
 }
 
 impl Store {
@@ -46,6 +48,24 @@ impl Store {
             #[cfg(feature = "local")]
             local: None,
             signer: None,
+            compress_above: None,
+        }
+    }
+
+    /// This store, compressing values whose encoding is over `bytes`, if set.
+    pub(crate) fn compressed_above(mut self, bytes: Option<usize>) -> Self {
+        self.compress_above = bytes;
+        self
+    }
+
+    /// Above what size a function's values are compressed, given its
+    /// `compress` (`wanted`): `false` never; `true` above the cache's
+    /// threshold, or [`COMPRESS_ABOVE`] if it has none; unset, the cache's.
+    fn compress_above(&self, wanted: Option<bool>) -> Option<usize> {
+        match wanted {
+            Some(false) => None,
+            Some(true) => Some(self.compress_above.unwrap_or(COMPRESS_ABOVE)),
+            None => self.compress_above,
         }
     }
 
@@ -177,16 +197,19 @@ impl Store {
             .map(|(value, _)| value)
     }
 
-    /// Encodes `value` for `key`; `None` (logged and counted) if it can't be
-    /// encoded or is over the size limit, and so won't be stored.
+    /// Encodes `value` for `key`, compressed as the function's `compress`
+    /// and the cache say; `None` (logged and counted) if it can't be encoded
+    /// or is over the size limit, and so won't be stored.
     pub(crate) fn encode<T>(
         &self,
         codec: Codec<T>,
         key: &str,
         value: &T,
         meta: Meta,
+        compress: Option<bool>,
     ) -> Option<Vec<u8>> {
-        (codec.encode)(value, meta, self.seal(key), self.max_value_size)
+        let above = self.compress_above(compress);
+        (codec.encode)(value, meta, self.seal(key), self.max_value_size, above)
             .inspect_err(|error| self.failed("write", key, error))
             .ok()
     }
@@ -294,7 +317,7 @@ mod tests {
     }
 
     fn put(store: &Store, key: &str, value: u8) {
-        let bytes = store.encode(Codec::of(), key, &value, META).unwrap();
+        let bytes = store.encode(Codec::of(), key, &value, META, None).unwrap();
         block_on(store.store(Blocking, key, &bytes, TTL));
     }
 
@@ -319,7 +342,7 @@ mod tests {
         let key = store.key("m::f", Digest(7));
         let codec = Codec::<u8>::of();
         assert_eq!(store.lookup(Async, &key, codec, None, None).await, None);
-        let bytes = store.encode(codec, key.text(), &5, META).unwrap();
+        let bytes = store.encode(codec, key.text(), &5, META, None).unwrap();
         store.store(Async, key.text(), &bytes, TTL).await;
         assert_eq!(
             store.lookup(Async, &key, codec, None, None).await,
@@ -332,6 +355,18 @@ mod tests {
             (stats.hits, stats.misses, stats.errors, stats.stores),
             (1, 2, 1, 2)
         );
+    }
+
+    #[test]
+    fn a_function_s_compress_overrides_the_cache_s_threshold() {
+        let plain = memory("");
+        let cache_wide = memory("").compressed_above(Some(100));
+        assert_eq!(plain.compress_above(None), None);
+        assert_eq!(plain.compress_above(Some(true)), Some(COMPRESS_ABOVE));
+        assert_eq!(plain.compress_above(Some(false)), None);
+        assert_eq!(cache_wide.compress_above(None), Some(100));
+        assert_eq!(cache_wide.compress_above(Some(true)), Some(100));
+        assert_eq!(cache_wide.compress_above(Some(false)), None);
     }
 
     #[test]

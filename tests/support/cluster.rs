@@ -1,21 +1,75 @@
-//! A throwaway Redis Cluster for the cluster tests (via `redis-test`), and
-//! helpers that read what is in it. Included with `#[path]` by the test
-//! files that need it, so the other tests don't start clusters.
+//! A throwaway Redis Cluster for the cluster tests (via `redis-test`, or,
+//! locked down with a password or TLS, started here with `redis-cli
+//! --cluster create`), and helpers that read what is in it. Included with
+//! `#[path]` by the test files that need it, so the other tests don't
+//! start clusters.
 #![allow(dead_code)] // each test binary uses its own subset
 
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use redis::cluster::{ClusterClient, ClusterConnection};
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+use redis::{ClientTlsConfig, ConnectionAddr, TlsCertificates};
 use redis_cached::{Cache, CacheBuilder};
 use redis_test::cluster::{RedisCluster, RedisClusterConfiguration};
+use redis_test::server::RedisServer;
+use redis_test::utils::TlsFilePaths;
+
+use crate::support::tls::Pki;
 
 /// A local Redis Cluster, its processes killed when dropped.
 pub struct TestCluster {
-    cluster: RedisCluster,
-    /// A `redis://host:port` URL per node, primaries and replicas.
+    /// Started by `redis-test`, or `None` for a [`Secured`] one.
+    cluster: Option<RedisCluster>,
+    /// The nodes of a [`Secured`] cluster.
+    servers: Vec<RedisServer>,
+    /// Their working directories and certificate files.
+    _dirs: Option<tempfile::TempDir>,
+    /// A `redis://host:port` (or `rediss://`) URL per node, primaries and
+    /// replicas, without credentials.
     pub nodes: Vec<String>,
+    /// The `default` user's password, if the nodes need one.
+    pub password: Option<&'static str>,
+    /// The certificates, if the nodes speak only TLS.
+    pub pki: Option<Pki>,
 }
+
+/// How [`TestCluster::start_secured`] locks its 3 primaries down.
+#[derive(Default, Clone, Copy)]
+pub struct Secured {
+    /// `requirepass`: the `default` user's password; with one, the nodes
+    /// also have an ACL user [`APP_USER`] whose password is [`APP_PASSWORD`].
+    pub password: Option<&'static str>,
+    /// Only TLS, on clients and the cluster bus, with fresh certificates.
+    pub tls: bool,
+    /// Clients must present a certificate of the cluster's CA (mTLS).
+    pub mtls: bool,
+}
+
+/// The ACL user a [`Secured`] cluster with a password has.
+pub const APP_USER: &str = "app";
+/// The password of [`APP_USER`].
+pub const APP_PASSWORD: &str = "app-pw";
+/// What [`APP_USER`] may do: only the commands a cache sends, as the
+/// README's "Authentication" deployment notes list them.
+pub const APP_RULES: &[&str] = &[
+    "~*",
+    "-@all",
+    "+get",
+    "+getex",
+    "+set",
+    "+mget",
+    "+del",
+    "+unlink",
+    "+scan",
+    "+eval",
+    "+ping",
+    "+hello",
+    "+client|setname",
+    "+client|tracking",
+    "+cluster|slots",
+];
 
 impl TestCluster {
     /// 3 primaries, no replicas.
@@ -38,7 +92,128 @@ impl TestCluster {
                 format!("redis://{host}:{port}")
             })
             .collect();
-        let cluster = Self { cluster, nodes };
+        Self {
+            cluster: Some(cluster),
+            servers: Vec::new(),
+            _dirs: None,
+            nodes,
+            password: None,
+            pki: None,
+        }
+        .when_serving()
+    }
+
+    /// 3 primaries, no replicas, locked down as `secured` says: started
+    /// here (`redis-test`'s clusters take no password and make their TLS
+    /// certificates with `openssl`), joined with `redis-cli --cluster create`.
+    pub fn start_secured(secured: Secured) -> Self {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let pki = secured.tls.then(Pki::new);
+        let paths = pki.as_ref().map(|pki| {
+            let write = |name: &str, pem: &str| {
+                let path = dir.path().join(name);
+                std::fs::write(&path, pem).expect("write a certificate");
+                path
+            };
+            write("client.crt", &pki.client_cert);
+            write("client.key", &pki.client_key);
+            TlsFilePaths {
+                redis_crt: write("redis.crt", &pki.server_cert),
+                redis_key: write("redis.key", &pki.server_key),
+                ca_crt: write("ca.crt", &pki.ca_cert),
+            }
+        });
+        let mut servers = Vec::new();
+        let mut addresses = Vec::new();
+        for node in 0..3 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|listener| listener.local_addr())
+                .expect("a free port")
+                .port();
+            let node_dir = dir.path().join(format!("node{node}"));
+            std::fs::create_dir(&node_dir).expect("a node directory");
+            let addr = match secured.tls {
+                true => ConnectionAddr::TcpTls {
+                    host: "127.0.0.1".to_owned(),
+                    port,
+                    insecure: false,
+                    tls_params: None,
+                },
+                false => ConnectionAddr::Tcp("127.0.0.1".to_owned(), port),
+            };
+            let server = RedisServer::new_with_addr_tls_modules_and_spawner(
+                addr,
+                None,
+                paths.clone(),
+                secured.mtls,
+                None,
+                &[],
+                |cmd| {
+                    cmd.arg("--cluster-enabled")
+                        .arg("yes")
+                        .arg("--cluster-config-file")
+                        .arg(node_dir.join("nodes.conf"))
+                        .arg("--cluster-node-timeout")
+                        .arg("5000");
+                    if secured.tls {
+                        cmd.args(["--tls-cluster", "yes"]);
+                    }
+                    if let Some(password) = secured.password {
+                        cmd.args(["--requirepass", password]);
+                        let app = format!(">{APP_PASSWORD}");
+                        cmd.args(["--user", APP_USER, "on", &app]).args(APP_RULES);
+                    }
+                    cmd.current_dir(&node_dir);
+                    cmd.spawn().expect("start redis-server")
+                },
+            );
+            servers.push(server);
+            addresses.push(format!("127.0.0.1:{port}"));
+        }
+        let mut create = Command::new("redis-cli");
+        create.arg("--cluster").arg("create").args(&addresses);
+        create.arg("--cluster-yes");
+        if let Some(password) = secured.password {
+            create.args(["-a", password, "--no-auth-warning"]);
+        }
+        if secured.tls {
+            create
+                .arg("--tls")
+                .arg("--cacert")
+                .arg(dir.path().join("ca.crt"));
+            create.arg("--cert").arg(dir.path().join("client.crt"));
+            create.arg("--key").arg(dir.path().join("client.key"));
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let output = create.output().expect("run redis-cli");
+            if output.status.success() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "redis-cli --cluster create failed: {output:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let scheme = if secured.tls { "rediss" } else { "redis" };
+        Self {
+            cluster: None,
+            servers,
+            _dirs: Some(dir),
+            nodes: addresses
+                .iter()
+                .map(|address| format!("{scheme}://{address}"))
+                .collect(),
+            password: secured.password,
+            pki,
+        }
+        .when_serving()
+    }
+
+    /// This cluster, once every slot is served and a cluster connection answers.
+    fn when_serving(self) -> Self {
+        let cluster = self;
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let ok = cluster.try_conn().and_then(|mut conn| {
@@ -61,9 +236,24 @@ impl TestCluster {
         self.nodes.join(",")
     }
 
-    /// A builder for a cache on this cluster, all nodes as seeds.
+    /// A builder for a cache on this cluster, all nodes as seeds; with
+    /// its CA and client certificate if it speaks TLS, and no credentials.
     pub fn builder(&self) -> CacheBuilder {
-        CacheBuilder::cluster(&self.nodes)
+        let builder = CacheBuilder::cluster(&self.nodes);
+        match &self.pki {
+            Some(pki) => builder
+                .tls_ca(pki.ca_cert.clone())
+                .tls_client_cert(pki.client_cert.clone(), pki.client_key.clone()),
+            None => builder,
+        }
+    }
+
+    /// The seed node URLs with `credentials` (`user:password`) in each.
+    pub fn nodes_with(&self, credentials: &str) -> Vec<String> {
+        self.nodes
+            .iter()
+            .map(|node| node.replace("://", &format!("://{credentials}@")))
+            .collect()
     }
 
     /// A fresh cache on this cluster, with one seed node.
@@ -72,11 +262,26 @@ impl TestCluster {
     }
 
     fn try_conn(&self) -> redis::RedisResult<ClusterConnection> {
-        ClusterClient::builder(self.nodes.clone())
+        let mut builder = ClusterClient::builder(self.nodes.clone())
             .connection_timeout(Duration::from_secs(1))
-            .response_timeout(Duration::from_secs(2))
-            .build()?
-            .get_connection()
+            .response_timeout(Duration::from_secs(2));
+        if let Some(password) = self.password {
+            builder = builder.password(password);
+        }
+        if let Some(pki) = &self.pki {
+            // As any application that uses `redis` over TLS: see support/tls.rs.
+            if rustls::crypto::CryptoProvider::get_default().is_none() {
+                let _ = rustls::crypto::ring::default_provider().install_default();
+            }
+            builder = builder.certs(TlsCertificates {
+                client_tls: Some(ClientTlsConfig {
+                    client_cert: pki.client_cert.clone().into_bytes(),
+                    client_key: pki.client_key.clone().into_bytes(),
+                }),
+                root_cert: Some(pki.ca_cert.clone().into_bytes()),
+            });
+        }
+        builder.build()?.get_connection()
     }
 
     /// A cluster connection, for looking at what the cache wrote.
@@ -214,10 +419,9 @@ impl TestCluster {
     /// Kills the node listening on `port` at once (`SIGKILL`): no goodbye,
     /// as when a machine dies.
     pub fn kill(&mut self, port: u16) {
-        let server = self
-            .cluster
-            .servers
-            .iter_mut()
+        let server = (self.cluster.iter_mut())
+            .flat_map(|cluster| cluster.servers.iter_mut())
+            .chain(self.servers.iter_mut())
             .find(|server| server.host_and_port().is_some_and(|(_, p)| p == port))
             .expect("a node on that port");
         server.process.kill().expect("kill the node");

@@ -32,22 +32,27 @@ impl Pki {
         ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         let ca = ca.self_signed(&ca_key).expect("CA certificate");
 
-        let leaf = |names: Vec<String>, name: &str, usage: ExtendedKeyUsagePurpose| {
+        let leaf = |names: Vec<String>, name: &str, usages: &[ExtendedKeyUsagePurpose]| {
             let key = KeyPair::generate().expect("key");
             let mut params = CertificateParams::new(names).expect("params");
             params.distinguished_name.push(DnType::CommonName, name);
             params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-            params.extended_key_usages = vec![usage];
+            params.extended_key_usages = usages.to_vec();
             let cert = params.signed_by(&key, &ca, &ca_key).expect("certificate");
             (cert.pem(), key.serialize_pem())
         };
+        // Also for client authentication: the nodes of a TLS cluster
+        // present it to each other on the cluster bus.
         let (server_cert, server_key) = leaf(
             vec!["127.0.0.1".into(), "localhost".into()],
             "redis",
-            ExtendedKeyUsagePurpose::ServerAuth,
+            &[
+                ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ],
         );
         let (client_cert, client_key) =
-            leaf(Vec::new(), "app", ExtendedKeyUsagePurpose::ClientAuth);
+            leaf(Vec::new(), "app", &[ExtendedKeyUsagePurpose::ClientAuth]);
         Self {
             ca_cert: ca.pem(),
             server_cert,

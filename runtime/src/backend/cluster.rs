@@ -22,23 +22,42 @@
 //! Every command is bounded by the response timeout, retries and
 //! redirections included. There is no process-wide pause after a failure
 //! as on one server: one node down must not stop calls to the others.
+//!
+//! Every node connection, the discovered nodes' too, authenticates with the
+//! same user and password (the builder's, else the first seed URL's) and,
+//! for `rediss://` seeds, trusts and presents the same certificates; so do
+//! the in-process tier's connections to each primary (`tracking/cluster.rs`,
+//! from [`seeds`](ClusterBackend::seeds)). A refused password is reported
+//! as one (`ErrorKind::Auth`), and logged once until a command succeeds
+//! again, as the breaker does on one server.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 #[cfg(feature = "sync")]
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
+#[cfg(feature = "sync")]
+use std::time::Instant;
 
 use futures_util::FutureExt;
+#[cfg(feature = "sync")]
+use redis::ConnectionLike;
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
-use redis::{Client, Cmd, FromRedisValue, RedisResult, Value};
-#[cfg(feature = "sync")]
-use redis::{ConnectionLike, RedisError};
+use redis::{
+    Client, Cmd, ConnectionInfo, ErrorKind, FromRedisValue, IntoConnectionInfo, RedisError,
+    RedisResult, Value,
+};
 use tokio::runtime::Handle;
 
 use super::io::{Io, Remote};
-use super::redis::{Connecting, Slot, Slots, Timeouts, runtime_slot, spawned, timed_out};
+use super::redis::{
+    Connecting, Credentials, Slot, Slots, Timeouts, runtime_slot, spawned, timed_out,
+};
+use super::tls::Tls;
 use crate::error::Error;
+use crate::error::public::ErrorKind as Kind;
+use crate::redact::redact;
 use crate::runtimes::{self, io_runtime};
 
 /// Retries of a command after a connection error or during a failover;
@@ -64,12 +83,25 @@ pub(crate) struct ClusterBackend {
     own: Slot<ClusterConnection>,
     #[cfg(feature = "sync")]
     pool: OnceLock<r2d2::Pool<SyncManager>>,
+    /// Why the sync pool's last attempt to connect failed, and when, if it
+    /// did: a pool timeout then reports that cause (say, a refused password).
+    #[cfg(feature = "sync")]
+    last_sync_connect_error: Arc<Mutex<Option<(RedisError, Instant)>>>,
+    /// The sync pool's last attempt to connect was refused its password:
+    /// the pool is not waited on again within the connect timeout.
+    #[cfg(feature = "sync")]
+    sync_refused: Arc<AtomicBool>,
+    /// A refused password was logged, and no command succeeded since.
+    auth_failure_logged: AtomicBool,
 }
 
 impl ClusterBackend {
-    /// A backend on the cluster that `nodes` (URLs) belong to.
+    /// A backend on the cluster that `nodes` (URLs) belong to, reached
+    /// with these credentials and certificates.
     pub(crate) fn new<S: AsRef<str>>(
         nodes: impl IntoIterator<Item = S>,
+        credentials: &Credentials,
+        tls: &Tls,
         timeouts: Timeouts,
         pool_size: u32,
     ) -> Result<Self, Error> {
@@ -83,19 +115,41 @@ impl ClusterBackend {
                 "a Redis Cluster needs at least one seed node URL".to_owned(),
             ));
         }
-        let client = ClusterClientBuilder::new(nodes.iter().map(String::as_str))
+        // The errors of `redis` name no URL today; were one to, redact it.
+        let config = |e: &dyn std::fmt::Display| {
+            let mut text = e.to_string();
+            let mut shown = Vec::with_capacity(nodes.len());
+            for node in &nodes {
+                let redacted = redact(node);
+                text = text.replace(node.as_str(), &redacted);
+                shown.push(redacted);
+            }
+            Error::Config(format!("Redis Cluster {}: {text}", shown.join(",")))
+        };
+        let mut builder = ClusterClientBuilder::new(nodes.iter().map(String::as_str))
             .connection_timeout(timeouts.connect)
             .response_timeout(timeouts.response)
             .retries(RETRIES)
             .min_retry_wait(1)
-            .max_retry_wait(MAX_RETRY_WAIT_MS)
-            .build()
-            .map_err(|e| Error::Config(format!("Redis Cluster seed nodes: {e}")))?;
+            .max_retry_wait(MAX_RETRY_WAIT_MS);
+        if let Some(username) = &credentials.username {
+            builder = builder.username(username);
+        }
+        if let Some(password) = &credentials.password {
+            builder = builder.password(password);
+        }
+        let builder = tls
+            .for_cluster(builder, nodes.iter().map(String::as_str))
+            .map_err(|reason| Error::Config(reason.to_owned()))?;
+        let client = builder.build().map_err(|e| config(&e))?;
         let seeds = nodes
             .iter()
-            .map(|node| Client::open(node.as_str()))
+            .map(|node| {
+                let info = node.as_str().into_connection_info()?;
+                tls.client(with_credentials(info, credentials))
+            })
             .collect::<Result<_, _>>()
-            .map_err(|e| Error::Config(format!("Redis Cluster seed node: {e}")))?;
+            .map_err(|e| config(&e))?;
         Ok(Self {
             seeds,
             ..Self::with_client(client, timeouts, pool_size)
@@ -115,6 +169,26 @@ impl ClusterBackend {
             own: Slot::new(None),
             #[cfg(feature = "sync")]
             pool: OnceLock::new(),
+            #[cfg(feature = "sync")]
+            last_sync_connect_error: Arc::default(),
+            #[cfg(feature = "sync")]
+            sync_refused: Arc::default(),
+            auth_failure_logged: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether `error`, a failure of this backend, was logged already: a
+    /// refused password, after the first since a command last succeeded.
+    pub(crate) fn logged(&self, error: &Error) -> bool {
+        error.kind() == Kind::Auth && self.auth_failure_logged.swap(true, Ordering::Relaxed)
+    }
+
+    /// Notes that a command succeeded: the next refused password is news.
+    fn succeeded(&self) {
+        // A read first: a store on every command would make every thread
+        // contend for the flag's cache line.
+        if self.auth_failure_logged.load(Ordering::Relaxed) {
+            self.auth_failure_logged.store(false, Ordering::Relaxed);
         }
     }
 
@@ -189,30 +263,38 @@ impl ClusterBackend {
                 None => cmd.query_async::<T>(&mut conn).await,
             }
         };
+        let connect_error = |e| Error::Connect(named(e));
         let result = match runtimes::current() {
             Some(here) => {
                 let slot = runtime_slot(&self.runtimes, &here, here.id());
-                match slot.connection(|| self.connect_here()).await {
-                    Ok(conn) => query(conn).await,
-                    Err(error) => Err(error),
-                }
+                let conn = slot
+                    .connection(|| self.connect_here())
+                    .await
+                    .map_err(connect_error)?;
+                query(conn).await
             }
             None => {
-                async {
-                    let runtime = io_runtime()?;
-                    let conn = self
-                        .own
-                        .connection(|| self.connect_on(runtime.handle()))
-                        .await?;
-                    runtime
-                        .spawn(query(conn))
-                        .await
-                        .unwrap_or_else(|_| Err(timed_out("command task")))
-                }
-                .await
+                let runtime = io_runtime().map_err(Error::Connect)?;
+                let conn = self
+                    .own
+                    .connection(|| self.connect_on(runtime.handle()))
+                    .await
+                    .map_err(connect_error)?;
+                runtime
+                    .spawn(query(conn))
+                    .await
+                    .unwrap_or_else(|_| Err(timed_out("command task")))
             }
         };
-        result.map_err(Error::Redis)
+        self.outcome(result)
+    }
+
+    /// `result` as this crate's, noting a success.
+    fn outcome<T>(&self, result: RedisResult<T>) -> Result<T, Error> {
+        if result.is_ok() {
+            self.succeeded();
+        }
+        result.map_err(|e| Error::Redis(named(e)))
     }
 
     /// Runs `cmd` on a pooled sync connection, routed as in [`route_async`](Self::route_async).
@@ -222,7 +304,14 @@ impl ClusterBackend {
         cmd: &Cmd,
         route: Option<RoutingInfo>,
     ) -> Result<T, Error> {
-        let mut pooled = self.pool().get().map_err(Error::Pool)?;
+        let mut pooled = match self.refused_recently() {
+            // An idle connection still works; no new one will be let in.
+            Some(refusal) => self.pool().try_get().ok_or(refusal)?,
+            None => self.pool().get().map_err(|e| {
+                let cause = self.last_sync_connect_error();
+                cause.map_or(Error::Pool(e), |(cause, _)| Error::Connect(cause))
+            })?,
+        };
         let result = match route {
             Some(route) => pooled
                 .conn
@@ -233,7 +322,30 @@ impl ClusterBackend {
         if let Err(error) = &result {
             pooled.broken = unreachable(error);
         }
-        result.map_err(Error::Redis)
+        self.outcome(result)
+    }
+
+    /// Why the sync pool's last attempt to connect failed, and when.
+    #[cfg(feature = "sync")]
+    fn last_sync_connect_error(&self) -> Option<(RedisError, Instant)> {
+        self.last_sync_connect_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The refusal of the sync pool's password, if it came less than the
+    /// connect timeout ago: without it, a sync call would wait for the
+    /// whole connect timeout while the pool tried again and again. (A
+    /// password is the cluster's, unlike a node that is down, so this
+    /// stops nothing that could succeed.)
+    #[cfg(feature = "sync")]
+    fn refused_recently(&self) -> Option<Error> {
+        if !self.sync_refused.load(Ordering::Relaxed) {
+            return None;
+        }
+        let (cause, at) = self.last_sync_connect_error()?;
+        (at.elapsed() < self.timeouts.connect).then_some(Error::Connect(cause))
     }
 
     /// A connection attempt driven by the callers that await it, on their
@@ -258,7 +370,11 @@ impl ClusterBackend {
                 .connection_timeout(self.timeouts.connect)
                 .test_on_check_out(false)
                 .error_handler(Box::new(r2d2::NopErrorHandler))
-                .build_unchecked(SyncManager(self.client.clone()))
+                .build_unchecked(SyncManager {
+                    client: self.client.clone(),
+                    last_error: self.last_sync_connect_error.clone(),
+                    refused: self.sync_refused.clone(),
+                })
         })
     }
 }
@@ -267,6 +383,40 @@ async fn connect(client: ClusterClient, limit: Duration) -> RedisResult<ClusterC
     match tokio::time::timeout(limit, client.get_async_connection()).await {
         Ok(result) => result,
         Err(_) => Err(timed_out("connect")),
+    }
+}
+
+/// `info` with the user and password of `credentials` in place of its own.
+fn with_credentials(info: ConnectionInfo, credentials: &Credentials) -> ConnectionInfo {
+    let mut settings = info.redis_settings().clone();
+    if let Some(username) = &credentials.username {
+        settings = settings.set_username(username);
+    }
+    if let Some(password) = &credentials.password {
+        settings = settings.set_password(password);
+    }
+    info.set_redis_settings(settings)
+}
+
+/// `error`, or an authentication failure if that is what it reports: the
+/// cluster clients report a password every seed node refused as an I/O
+/// error that quotes the nodes' errors.
+fn named(error: RedisError) -> RedisError {
+    const REFUSALS: [&str; 3] = ["WRONGPASS", "NOAUTH", "authentication failed"];
+    let refused = error.kind() == ErrorKind::Io
+        && error.detail().is_some_and(|detail| {
+            let detail = detail.to_ascii_lowercase();
+            REFUSALS
+                .iter()
+                .any(|refusal| detail.contains(&refusal.to_ascii_lowercase()))
+        });
+    if refused {
+        RedisError::from((
+            ErrorKind::AuthenticationFailed,
+            "the cluster's nodes refused the user or password",
+        ))
+    } else {
+        error
     }
 }
 
@@ -289,7 +439,13 @@ struct SyncConnection {
 
 /// Makes sync cluster connections for the r2d2 pool, and drops the broken ones.
 #[cfg(feature = "sync")]
-struct SyncManager(ClusterClient);
+struct SyncManager {
+    client: ClusterClient,
+    /// See [`ClusterBackend::last_sync_connect_error`].
+    last_error: Arc<Mutex<Option<(RedisError, Instant)>>>,
+    /// See [`ClusterBackend::sync_refused`].
+    refused: Arc<AtomicBool>,
+}
 
 #[cfg(feature = "sync")]
 impl r2d2::ManageConnection for SyncManager {
@@ -297,8 +453,16 @@ impl r2d2::ManageConnection for SyncManager {
     type Error = RedisError;
 
     fn connect(&self) -> RedisResult<SyncConnection> {
+        let result = self.client.get_connection().map_err(named);
+        let error = result.as_ref().err();
+        let refused = error.is_some_and(|e| e.kind() == ErrorKind::AuthenticationFailed);
+        self.refused.store(refused, Ordering::Relaxed);
+        *self
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = error.map(|e| (e.clone(), Instant::now()));
         Ok(SyncConnection {
-            conn: self.0.get_connection()?,
+            conn: result?,
             broken: false,
         })
     }

@@ -55,8 +55,9 @@ pub(crate) enum Backend {
 impl Backend {
     /// Whether `error`, a failure of this backend, was logged already: a
     /// refusal of the open breaker, a connection failure while the breaker
-    /// is open (it logged why when it opened), or any failure of an unusable
-    /// backend (logged when it was made).
+    /// is open (it logged why when it opened), a cluster's refused password
+    /// after the first, or any failure of an unusable backend (logged when
+    /// it was made).
     pub(crate) fn logged(&self, error: &Error) -> bool {
         match self {
             Self::Redis(redis) => {
@@ -65,7 +66,7 @@ impl Backend {
             }
             // No breaker: one dead node must not stop calls to the others.
             #[cfg(feature = "cluster")]
-            Self::Cluster(_) => false,
+            Self::Cluster(cluster) => cluster.logged(error),
             #[cfg(feature = "memory")]
             Self::Memory(_) => false,
             Self::Unusable(_) => true,

@@ -9,6 +9,8 @@
 //! process default before a `rediss://` client is made, unless the
 //! application installed a provider of its own first, which is then used.
 
+#[cfg(feature = "cluster")]
+use redis::cluster::ClusterClientBuilder;
 use redis::{Client, ConnectionInfo, RedisResult};
 
 /// The certificates for `rediss://` given to the builder, in PEM; `Debug`
@@ -38,50 +40,62 @@ impl Tls {
     pub(crate) fn client(&self, info: ConnectionInfo) -> RedisResult<Client> {
         #[cfg(feature = "tls")]
         {
-            use redis::{ClientTlsConfig, ConnectionAddr, TlsCertificates};
-
-            if matches!(info.addr(), ConnectionAddr::TcpTls { .. }) {
+            if matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. }) {
                 install_provider();
             }
-            if self.ca.is_some() || self.client.is_some() {
-                let certificates = TlsCertificates {
-                    client_tls: self.client.as_ref().map(|(cert, key)| ClientTlsConfig {
-                        client_cert: cert.clone(),
-                        client_key: key.clone(),
-                    }),
-                    root_cert: self.ca.clone(),
-                };
+            if let Some(certificates) = self.certificates() {
                 return Client::build_with_tls(info, certificates);
             }
         }
         Client::open(info)
     }
-}
 
-impl Tls {
-    /// Readies a Redis Cluster's seed `nodes`, whose client takes none of
-    /// these certificates yet: installs the provider if a node is
-    /// `rediss://`; fails, with the reason, if certificates were given.
+    /// These certificates as the `redis` crate takes them, if any is set.
+    #[cfg(feature = "tls")]
+    fn certificates(&self) -> Option<redis::TlsCertificates> {
+        self.is_set().then(|| redis::TlsCertificates {
+            client_tls: self
+                .client
+                .as_ref()
+                .map(|(cert, key)| redis::ClientTlsConfig {
+                    client_cert: cert.clone(),
+                    client_key: key.clone(),
+                }),
+            root_cert: self.ca.clone(),
+        })
+    }
+
+    /// Readies the builder of a Redis Cluster client on the seed `nodes`:
+    /// installs the provider if a node is `rediss://`, and has every node
+    /// connection trust and present these certificates. Fails, with the
+    /// reason, if certificates are given for nodes that are not all
+    /// `rediss://`.
     #[cfg(feature = "cluster")]
     pub(crate) fn for_cluster<'a>(
         &self,
+        builder: ClusterClientBuilder,
         nodes: impl IntoIterator<Item = &'a str>,
-    ) -> Result<(), &'static str> {
+    ) -> Result<ClusterClientBuilder, &'static str> {
         #[cfg(feature = "tls")]
         {
-            if self.ca.is_some() || self.client.is_some() {
-                return Err("tls_ca and tls_client_cert are not supported on a Redis Cluster yet");
-            }
-            if nodes
+            let (tls, plain): (Vec<&str>, Vec<&str>) = nodes
                 .into_iter()
-                .any(|node| node.trim_start().starts_with("rediss://"))
-            {
+                .partition(|node| node.trim_start().starts_with("rediss://"));
+            if !tls.is_empty() {
                 install_provider();
+            }
+            if let Some(certificates) = self.certificates() {
+                if !plain.is_empty() {
+                    return Err(
+                        "tls_ca and tls_client_cert need rediss:// URLs for every seed node",
+                    );
+                }
+                return Ok(builder.certs(certificates));
             }
         }
         #[cfg(not(feature = "tls"))]
         let _ = nodes;
-        Ok(())
+        Ok(builder)
     }
 }
 

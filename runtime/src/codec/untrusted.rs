@@ -1,9 +1,9 @@
 //! Bytes from Redis are untrusted input: property tests that throw random
-//! bytes and mutated envelopes at [`decode`], signed and not. Whatever they
-//! hold, decoding never panics, a cache with a signing key never returns a
-//! value it didn't sign, and a length prefix claiming more than the stored
-//! bytes could describe is refused by bincode's limit instead of being
-//! allocated.
+//! bytes and mutated envelopes at [`decode`], signed and not, compressed and
+//! not. Whatever they hold, decoding never panics, a cache with a signing
+//! key never returns a value it didn't sign, and a length prefix (bincode's,
+//! or a compressed body's size) claiming more than the stored bytes could
+//! describe is refused instead of being allocated.
 
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -145,38 +145,63 @@ fn decode_as_everything(bytes: &[u8], signed_ok: bool) -> Result<(), TestCaseErr
     Ok(())
 }
 
-/// A valid envelope of `value` round-trips (to the same bytes, which holds
-/// for NaNs too), and every mutation of it decodes without a panic and is
-/// refused by a signed cache.
+/// Valid envelopes of `value` (plain, signed, compressed, both) round-trip
+/// (to the same bytes, which holds for NaNs too), and every mutation of
+/// them decodes without a panic and is refused by a signed cache.
 fn check<T: Serialize + DeserializeOwned>(
     value: &T,
     change: &Mutation,
 ) -> Result<(), TestCaseError> {
-    let plain = encode(value, META, None, LIMIT).unwrap();
-    let signed = encode(value, META, seal(), LIMIT).unwrap();
-    let (back, meta) = decode::<T>(&plain, None, LIMIT).unwrap();
-    prop_assert_eq!(meta, META);
-    prop_assert_eq!(&encode(&back, META, None, LIMIT).unwrap(), &plain);
-    let (back, _) = decode::<T>(&signed, seal(), LIMIT).unwrap();
-    prop_assert_eq!(&encode(&back, META, seal(), LIMIT).unwrap(), &signed);
-    prop_assert!(decode::<T>(&plain, seal(), LIMIT).is_err(), "unsigned");
+    for compress in [None, Some(0)] {
+        let plain = encode(value, META, None, LIMIT, compress).unwrap();
+        let signed = encode(value, META, seal(), LIMIT, compress).unwrap();
+        let (back, meta) = decode::<T>(&plain, None, LIMIT).unwrap();
+        prop_assert_eq!(meta, META);
+        prop_assert_eq!(&encode(&back, META, None, LIMIT, compress).unwrap(), &plain);
+        let (back, _) = decode::<T>(&signed, seal(), LIMIT).unwrap();
+        prop_assert_eq!(
+            &encode(&back, META, seal(), LIMIT, compress).unwrap(),
+            &signed
+        );
+        prop_assert!(decode::<T>(&plain, seal(), LIMIT).is_err(), "unsigned");
 
-    let bad = change.apply(&plain);
-    prop_assert_ne!(&bad, &plain);
-    let _ = decode::<T>(&bad, None, LIMIT);
-    prop_assert!(decode::<T>(&bad, seal(), LIMIT).is_err());
-    decode_as_everything(&bad, false)?;
+        for valid in [plain, signed] {
+            let bad = change.apply(&valid);
+            prop_assert_ne!(&bad, &valid);
+            let _ = decode::<T>(&bad, None, LIMIT);
+            prop_assert!(decode::<T>(&bad, seal(), LIMIT).is_err());
+            decode_as_everything(&bad, false)?;
+        }
+    }
+    Ok(())
+}
 
-    let bad = change.apply(&signed);
-    prop_assert_ne!(&bad, &signed);
-    let _ = decode::<T>(&bad, None, LIMIT);
-    prop_assert!(decode::<T>(&bad, seal(), LIMIT).is_err());
-    decode_as_everything(&bad, false)
+/// Records that share most of their strings: values that compress, so that
+/// their envelopes are formats 4 and 5.
+fn compressible() -> impl Strategy<Value = Vec<Record>> {
+    let names = prop::sample::select(vec![
+        "alice",
+        "bob",
+        "carol",
+        "a much longer name, repeated",
+    ]);
+    prop::collection::vec((any::<u8>(), names, any::<bool>()), 8..200).prop_map(|rows| {
+        rows.into_iter()
+            .map(|(id, name, active)| Record {
+                id: u64::from(id),
+                name: name.repeat(3),
+                scores: vec![u32::from(id); 4],
+                active,
+                ratio: 0.5,
+                tags: Some(vec![Some(name.to_owned()), None]),
+            })
+            .collect()
+    })
 }
 
 /// An envelope (format 2) whose value starts with a length prefix of `claimed`.
 fn claiming(claimed: u64, tail: &[u8]) -> Vec<u8> {
-    let mut bytes = encode(&(), META, None, LIMIT).unwrap();
+    let mut bytes = encode(&(), META, None, LIMIT, None).unwrap();
     bincode::serde::encode_into_std_write(claimed, &mut bytes, CONFIG).unwrap();
     bytes.extend_from_slice(tail);
     bytes
@@ -191,7 +216,9 @@ proptest! {
 
     #[test]
     fn random_bytes_never_panic_and_never_pass_a_signed_cache(
-        format in prop_oneof![Just(FORMAT), Just(SIGNED), any::<u8>()],
+        format in prop_oneof![
+            Just(FORMAT), Just(SIGNED), Just(COMPRESSED), Just(SIGNED_COMPRESSED), any::<u8>()
+        ],
         rest in prop::collection::vec(any::<u8>(), 0..300),
     ) {
         let mut bytes = vec![format];
@@ -223,6 +250,30 @@ proptest! {
     #[test]
     fn mutated_nested_options_and_vecs(value in nested(), change in mutation()) {
         check(&value, &change)?;
+    }
+
+    #[test]
+    fn mutated_compressed_records(value in compressible(), change in mutation()) {
+        // They do compress: the mutations hit formats 4 and 5.
+        let bytes = encode(&value, META, None, LIMIT, Some(0)).unwrap();
+        prop_assert_eq!(bytes[0], COMPRESSED);
+        check(&value, &change)?;
+    }
+
+    #[test]
+    fn a_compressed_body_claiming_any_size_never_panics_nor_allocates_past_the_limit(
+        claimed in any::<u32>(),
+        block in prop::collection::vec(any::<u8>(), 0..300),
+    ) {
+        let mut bytes = encode(&(), META, None, LIMIT, None).unwrap();
+        bytes[0] = COMPRESSED;
+        bytes.extend_from_slice(&claimed.to_le_bytes());
+        bytes.extend_from_slice(&block);
+        decode_as_everything(&bytes, false)?;
+        if claimed as usize > LIMIT {
+            let text = decode::<Vec<u8>>(&bytes, None, LIMIT).unwrap_err().to_string();
+            prop_assert!(text.contains("over the limit"), "{}", text);
+        }
     }
 
     #[test]
@@ -272,10 +323,10 @@ fn a_vec_of_small_integers_counting_8_times_its_bytes_decodes() {
     // 4096 one-byte varints: a 4 KiB payload that bincode counts as 32 KiB.
     // Under the old limit of 4 times the payload it was refused, as garbage.
     let value = vec![1u64; 4096];
-    let bytes = encode(&value, META, None, LIMIT).unwrap();
+    let bytes = encode(&value, META, None, LIMIT, None).unwrap();
     let (back, _) = decode::<Vec<u64>>(&bytes, None, LIMIT).unwrap();
     assert_eq!(back, value);
     let value = vec![1u128; 4000];
-    let bytes = encode(&value, META, None, LIMIT).unwrap();
+    let bytes = encode(&value, META, None, LIMIT, None).unwrap();
     assert_eq!(decode::<Vec<u128>>(&bytes, None, LIMIT).unwrap().0, value);
 }

@@ -9,6 +9,9 @@
 //! again from the slot map that `CLUSTER SLOTS` gives then. Slots that move
 //! between tracked primaries need nothing: the old primary reports the
 //! key's deletion, the new one its later writes.
+//!
+//! Each primary is reached as the seed that named it is: with its user and
+//! password, and over TLS with its certificates if it is `rediss://`.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -85,10 +88,8 @@ async fn connect_all(
             Ok(primaries) => {
                 let mut conns = Vec::with_capacity(primaries.len());
                 for (host, port) in &primaries {
-                    let info = seed
-                        .get_connection_info()
-                        .clone()
-                        .set_addr(ConnectionAddr::Tcp(host.clone(), *port));
+                    let info = seed.get_connection_info();
+                    let info = info.clone().set_addr(at(info.addr(), host, *port));
                     let client = Client::open(info)?;
                     conns.push(connect(&client, prefix, timeouts, tables, down).await?);
                 }
@@ -99,6 +100,24 @@ async fn connect_all(
     }
     Err(last_error
         .unwrap_or_else(|| redis::RedisError::from(std::io::Error::other("no seed node given"))))
+}
+
+/// The address of the node at `host:port`, reached as `seed` is: over
+/// TLS with the same certificates, if the seed is `rediss://`.
+fn at(seed: &ConnectionAddr, host: &str, port: u16) -> ConnectionAddr {
+    match seed {
+        ConnectionAddr::TcpTls {
+            insecure,
+            tls_params,
+            ..
+        } => ConnectionAddr::TcpTls {
+            host: host.to_owned(),
+            port,
+            insecure: *insecure,
+            tls_params: tls_params.clone(),
+        },
+        _ => ConnectionAddr::Tcp(host.to_owned(), port),
+    }
 }
 
 /// The primaries, as `seed` sees them.
