@@ -56,6 +56,7 @@ mod store;
 mod tables;
 mod tracking;
 mod ttl;
+mod typed;
 
 #[doc(hidden)]
 #[path = "private.rs"]
