@@ -6,10 +6,10 @@
 
 use std::time::Duration;
 
-use crate::backend::Backend;
-use crate::backend::Io;
 use serde::Serialize;
 
+use crate::backend::Backend;
+use crate::backend::Io;
 use crate::codec::{self, Codec, Decode, Meta};
 use crate::error::{Chain, Error};
 use crate::flight::Flights;
@@ -152,10 +152,11 @@ impl Store {
         }
     }
 
-    /// Reads and decodes (with `decode`, a codec's) the value of `key` with one `GET` (or, with
-    /// `slide`, a `GETEX … PX`), counting a hit or a miss. Bytes that don't
-    /// decode (garbage, another type, a bad signature) are logged, counted
-    /// and a miss; a Redis failure is returned, uncounted.
+    /// Reads the value of `key` with one `GET` (or, with `slide`, a
+    /// `GETEX … PX`) and decodes it with `decode` (a codec's), counting a hit
+    /// or a miss. Bytes that don't decode (garbage, another type, a bad
+    /// signature) are logged, counted and a miss; a Redis failure is
+    /// returned, uncounted.
     pub(crate) async fn try_read<I: Io, T>(
         &self,
         io: I,
