@@ -8,10 +8,12 @@
 //!    `refresh`) that claims it recomputes, inline or in a spawned task;
 //! 4. a miss fills the key ([`Fill`]: single flight, lock, body, store).
 //!
-//! Generated siblings use [`refresh`] (run and store) and [`invalidate`].
+//! Generated siblings use [`refresh`] (run and store) and [`invalidate`];
+//! the typed API's `get_or_compute` is [`call_named`], steps 2 and 4 under
+//! a key the caller names.
 
 use std::future::Future;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::backend::{Async, Io};
 use crate::cache::Cache;
@@ -24,7 +26,7 @@ use crate::miss::Fill;
 use crate::renew::Claim;
 use crate::spec::{Spec, Unless, Values};
 use crate::store::Store;
-use crate::ttl::{self, Verdict};
+use crate::ttl::{self, Lifetime, Verdict};
 
 /// A cached call: lookup; on a hit return the value, on a miss run `body`
 /// and store its result. A refresh a hit claims runs inline.
@@ -140,6 +142,32 @@ pub(crate) async fn invalidate<I: Io>(
 ) -> Result<bool, Error> {
     let store = cache.store();
     store.delete(io, store.key(spec.name, digest?).text()).await
+}
+
+/// The typed API's `get_or_compute`: the same lookup (one `GET`, no
+/// in-process tier) and miss ([`Fill`]: single flight, body, store) as a
+/// cached call, under `key`, its Redis key as the caller named it, for
+/// `ttl` (zero: the value is returned, not stored).
+pub(crate) async fn call_named<I: Io, R, V>(
+    io: I,
+    cache: &Cache,
+    key: &str,
+    ttl: Duration,
+    values: Values<R, V>,
+    body: impl Future<Output = R>,
+) -> R {
+    let store = cache.store();
+    if let Some((value, _)) = store.read(io, key, values.codec.decode, None).await {
+        return (values.rebuild)(value);
+    }
+    let fill = Fill {
+        store,
+        key,
+        lifetime: Lifetime::of(ttl),
+        lock: None,
+        compress: None,
+    };
+    fill.run(io, values, None, body).await
 }
 
 /// The key of a call, or `None` (logged and counted) if its digest failed.

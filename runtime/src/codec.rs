@@ -77,7 +77,7 @@ pub(crate) struct Codec<V> {
     /// [`encode`] for `V`.
     pub(crate) encode: fn(&V, Meta, Option<Seal<'_>>, usize, Option<usize>) -> Encoded,
     /// [`decode`] for `V`.
-    pub(crate) decode: fn(&[u8], Option<Seal<'_>>, usize) -> Decoded<V>,
+    pub(crate) decode: Decode<V>,
 }
 
 /// A value's bytes, ready to store.
@@ -85,6 +85,9 @@ pub(crate) type Encoded = Result<Vec<u8>, Error>;
 
 /// A decoded value and its metadata.
 pub(crate) type Decoded<V> = Result<(V, Meta), Error>;
+
+/// How a [`Codec`] decodes: bytes, the seal to check them with, the size limit.
+pub(crate) type Decode<V> = fn(&[u8], Option<Seal<'_>>, usize) -> Decoded<V>;
 
 impl<V> Clone for Codec<V> {
     fn clone(&self) -> Self {

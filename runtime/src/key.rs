@@ -216,6 +216,20 @@ impl<'a> Key<'a> {
     }
 }
 
+/// The Redis key of a key given to the typed API (`Cache::get`, …):
+/// `<prefix>{<key>}`. An attribute's key has its function's name right after
+/// the prefix, and a name is never empty and holds no brace, so no key of
+/// one is ever a key of the other. The braces make the user's key (up to its
+/// first `}`) the Redis Cluster hash tag, so keys spread over slots by it.
+pub(crate) fn named(prefix: &str, key: &str) -> String {
+    let mut text = String::with_capacity(prefix.len() + key.len() + 2);
+    text.push_str(prefix);
+    text.push('{');
+    text.push_str(key);
+    text.push('}');
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,6 +344,19 @@ mod tests {
         // Same bincode bytes, different type names: different keys, so a
         // changed signature never reads values written by the old one.
         assert_ne!(key(|h| h.arg("x")), key(|h| h.arg(&String::from("x"))));
+    }
+
+    #[test]
+    fn a_named_key_is_the_users_key_in_braces_after_the_prefix() {
+        assert_eq!(named("app:", "user:42"), "app:{user:42}");
+        assert_eq!(named("", ""), "{}");
+        // What an attribute key looks like is a name's worth of text, never
+        // a brace, after the prefix.
+        let digest = Digest::of::<u8>("m::f", 0, |h| h.arg(&7u8)).unwrap();
+        let attribute = Key::new(digest, "app:", "m::f");
+        let suffix = attribute.text().strip_prefix("app:").unwrap();
+        assert_ne!(named("app:", suffix), attribute.text());
+        assert!(!attribute.text()["app:".len()..].starts_with('{'));
     }
 
     #[test]

@@ -30,6 +30,11 @@
 //! does the latter by name. Unlike cached calls, invalidation returns Redis
 //! errors instead of failing open.
 //!
+//! Code that can't use the attribute reads and writes typed values under keys
+//! it names, with the same encoding, single flight and fail-open policy:
+//! [`Cache::get`], [`Cache::set`], [`Cache::delete`] and
+//! [`Cache::get_or_compute`] (`_blocking` forms for sync code).
+//!
 //! See the README for every argument of the attribute and the key format.
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -58,6 +63,7 @@ mod tables;
 #[cfg(feature = "local")]
 mod tracking;
 mod ttl;
+mod typed;
 
 #[doc(hidden)]
 #[path = "private.rs"]

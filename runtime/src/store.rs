@@ -6,9 +6,11 @@
 
 use std::time::Duration;
 
+use serde::Serialize;
+
 use crate::backend::Backend;
 use crate::backend::Io;
-use crate::codec::{COMPRESS_ABOVE, Codec, Meta};
+use crate::codec::{self, COMPRESS_ABOVE, Codec, Decode, Meta};
 use crate::error::{Chain, Error};
 use crate::flight::Flights;
 use crate::key::{Digest, Key};
@@ -145,10 +147,10 @@ impl Store {
     }
 
     /// Reads and decodes the value of `key`: from `tier` if it holds it (no
-    /// round trip), else with a `GET`, keeping what it finds in `tier`; with
-    /// `slide` (`sliding = true`), a `GETEX … PX` that also resets the key's
-    /// TTL to it. Every failure (Redis down, garbage bytes) is logged,
-    /// counted, and reported as a miss.
+    /// round trip), else with a `GET` ([`read`](Self::read)), keeping what it
+    /// finds in `tier`; with `slide` (`sliding = true`), a `GETEX … PX` that
+    /// also resets the key's TTL to it. Every failure (Redis down, garbage
+    /// bytes) is logged, counted, and reported as a miss.
     pub(crate) async fn lookup<I: Io, T>(
         &self,
         io: I,
@@ -162,30 +164,59 @@ impl Store {
             return Some(hit);
         }
         let ticket = tier.and_then(|tier| tier.ticket(key.digest));
-        let fetched = match slide {
-            Some(ttl) => self.backend.get_ex(io, key.text(), millis(ttl)).await,
-            None => self.backend.get(io, key.text()).await,
-        };
-        let decoded = match fetched {
-            Ok(Some(bytes)) => {
-                (codec.decode)(&bytes, self.seal(key.text()), self.max_value_size).map(Some)
-            }
-            Ok(None) => Ok(None),
-            Err(error) => Err(error),
-        };
-        match decoded {
-            Ok(Some(found)) => {
-                self.metrics.hit();
-                if let (Some(tier), Some(ticket)) = (tier, ticket) {
-                    tier.keep(ticket, key.digest, &found.0, found.1);
-                }
-                return Some(found);
-            }
-            Ok(None) => {}
-            Err(error) => self.failed("read", key.text(), &error),
+        let found = self.read(io, key.text(), codec.decode, slide).await;
+        if let (Some(found), Some(tier), Some(ticket)) = (&found, tier, ticket) {
+            tier.keep(ticket, key.digest, &found.0, found.1);
         }
-        self.metrics.miss();
-        None
+        found
+    }
+
+    /// Reads and decodes the value of `key` from Redis, as
+    /// [`try_read`](Self::try_read) does, with a Redis failure too logged,
+    /// counted, and reported as a miss.
+    pub(crate) async fn read<I: Io, T>(
+        &self,
+        io: I,
+        key: &str,
+        decode: Decode<T>,
+        slide: Option<Duration>,
+    ) -> Option<(T, Meta)> {
+        match self.try_read(io, key, decode, slide).await {
+            Ok(found) => found,
+            Err(error) => {
+                self.failed("read", key, &error);
+                self.metrics.miss();
+                None
+            }
+        }
+    }
+
+    /// Reads the value of `key` with one `GET` (or, with `slide`, a
+    /// `GETEX … PX`) and decodes it with `decode` (a codec's), counting a hit
+    /// or a miss. Bytes that don't decode (garbage, another type, a bad
+    /// signature) are logged, counted and a miss; a Redis failure is
+    /// returned, uncounted.
+    pub(crate) async fn try_read<I: Io, T>(
+        &self,
+        io: I,
+        key: &str,
+        decode: Decode<T>,
+        slide: Option<Duration>,
+    ) -> Result<Option<(T, Meta)>, Error> {
+        let fetched = match slide {
+            Some(ttl) => self.backend.get_ex(io, key, millis(ttl)).await,
+            None => self.backend.get(io, key).await,
+        }?;
+        let found = fetched.and_then(|bytes| {
+            decode(&bytes, self.seal(key), self.max_value_size)
+                .inspect_err(|error| self.failed("read", key, error))
+                .ok()
+        });
+        match found {
+            Some(_) => self.metrics.hit(),
+            None => self.metrics.miss(),
+        }
+        Ok(found)
     }
 
     /// Decodes bytes another call computed or stored; a failure is logged
@@ -214,12 +245,39 @@ impl Store {
             .ok()
     }
 
+    /// Encodes `value` for `key` as [`encode`](Self::encode) does (signed if
+    /// values are, compressed as the cache says, refused over the size
+    /// limit), for any serializable
+    /// value, sized or not. Errors are returned, not counted.
+    pub(crate) fn try_encode<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+        meta: Meta,
+    ) -> Result<Vec<u8>, Error> {
+        let above = self.compress_above(None);
+        codec::encode(value, meta, self.seal(key), self.max_value_size, above)
+    }
+
     /// Stores encoded `bytes` under `key`; failures are logged and counted.
     pub(crate) async fn store<I: Io>(&self, io: I, key: &str, bytes: &[u8], ttl: Duration) {
-        match self.backend.set(io, key, bytes, millis(ttl)).await {
-            Ok(()) => self.metrics.store(),
-            Err(error) => self.failed("write", key, &error),
+        if let Err(error) = self.try_store(io, key, bytes, ttl).await {
+            self.failed("write", key, &error);
         }
+    }
+
+    /// Stores encoded `bytes` under `key`, counting the store; a failure is
+    /// returned, uncounted.
+    pub(crate) async fn try_store<I: Io>(
+        &self,
+        io: I,
+        key: &str,
+        bytes: &[u8],
+        ttl: Duration,
+    ) -> Result<(), Error> {
+        self.backend.set(io, key, bytes, millis(ttl)).await?;
+        self.metrics.store();
+        Ok(())
     }
 
     /// The bytes under `key`, unread; errors are returned, not counted.

@@ -34,6 +34,15 @@ pub(crate) enum Verdict {
 }
 
 impl Lifetime {
+    /// A lifetime of `ttl` alone: no `stale`, no early refresh.
+    pub(crate) const fn of(ttl: Duration) -> Self {
+        Self {
+            ttl,
+            stale: None,
+            xfetch_beta: None,
+        }
+    }
+
     /// Whether a hit may ever need a refresh (`stale` or `refresh` set); if
     /// not, a hit needs no clock.
     pub(crate) fn renews(&self) -> bool {

@@ -6,7 +6,8 @@ use std::fmt;
 /// An error from an explicit operation of the crate: building a
 /// [`Cache`](crate::Cache), [`ping`](crate::Cache::ping),
 /// [`invalidate_all`](crate::Cache::invalidate_all), a generated
-/// `f_invalidate`.
+/// `f_invalidate`, the typed API's [`get`](crate::Cache::get),
+/// [`set`](crate::Cache::set) and [`delete`](crate::Cache::delete).
 ///
 /// Inside a cached call errors never reach the caller: the call fails open
 /// (it runs the function body), and the failure is counted in
