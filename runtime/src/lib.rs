@@ -54,6 +54,7 @@ mod sign;
 mod spec;
 mod store;
 mod tables;
+mod tag;
 mod tracking;
 mod ttl;
 

@@ -27,6 +27,8 @@ pub(crate) struct Fill<'a> {
     pub(crate) lifetime: Lifetime,
     /// `lock = …`: how long the cross-process lock may be held.
     pub(crate) lock: Option<Duration>,
+    /// `tags = [...]`: the tags the value is stored with.
+    pub(crate) tags: &'a [String],
 }
 
 impl Fill<'_> {
@@ -43,6 +45,7 @@ impl Fill<'_> {
             key,
             lifetime,
             lock,
+            tags,
         } = self;
         let codec = values.codec;
         let leader = match store.flights().join(io, key).await {
@@ -83,7 +86,7 @@ impl Fill<'_> {
         // a zero ttl (`ttl = EXPR`, `ttl_of`) is shared with them, not stored.
         finish(leader, bytes.clone());
         if let (Some(bytes), Some(keep)) = (&bytes, keep) {
-            store.store(io, key, bytes, keep).await;
+            store.store_tagged(io, key, bytes, keep, tags).await;
         }
         if let Some(lock) = lock {
             lock.release(io, store).await;

@@ -1,0 +1,127 @@
+//! Tagged writes and `invalidate_tag` on Redis, one server or a cluster.
+//!
+//! Each tag of an entry has a set, `<prefix>{<tag>}:tag` (see `tag.rs`),
+//! naming the keys stored with it. A set's TTL is raised, never lowered, to
+//! cover its longest-lived member (`PTTL` then `PEXPIRE`, in one script):
+//! once the entries it names have expired, so has the set.
+//!
+//! The order makes a crash harmless. On one server the sets and the value
+//! are written by one script, atomically. On a cluster they live in
+//! different slots, so the sets are written first and the value only once
+//! they all were: a value is never stored where its tag can't find it
+//! (which would let `invalidate_tag` leave it stale). A crash or failure
+//! in between leaves at worst a set naming a key that holds no value, or
+//! one that a later call rewrote; deleting that is a cache miss, never a
+//! wrong answer.
+//!
+//! `invalidate_tag` walks the set with `SSCAN`, `UNLINK`s each batch of its
+//! members that are entry keys of this cache (and nothing else, however the
+//! set came to hold it), then `SREM`s the batch: a crash in between leaves
+//! members naming deleted keys, and a second call finishes the job. Members
+//! added while it runs, by calls that store meanwhile, may stay.
+
+use redis::Cmd;
+
+use super::io::{Io, Remote};
+use super::{SCAN_COUNT, set, unlink};
+use crate::error::Error;
+
+/// `KEYS`: the tag sets; `ARGV`: the member, the TTL in ms. Adds the member
+/// to each set and raises the set's TTL to at least the member's.
+const TAG: &str = r#"
+local ttl = tonumber(ARGV[2])
+for _, set in ipairs(KEYS) do
+  redis.call("SADD", set, ARGV[1])
+  if redis.call("PTTL", set) < ttl then redis.call("PEXPIRE", set, ttl) end
+end
+return 1
+"#;
+
+/// `KEYS`: the value's key, then its tag sets; `ARGV`: the TTL in ms, the
+/// bytes. [`TAG`] and `SET … PX` at once, for one server.
+const TAG_AND_SET: &str = r#"
+local ttl = tonumber(ARGV[1])
+for i = 2, #KEYS do
+  redis.call("SADD", KEYS[i], KEYS[1])
+  if redis.call("PTTL", KEYS[i]) < ttl then redis.call("PEXPIRE", KEYS[i], ttl) end
+end
+redis.call("SET", KEYS[1], ARGV[2], "PX", ttl)
+return 1
+"#;
+
+/// Stores `bytes` under `key` for `ttl_ms`, named in each of `sets`, on one
+/// server: one script.
+pub(super) async fn set_tagged_at_once<I: Io>(
+    io: I,
+    redis: &impl Remote,
+    key: &str,
+    bytes: &[u8],
+    ttl_ms: u64,
+    sets: &[String],
+) -> Result<(), Error> {
+    let mut eval = ::redis::cmd("EVAL");
+    eval.arg(TAG_AND_SET)
+        .arg(sets.len() + 1)
+        .arg(key)
+        .arg(sets)
+        .arg(ttl_ms)
+        .arg(bytes);
+    io.query::<u8>(redis, eval).await.map(drop)
+}
+
+/// [`set_tagged_at_once`] on a cluster, where the sets and the key are in
+/// different slots: each set, then the value.
+pub(super) async fn set_tagged_in_order<I: Io>(
+    io: I,
+    cluster: &impl Remote,
+    key: &str,
+    bytes: &[u8],
+    ttl_ms: u64,
+    sets: &[String],
+) -> Result<(), Error> {
+    for tag_set in sets {
+        let mut eval = ::redis::cmd("EVAL");
+        eval.arg(TAG).arg(1).arg(tag_set).arg(key).arg(ttl_ms);
+        io.query::<u8>(cluster, eval).await?;
+    }
+    io.query(cluster, set(key, bytes, ttl_ms)).await
+}
+
+/// Deletes the keys the set `tag_set` names that `is_entry` accepts, and
+/// empties the set; how many keys were deleted. See the module docs.
+pub(super) async fn invalidate<I: Io>(
+    io: I,
+    redis: &impl Remote,
+    tag_set: &str,
+    is_entry: impl Fn(&str) -> bool,
+) -> Result<u64, Error> {
+    let mut cursor = 0;
+    let mut deleted = 0;
+    loop {
+        let mut scan = ::redis::cmd("SSCAN");
+        scan.arg(tag_set).arg(cursor).arg("COUNT").arg(SCAN_COUNT);
+        let (next, members): (u64, Vec<Vec<u8>>) = io.query(redis, scan).await?;
+        let entries: Vec<&[u8]> = members
+            .iter()
+            .filter(|m| std::str::from_utf8(m).is_ok_and(&is_entry))
+            .map(Vec::as_slice)
+            .collect();
+        if !entries.is_empty() {
+            deleted += io.query::<u64>(redis, unlink(&entries)).await?;
+        }
+        if !members.is_empty() {
+            io.query::<u64>(redis, srem(tag_set, &members)).await?;
+        }
+        if next == 0 {
+            return Ok(deleted);
+        }
+        cursor = next;
+    }
+}
+
+/// `SREM set members…`.
+fn srem(tag_set: &str, members: &[Vec<u8>]) -> Cmd {
+    let mut cmd = ::redis::cmd("SREM");
+    cmd.arg(tag_set).arg(members);
+    cmd
+}
