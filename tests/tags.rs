@@ -142,6 +142,41 @@ fn a_tag_set_lives_as_long_as_its_longest_lived_entry() {
     });
 }
 
+#[test]
+fn on_one_server_a_busy_tag_set_drops_the_keys_of_expired_entries() {
+    static CACHE: CacheSlot = CacheSlot::new();
+    let redis = TestRedis::start_for(&CACHE);
+
+    #[redis_cached(ttl = Duration::from_millis(ms), cache = CACHE, tags = ["busy"])]
+    fn busy(i: u64, ms: u64) -> u64 {
+        let _ = ms;
+        i
+    }
+
+    for i in 0..50 {
+        busy(i, 100);
+    }
+    let set = "{busy}:tag";
+    let members = || -> usize {
+        redis::cmd("SCARD")
+            .arg(set)
+            .query(&mut redis.conn())
+            .unwrap()
+    };
+    assert_eq!(members(), 50);
+    eventually("the short entries expire", || {
+        with(&redis.keys(), "busy:").is_empty()
+    });
+    for i in 0..200 {
+        busy(1000 + i, 60_000);
+    }
+    // Each write drops up to two dead members picked at random: about two
+    // of the 50 are expected to be left, and far fewer than 35 for sure.
+    assert!(members() <= 215, "{} members", members());
+    assert!(members() >= 200, "no live member dropped");
+    assert_eq!(CACHE.invalidate_tag_blocking("busy").unwrap(), 200);
+}
+
 impl TestRedis {
     fn only_key_containing(&self, part: &str) -> String {
         let keys = with(&self.keys(), part);

@@ -38,10 +38,21 @@ return 1
 "#;
 
 /// `KEYS`: the value's key, then its tag sets; `ARGV`: the TTL in ms, the
-/// bytes. [`TAG`] and `SET … PX` at once, for one server.
+/// bytes. [`TAG`] and `SET … PX` at once, for one server. Each set also
+/// drops up to two members, picked at random, whose key is gone: on one
+/// server a member is written with its value, so one without a value has
+/// expired or was deleted. That keeps a tag that is written often and never
+/// invalidated from piling up the keys of expired entries (about as many
+/// dead members as live ones, at most, in the long run). A cluster can't
+/// look at other slots' keys from a script, and doesn't prune.
 const TAG_AND_SET: &str = r#"
 local ttl = tonumber(ARGV[1])
 for i = 2, #KEYS do
+  for _, member in ipairs(redis.call("SRANDMEMBER", KEYS[i], 2)) do
+    if member ~= KEYS[1] and redis.call("EXISTS", member) == 0 then
+      redis.call("SREM", KEYS[i], member)
+    end
+  end
   redis.call("SADD", KEYS[i], KEYS[1])
   if redis.call("PTTL", KEYS[i]) < ttl then redis.call("PEXPIRE", KEYS[i], ttl) end
 end
