@@ -2,8 +2,9 @@
 //!
 //! Each tag of an entry has a set, `<prefix>{<tag>}:tag` (see `tag.rs`),
 //! naming the keys stored with it. A set's TTL is raised, never lowered, to
-//! cover its longest-lived member (`PTTL` then `PEXPIRE`, in one script):
-//! once the entries it names have expired, so has the set.
+//! cover its longest-lived member and a second more (`PTTL` then
+//! `PEXPIRE`, in one script): once the entries it names have expired, so
+//! has the set, a second later.
 //!
 //! The order makes a crash harmless. On one server the sets and the value
 //! are written by one script, atomically. On a cluster they live in
@@ -26,8 +27,13 @@ use super::io::{Io, Remote};
 use super::{SCAN_COUNT, set, unlink};
 use crate::error::Error;
 
-/// `KEYS`: the tag sets; `ARGV`: the member, the TTL in ms. Adds the member
-/// to each set and raises the set's TTL to at least the member's.
+/// How much longer than its longest-lived member a tag set is kept: on a
+/// cluster the value is written a round trip after its sets, and so
+/// expires that much later.
+const MARGIN_MS: u64 = 1_000;
+
+/// `KEYS`: the tag sets; `ARGV`: the member, the sets' TTL in ms. Adds the
+/// member to each set and raises the set's TTL to at least that.
 const TAG: &str = r#"
 local ttl = tonumber(ARGV[2])
 for _, set in ipairs(KEYS) do
@@ -37,16 +43,17 @@ end
 return 1
 "#;
 
-/// `KEYS`: the value's key, then its tag sets; `ARGV`: the TTL in ms, the
-/// bytes. [`TAG`] and `SET … PX` at once, for one server. Each set also
-/// drops up to two members, picked at random, whose key is gone: on one
-/// server a member is written with its value, so one without a value has
-/// expired or was deleted. That keeps a tag that is written often and never
+/// `KEYS`: the value's key, then its tag sets; `ARGV`: the value's TTL in
+/// ms, the bytes, the sets' TTL. `SET … PX` and [`TAG`] at once, for one
+/// server. Each set also drops up to two members, picked at random, whose
+/// key is gone: on one server a member is written with its value, so one
+/// without a value has expired or was deleted. That keeps a tag that is written often and never
 /// invalidated from piling up the keys of expired entries (about as many
 /// dead members as live ones, at most, in the long run). A cluster can't
 /// look at other slots' keys from a script, and doesn't prune.
 const TAG_AND_SET: &str = r#"
-local ttl = tonumber(ARGV[1])
+redis.call("SET", KEYS[1], ARGV[2], "PX", ARGV[1])
+local ttl = tonumber(ARGV[3])
 for i = 2, #KEYS do
   for _, member in ipairs(redis.call("SRANDMEMBER", KEYS[i], 2)) do
     if member ~= KEYS[1] and redis.call("EXISTS", member) == 0 then
@@ -56,7 +63,6 @@ for i = 2, #KEYS do
   redis.call("SADD", KEYS[i], KEYS[1])
   if redis.call("PTTL", KEYS[i]) < ttl then redis.call("PEXPIRE", KEYS[i], ttl) end
 end
-redis.call("SET", KEYS[1], ARGV[2], "PX", ttl)
 return 1
 "#;
 
@@ -76,7 +82,8 @@ pub(super) async fn set_tagged_at_once<I: Io>(
         .arg(key)
         .arg(sets)
         .arg(ttl_ms)
-        .arg(bytes);
+        .arg(bytes)
+        .arg(ttl_ms.saturating_add(MARGIN_MS));
     io.query::<u8>(redis, eval).await.map(drop)
 }
 
@@ -92,7 +99,8 @@ pub(super) async fn set_tagged_in_order<I: Io>(
 ) -> Result<(), Error> {
     for tag_set in sets {
         let mut eval = ::redis::cmd("EVAL");
-        eval.arg(TAG).arg(1).arg(tag_set).arg(key).arg(ttl_ms);
+        let set_ttl = ttl_ms.saturating_add(MARGIN_MS);
+        eval.arg(TAG).arg(1).arg(tag_set).arg(key).arg(set_ttl);
         io.query::<u8>(cluster, eval).await?;
     }
     io.query(cluster, set(key, bytes, ttl_ms)).await
