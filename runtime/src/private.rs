@@ -20,18 +20,27 @@ pub use crate::global::default_cache;
 pub use crate::key::{Digest, KeyHasher};
 pub use crate::local::Kit;
 pub use crate::spec::{Always, OkOnly, Policy, SomeOnly, Spec, Unless, Values, values};
+pub use crate::tag::IntoTag;
 pub use crate::ttl::IntoTtl;
+
+/// A `tags = [...]` expression's value, as the tag it stands for.
+pub fn tag(tag: impl IntoTag) -> String {
+    tag.into_tag()
+}
 
 /// The digest of a call of the function `spec` describes, returning `R`,
 /// whose arguments `feed` adds; an error if one of them would not serialize.
-pub fn digest<R: ?Sized>(spec: &Spec, feed: impl FnOnce(&mut KeyHasher)) -> Result<Digest, Error> {
+pub fn digest<R: ?Sized>(
+    spec: &Spec<'_>,
+    feed: impl FnOnce(&mut KeyHasher),
+) -> Result<Digest, Error> {
     Digest::of::<R>(spec.name, spec.version, feed)
 }
 
 /// A cached call of an async function: on a hit return the stored value, on
 /// a miss await `body` and store its result. See `call.rs`.
 pub async fn call<R, V>(
-    spec: &Spec,
+    spec: &Spec<'_>,
     cache: &Cache,
     digest: Result<Digest, Error>,
     values: Values<R, V>,
@@ -44,7 +53,7 @@ pub async fn call<R, V>(
 
 /// `call` for a plain function, on the caller's thread.
 pub fn call_blocking<R, V>(
-    spec: &Spec,
+    spec: &Spec<'_>,
     cache: &Cache,
     digest: Result<Digest, Error>,
     values: Values<R, V>,
@@ -61,7 +70,7 @@ pub fn call_blocking<R, V>(
 /// `call` for functions with `stale` or `refresh` whose body owns what it
 /// uses: a refresh runs in a task spawned on the caller's runtime.
 pub async fn call_spawning<R, V, F, Fut>(
-    spec: &Spec,
+    spec: &Spec<'_>,
     cache: &Cache,
     digest: Result<Digest, Error>,
     values: Values<R, V>,
@@ -80,7 +89,7 @@ where
 
 /// `f_refresh`: runs `body` and stores its result whatever the cache holds.
 pub async fn refresh<R, V>(
-    spec: &Spec,
+    spec: &Spec<'_>,
     cache: &Cache,
     digest: Result<Digest, Error>,
     values: Values<R, V>,
@@ -92,7 +101,7 @@ pub async fn refresh<R, V>(
 
 /// [`refresh`] for a plain function.
 pub fn refresh_blocking<R, V>(
-    spec: &Spec,
+    spec: &Spec<'_>,
     cache: &Cache,
     digest: Result<Digest, Error>,
     values: Values<R, V>,
@@ -107,7 +116,7 @@ pub fn refresh_blocking<R, V>(
 
 /// `f_invalidate`: deletes the entry of one call; whether there was one.
 pub async fn invalidate(
-    spec: &Spec,
+    spec: &Spec<'_>,
     cache: &Cache,
     digest: Result<Digest, Error>,
 ) -> Result<bool, crate::Error> {
@@ -116,7 +125,7 @@ pub async fn invalidate(
 
 /// [`invalidate`] for a plain function.
 pub fn invalidate_blocking(
-    spec: &Spec,
+    spec: &Spec<'_>,
     cache: &Cache,
     digest: Result<Digest, Error>,
 ) -> Result<bool, crate::Error> {
@@ -124,12 +133,12 @@ pub fn invalidate_blocking(
 }
 
 /// `f_invalidate_all`: deletes every entry of the function.
-pub async fn invalidate_all(spec: &Spec, cache: &Cache) -> Result<u64, crate::Error> {
+pub async fn invalidate_all(spec: &Spec<'_>, cache: &Cache) -> Result<u64, crate::Error> {
     cache.invalidate_all(spec.name).await
 }
 
 /// [`invalidate_all`] for a plain function.
-pub fn invalidate_all_blocking(spec: &Spec, cache: &Cache) -> Result<u64, crate::Error> {
+pub fn invalidate_all_blocking(spec: &Spec<'_>, cache: &Cache) -> Result<u64, crate::Error> {
     cache.invalidate_all_blocking(spec.name)
 }
 
