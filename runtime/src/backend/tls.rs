@@ -38,23 +38,30 @@ impl Tls {
     pub(crate) fn client(&self, info: ConnectionInfo) -> RedisResult<Client> {
         #[cfg(feature = "tls")]
         {
-            use redis::{ClientTlsConfig, ConnectionAddr, TlsCertificates};
+            use redis::ConnectionAddr;
 
             if matches!(info.addr(), ConnectionAddr::TcpTls { .. }) {
                 install_provider();
             }
-            if self.ca.is_some() || self.client.is_some() {
-                let certificates = TlsCertificates {
-                    client_tls: self.client.as_ref().map(|(cert, key)| ClientTlsConfig {
-                        client_cert: cert.clone(),
-                        client_key: key.clone(),
-                    }),
-                    root_cert: self.ca.clone(),
-                };
+            if let Some(certificates) = self.certificates() {
                 return Client::build_with_tls(info, certificates);
             }
         }
         Client::open(info)
+    }
+
+    /// The certificates, if any was given, as the `redis` crate takes them.
+    #[cfg(feature = "tls")]
+    pub(crate) fn certificates(&self) -> Option<redis::TlsCertificates> {
+        use redis::{ClientTlsConfig, TlsCertificates};
+
+        (self.ca.is_some() || self.client.is_some()).then(|| TlsCertificates {
+            client_tls: self.client.as_ref().map(|(cert, key)| ClientTlsConfig {
+                client_cert: cert.clone(),
+                client_key: key.clone(),
+            }),
+            root_cert: self.ca.clone(),
+        })
     }
 }
 
@@ -100,7 +107,7 @@ pub(crate) fn prepare(client: &Client) {
 
 /// Makes `ring` the process's rustls provider, unless one is installed.
 #[cfg(feature = "tls")]
-fn install_provider() {
+pub(super) fn install_provider() {
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         // Err: another thread (or the application) installed one just now.
         let _ = rustls::crypto::ring::default_provider().install_default();
