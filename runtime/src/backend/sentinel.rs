@@ -424,6 +424,26 @@ mod tests {
     }
 
     #[test]
+    fn readonly_replaces_a_connection_only_behind_sentinel() {
+        let readonly = RedisError::from((
+            redis::ErrorKind::Server(redis::ServerErrorKind::ReadOnly),
+            "READONLY You can't write against a read only replica.",
+        ));
+        let spec = SentinelSpec {
+            sentinels: vec!["redis://127.0.0.1:1".to_owned()],
+            service: "mymaster".to_owned(),
+            ..SentinelSpec::default()
+        };
+        let primary = SentinelPrimary::new(&spec, &Credentials::default(), &Tls::default());
+        let sentinel = Target::Sentinel(Arc::new(primary.unwrap()));
+        let server = Target::Server(Client::open("redis://127.0.0.1:1").unwrap());
+        assert!(sentinel.is_broken(&readonly));
+        assert!(!server.is_broken(&readonly));
+        let reset = RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        assert!(sentinel.is_broken(&reset) && server.is_broken(&reset));
+    }
+
+    #[test]
     fn the_default_port_is_sentinels() {
         assert_eq!(default_port("redis://h"), "redis://h:26379");
         assert_eq!(default_port("redis://:p@h/"), "redis://:p@h:26379/");
