@@ -232,8 +232,7 @@ impl CacheBuilder {
     /// (the same for all); [`username`](Self::username) and
     /// [`password`](Self::password) are the data nodes'. With `rediss://`
     /// sentinels, the data nodes are reached over TLS too, and
-    /// [`tls_ca`](Self::tls_ca) and [`tls_client_cert`](Self::tls_client_cert)
-    /// serve both. The URL form, for `REDIS_CACHED_URL`, is
+    /// `tls_ca` and `tls_client_cert` (the `tls` feature) serve both. The URL form, for `REDIS_CACHED_URL`, is
     /// `redis+sentinel://[user:pass@]host[:port][,host[:port]…]/primary[/db]`.
     ///
     /// ```no_run

@@ -37,6 +37,8 @@ const SCHEMES: [(&str, &str); 2] = [
 const SENTINEL_PORT: u16 = 26379;
 
 /// Where a Redis backend's connections go.
+// One per backend, cloned only to connect: the variants' sizes don't matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone)]
 pub(crate) enum Target {
     /// One server, at a fixed address.
@@ -393,13 +395,14 @@ mod tests {
             "redis+sentinel://:hunter2@/m",
             "redis+sentinel://:hunter2@h1/m?pass=x",
             "redis+sentinel://:hunter2@h1/m/notadb",
+            "redis+sentinel://h1/m?sentinel_password=hunter2&bogus=1",
         ] {
             let Err(error) = SentinelSpec::parse(url) else {
                 panic!("{url} is refused");
             };
             let shown = error.to_string();
             assert!(!shown.contains("hunter2"), "{shown}");
-            assert!(shown.contains(":***@"), "{shown}");
+            assert!(shown.contains("***"), "{shown}");
         }
     }
 
