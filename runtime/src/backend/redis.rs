@@ -463,7 +463,7 @@ async fn connect(
     limit: Duration,
 ) -> RedisResult<MultiplexedConnection> {
     let connect = async {
-        let client = target.client().await?;
+        let client = target.client(limit).await?;
         client
             .get_multiplexed_async_connection_with_config(&config)
             .await

@@ -48,11 +48,12 @@ pub(crate) enum Target {
 }
 
 impl Target {
-    /// The client of the node to connect to now.
-    pub(crate) async fn client(&self) -> RedisResult<Client> {
+    /// The client of the node to connect to now; behind Sentinel, found
+    /// within `limit`.
+    pub(crate) async fn client(&self, limit: Duration) -> RedisResult<Client> {
         match self {
             Self::Server(client) => Ok(client.clone()),
-            Self::Sentinel(primary) => primary.lookup().await,
+            Self::Sentinel(primary) => primary.lookup(limit).await,
         }
     }
 
@@ -270,33 +271,36 @@ impl SentinelPrimary {
     }
 
     /// The client of the primary the sentinels name now (a sentinel is
-    /// asked, and the node it names must say it is a primary).
-    async fn lookup(self: &Arc<Self>) -> RedisResult<Client> {
+    /// asked, and the node it names must say it is a primary), within `limit`.
+    async fn lookup(self: &Arc<Self>, limit: Duration) -> RedisResult<Client> {
         let runtime = io_runtime()?;
         let this = self.clone();
         runtime
-            .spawn(async move { this.ask().await })
+            .spawn(async move { this.ask(limit).await })
             .await
             .unwrap_or_else(|_| Err(timed_out("Sentinel lookup task")))
     }
 
-    /// [`lookup`](Self::lookup) from a thread that blocks, for at most `limit`.
+    /// [`lookup`](Self::lookup) from a thread that blocks.
     fn lookup_blocking(self: &Arc<Self>, limit: Duration) -> RedisResult<Client> {
         let runtime = io_runtime()?;
         let (send, receive) = std::sync::mpsc::sync_channel(1);
         let this = self.clone();
         runtime.spawn(async move {
-            let found = tokio::time::timeout(limit, this.ask()).await;
-            let _ = send.send(found.unwrap_or_else(|_| Err(timed_out("Sentinel lookup"))));
+            let _ = send.send(this.ask(limit).await);
         });
         receive
             .recv_timeout(limit + Duration::from_millis(100))
             .unwrap_or_else(|_| Err(timed_out("Sentinel lookup")))
     }
 
-    /// Asks the sentinels, on the io runtime.
-    async fn ask(&self) -> RedisResult<Client> {
-        let client = self.client.lock().await.async_get_client().await?;
+    /// Asks the sentinels, on the io runtime, within `limit` (the wait for
+    /// another lookup included): one that hangs can't hold up the next.
+    async fn ask(&self, limit: Duration) -> RedisResult<Client> {
+        let ask = async { self.client.lock().await.async_get_client().await };
+        let client = tokio::time::timeout(limit, ask)
+            .await
+            .unwrap_or_else(|_| Err(timed_out("Sentinel lookup")))?;
         super::tls::prepare(&client);
         Ok(client)
     }

@@ -28,7 +28,7 @@ pub(super) async fn track(
     let mut reported = false;
     loop {
         let down = Arc::new(Notify::new());
-        let connected = match target.client().await {
+        let connected = match target.client(timeouts.connect).await {
             Ok(client) => connect(&client, &prefix, &timeouts, &tables, &down).await,
             Err(error) => Err(error),
         };
