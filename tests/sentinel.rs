@@ -91,6 +91,49 @@ fn calls_hit_the_primary_the_sentinels_name_sync_and_async() {
     assert!(NOWHERE.stats().errors > 0);
 }
 
+static GUARDED: CacheSlot = CacheSlot::new();
+
+#[redis_cached(ttl = 60, cache = GUARDED)]
+fn triple_guarded(x: u64) -> u64 {
+    RUNS_GUARDED.inc();
+    x * 3
+}
+
+static RUNS_GUARDED: Calls = Calls::new();
+
+#[test]
+fn the_sentinels_and_the_data_nodes_each_take_their_own_password() {
+    let topology = TestSentinel::start_with_passwords(1, 1, Some("root-pw"), Some("sentinel-pw"));
+    // The URL form: the data nodes' password before `@`, the sentinels' as
+    // `sentinel_password`.
+    let url = topology.url();
+    assert!(url.contains(":root-pw@") && url.contains("sentinel_password=sentinel-pw"));
+    GUARDED.set(Cache::new(&url).expect("a valid Sentinel URL"));
+    assert_eq!((triple_guarded(2), triple_guarded(2)), (6, 6));
+    assert_eq!(RUNS_GUARDED.get(), 1, "the second call is a hit");
+    assert_eq!(GUARDED.stats().errors, 0);
+    assert_eq!(topology.primary().keys_as_root().len(), 1);
+
+    // The builder form: the sentinels' password in their URLs, the data
+    // nodes' given apart. A wrong one fails `ping`; no password is shown.
+    let wrong = CacheBuilder::sentinel(topology.sentinel_urls(), PRIMARY)
+        .password("not-the-pw")
+        .build()
+        .expect("valid urls");
+    let error = wrong
+        .ping_blocking()
+        .expect_err("a wrong data-node password");
+    let shown = format!("{error} {error:?} {wrong:?}");
+    for secret in ["not-the-pw", "sentinel-pw", "root-pw"] {
+        assert!(!shown.contains(secret), "{shown}");
+    }
+    let right = CacheBuilder::sentinel(topology.sentinel_urls(), PRIMARY)
+        .password("root-pw")
+        .build()
+        .expect("valid urls");
+    right.ping_blocking().expect("the right passwords");
+}
+
 const RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 /// A bound on a hang, not a timing target: a lookup, a connection and two

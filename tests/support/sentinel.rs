@@ -18,6 +18,10 @@ pub struct TestSentinel {
     /// The data nodes, the first started as the primary.
     pub nodes: Vec<TestRedis>,
     sentinels: Vec<Sentinel>,
+    /// The data nodes' password (`requirepass`), if any.
+    data_password: Option<String>,
+    /// The sentinels' password (`requirepass` in their config), if any.
+    sentinel_password: Option<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -37,12 +41,29 @@ impl TestSentinel {
     /// A primary with `replicas` replicas (in sync), and `sentinels`
     /// sentinels (quorum 1, a node is down after 1 s) that know them all.
     pub fn start(replicas: usize, sentinels: usize) -> Self {
-        let primary = TestRedis::start_with(&[]);
+        Self::start_with_passwords(replicas, sentinels, None, None)
+    }
+
+    /// [`start`](Self::start), the data nodes asking for `data_password`
+    /// and the sentinels for `sentinel_password`.
+    pub fn start_with_passwords(
+        replicas: usize,
+        sentinels: usize,
+        data_password: Option<&str>,
+        sentinel_password: Option<&str>,
+    ) -> Self {
+        let auth: Vec<&str> = match data_password {
+            Some(password) => vec!["--requirepass", password, "--masterauth", password],
+            None => Vec::new(),
+        };
+        let primary = TestRedis::start_with(&auth);
         let primary_port = port_of(primary.url());
         let mut nodes = vec![primary];
         for _ in 0..replicas {
             let port = primary_port.to_string();
-            nodes.push(TestRedis::start_with(&["--replicaof", "127.0.0.1", &port]));
+            let mut args = vec!["--replicaof", "127.0.0.1", &port];
+            args.extend(&auth);
+            nodes.push(TestRedis::start_with(&args));
         }
         let dir = tempfile::tempdir().expect("a temporary directory");
         let sentinels = (0..sentinels)
@@ -57,6 +78,14 @@ impl TestSentinel {
                      sentinel parallel-syncs {PRIMARY} 1\n",
                     dir = dir.path().display(),
                 );
+                let text = match (data_password, sentinel_password) {
+                    (Some(data), Some(own)) => {
+                        format!("{text}sentinel auth-pass {PRIMARY} {data}\nrequirepass {own}\n")
+                    }
+                    (Some(data), None) => format!("{text}sentinel auth-pass {PRIMARY} {data}\n"),
+                    (None, Some(own)) => format!("{text}requirepass {own}\n"),
+                    (None, None) => text,
+                };
                 std::fs::write(&conf, text).expect("write the sentinel's config");
                 let process = Command::new("redis-server")
                     .arg(&conf)
@@ -71,6 +100,8 @@ impl TestSentinel {
         let topology = Self {
             nodes,
             sentinels,
+            data_password: data_password.map(str::to_owned),
+            sentinel_password: sentinel_password.map(str::to_owned),
             _dir: dir,
         };
         topology.wait_until(
@@ -87,26 +118,44 @@ impl TestSentinel {
                         });
                     replicas.is_ok_and(|r| r.len() == replicas_of(t))
                 }) && t.nodes[1..].iter().all(|replica| {
-                    info_field(replica.url(), "master_link_status").as_deref() == Some("up")
+                    info_field(&t.authed(replica), "master_link_status").as_deref() == Some("up")
                 })
             },
         );
         topology
     }
 
-    /// The sentinels' `redis://127.0.0.1:port` URLs.
+    /// The sentinels' `redis://[:password@]127.0.0.1:port` URLs.
     pub fn sentinel_urls(&self) -> Vec<String> {
+        let auth = (self.sentinel_password.as_ref()).map_or(String::new(), |p| format!(":{p}@"));
         (self.sentinels.iter())
-            .map(|s| format!("redis://127.0.0.1:{}", s.port))
+            .map(|s| format!("redis://{auth}127.0.0.1:{}", s.port))
             .collect()
     }
 
-    /// `redis+sentinel://127.0.0.1:p1,127.0.0.1:p2/mymaster`.
+    /// `redis+sentinel://[:data-password@]127.0.0.1:p1,127.0.0.1:p2/mymaster`
+    /// `[?sentinel_password=…]`.
     pub fn url(&self) -> String {
         let hosts: Vec<String> = (self.sentinels.iter())
             .map(|s| format!("127.0.0.1:{}", s.port))
             .collect();
-        format!("redis+sentinel://{}/{PRIMARY}", hosts.join(","))
+        let auth = (self.data_password.as_ref()).map_or(String::new(), |p| format!(":{p}@"));
+        let query = (self.sentinel_password.as_ref())
+            .map_or(String::new(), |p| format!("?sentinel_password={p}"));
+        format!(
+            "redis+sentinel://{auth}{}/{PRIMARY}{query}",
+            hosts.join(",")
+        )
+    }
+
+    /// `node`'s URL with the data nodes' password.
+    fn authed(&self, node: &TestRedis) -> String {
+        match &self.data_password {
+            Some(password) => node
+                .url()
+                .replace("redis://", &format!("redis://:{password}@")),
+            None => node.url().to_owned(),
+        }
     }
 
     /// The data node the first sentinel names as the primary.
@@ -162,8 +211,8 @@ impl TestSentinel {
                 .collect();
             named.len() == urls.len()
                 && named.iter().all(|&port| port != old && port == named[0])
-                && info_field(t.node(named[0]).url(), "role").as_deref() == Some("master")
-                && info_field(t.node(old).url(), "role").as_deref() == Some("slave")
+                && info_field(&t.authed(t.node(named[0])), "role").as_deref() == Some("master")
+                && info_field(&t.authed(t.node(old)), "role").as_deref() == Some("slave")
         });
         self.primary()
     }
