@@ -52,20 +52,22 @@ impl TestSentinel {
         data_password: Option<&str>,
         sentinel_password: Option<&str>,
     ) -> Self {
-        let auth: Vec<&str> = match data_password {
-            Some(password) => vec!["--requirepass", password, "--masterauth", password],
-            None => Vec::new(),
-        };
+        // Replicas write the primary's snapshot to their `dir`: keep it there.
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let dir_arg = dir.path().display().to_string();
+        let mut auth: Vec<&str> = vec!["--dir", &dir_arg];
+        if let Some(password) = data_password {
+            auth.extend(["--requirepass", password, "--masterauth", password]);
+        }
         let primary = TestRedis::start_with(&auth);
         let primary_port = port_of(primary.url());
         let mut nodes = vec![primary];
-        for _ in 0..replicas {
-            let port = primary_port.to_string();
-            let mut args = vec!["--replicaof", "127.0.0.1", &port];
+        for i in 0..replicas {
+            let (port, file) = (primary_port.to_string(), format!("replica-{i}.rdb"));
+            let mut args = vec!["--replicaof", "127.0.0.1", &port, "--dbfilename", &file];
             args.extend(&auth);
             nodes.push(TestRedis::start_with(&args));
         }
-        let dir = tempfile::tempdir().expect("a temporary directory");
         let sentinels = (0..sentinels)
             .map(|i| {
                 let port = free_port();
