@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::backend::{
-    Backend, ClusterBackend, Credentials, MemoryBackend, RedisBackend, Timeouts, Tls,
+    Backend, ClusterBackend, Credentials, MemoryBackend, RedisBackend, SentinelSpec, Timeouts, Tls,
 };
 use crate::cache::Cache;
 use crate::error::{self, public::Error};
@@ -22,7 +22,9 @@ impl Cache {
     ///
     /// `url` is anything the `redis` crate understands: `redis://[user:pass@]host[:port][/db]`,
     /// `rediss://…` (TLS, with the `tls` feature) or
-    /// `redis+unix:///path/to.sock[?user=…&pass=…]`; or `mem://` for a cache
+    /// `redis+unix:///path/to.sock[?user=…&pass=…]`;
+    /// `redis+sentinel://[user:pass@]host[:port][,…]/primary[/db]` for a
+    /// primary behind Sentinel (see [`CacheBuilder::sentinel`]); or `mem://` for a cache
     /// in this process's memory (see [`in_memory`](Self::in_memory)).
     /// Fails only if the URL is malformed (an error of kind
     /// [`Config`](crate::ErrorKind::Config), whose text shows the URL with its
@@ -45,6 +47,26 @@ impl Cache {
     /// ```
     pub fn cluster<S: AsRef<str>>(nodes: impl IntoIterator<Item = S>) -> Result<Self, Error> {
         CacheBuilder::cluster(nodes).build()
+    }
+
+    /// A cache, with default settings, on the primary that the `sentinels`
+    /// know as `primary` (see [`CacheBuilder::sentinel`]). Fails only if a
+    /// URL is malformed or the sentinels' URLs differ in scheme, user or
+    /// password.
+    ///
+    /// ```no_run
+    /// let cache = redis_cached::Cache::sentinel(
+    ///     ["redis://10.0.0.1:26379", "redis://10.0.0.2:26379"],
+    ///     "mymaster",
+    /// )
+    /// .unwrap();
+    /// # drop(cache);
+    /// ```
+    pub fn sentinel<S: AsRef<str>>(
+        sentinels: impl IntoIterator<Item = S>,
+        primary: &str,
+    ) -> Result<Self, Error> {
+        CacheBuilder::sentinel(sentinels, primary).build()
     }
 
     /// Starts configuring a cache on the store at `url` (see [`new`](Self::new)).
@@ -134,6 +156,8 @@ pub struct CacheBuilder {
     local: Option<u64>,
     /// `url` is a comma-separated list of a Redis Cluster's seed nodes.
     cluster: bool,
+    /// The sentinels and the primary's name, for a primary behind Sentinel.
+    sentinel: Option<SentinelSpec>,
     /// The secret that signs every stored value, if any.
     signing_key: Option<SigningKey>,
     /// Values encoded larger than this many bytes are compressed, if set.
@@ -168,6 +192,7 @@ impl CacheBuilder {
             max_entries: 100_000,
             local: None,
             cluster: false,
+            sentinel: None,
             signing_key: None,
             compress_above: None,
         }
@@ -198,6 +223,47 @@ impl CacheBuilder {
         Self {
             cluster: true,
             ..Self::new(&nodes.join(","))
+        }
+    }
+
+    /// Starts configuring a cache on the primary that the `sentinels` (their
+    /// `redis://host:port` URLs, port 26379 if none is given) know as
+    /// `primary`. Each connection goes to the node the sentinels name at the
+    /// time; after a failover, connections to the old primary are dropped
+    /// when Sentinel closes them or the node answers `READONLY`, and the
+    /// next call connects to the new one (see the README, "Sentinel").
+    ///
+    /// A user and password in the sentinels' URLs are the sentinels' own
+    /// (the same for all); [`username`](Self::username) and
+    /// [`password`](Self::password) are the data nodes'. With `rediss://`
+    /// sentinels, the data nodes are reached over TLS too, and
+    /// `tls_ca` and `tls_client_cert` (the `tls` feature) serve both. The URL form, for `REDIS_CACHED_URL`, is
+    /// `redis+sentinel://[user:pass@]host[:port][,host[:port]…]/primary[/db]`.
+    ///
+    /// ```no_run
+    /// let password = std::env::var("REDIS_PASSWORD").unwrap_or_default();
+    /// let cache = redis_cached::CacheBuilder::sentinel(
+    ///     ["redis://10.0.0.1:26379", "redis://10.0.0.2:26379"],
+    ///     "mymaster",
+    /// )
+    /// .password(password)
+    /// .prefix("shop:")
+    /// .build()
+    /// .unwrap();
+    /// # drop(cache);
+    /// ```
+    pub fn sentinel<S: AsRef<str>>(sentinels: impl IntoIterator<Item = S>, primary: &str) -> Self {
+        let sentinels: Vec<String> = sentinels
+            .into_iter()
+            .map(|s| s.as_ref().to_owned())
+            .collect();
+        Self {
+            sentinel: Some(SentinelSpec {
+                sentinels: sentinels.clone(),
+                service: primary.to_owned(),
+                ..SentinelSpec::default()
+            }),
+            ..Self::new(&sentinels.join(","))
         }
     }
 
@@ -435,6 +501,22 @@ impl CacheBuilder {
                 .into());
             }
             Backend::Memory(MemoryBackend::new(self.max_entries))
+        } else if let Some(spec) = &self.sentinel {
+            Backend::Redis(RedisBackend::sentinel(
+                spec,
+                &self.credentials,
+                &self.tls,
+                self.timeouts,
+                self.pool_size,
+            )?)
+        } else if SentinelSpec::is_url(&self.url) {
+            Backend::Redis(RedisBackend::sentinel(
+                &SentinelSpec::parse(&self.url)?,
+                &self.credentials,
+                &self.tls,
+                self.timeouts,
+                self.pool_size,
+            )?)
         } else if self.cluster || self.url.contains(',') {
             Backend::Cluster(ClusterBackend::new(
                 self.url.split(','),
@@ -455,7 +537,7 @@ impl CacheBuilder {
         let local = match &backend {
             Backend::Redis(redis) => {
                 let start = Start::new(
-                    redis.client().clone(),
+                    redis.target().clone(),
                     self.prefix.clone(),
                     redis.timeouts().clone(),
                 );
@@ -492,6 +574,10 @@ impl std::fmt::Debug for CacheBuilder {
             .field("max_entries", &self.max_entries)
             .field("local", &self.local)
             .field("cluster", &self.cluster)
+            .field(
+                "sentinel",
+                &self.sentinel.as_ref().map(|spec| &spec.service),
+            )
             .field("signing_key", &self.signing_key)
             .field("compress_above", &self.compress_above)
             .finish()

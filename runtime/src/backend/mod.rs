@@ -7,6 +7,7 @@ mod cluster;
 mod io;
 mod memory;
 mod redis;
+mod sentinel;
 mod tags;
 #[cfg(test)]
 mod tests;
@@ -18,6 +19,7 @@ pub(crate) use self::cluster::ClusterBackend;
 pub(crate) use self::io::{Async, Blocking, Io, Remote, block_on};
 pub(crate) use self::memory::MemoryBackend;
 pub(crate) use self::redis::{Credentials, RedisBackend, Timeouts};
+pub(crate) use self::sentinel::{SentinelSpec, Target};
 pub(crate) use self::tls::Tls;
 use crate::error::{Error, Reach};
 

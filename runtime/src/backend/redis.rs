@@ -33,6 +33,7 @@ use redis::{
 use tokio::runtime::{Handle, Id};
 
 use super::breaker::{Admit, Breaker, Change};
+use super::sentinel::{SentinelPrimary, SentinelSpec, Target};
 use super::tls::Tls;
 use crate::error::{Chain, Error};
 use crate::redact::redact;
@@ -92,7 +93,8 @@ const SPARE: usize = 64;
 pub(crate) struct RedisBackend {
     /// Tells backends apart in [`LAST`], unlike an address, which is reused.
     id: u64,
-    client: Client,
+    /// The server, or the sentinels that name it.
+    target: Target,
     timeouts: Timeouts,
     pool_size: u32,
     /// The async connection of each runtime that calls come from.
@@ -105,6 +107,9 @@ pub(crate) struct RedisBackend {
     /// Why the sync pool's last attempt to connect failed, if it did: a
     /// pool timeout then reports that cause (say, a refused password).
     last_sync_connect_error: Arc<Mutex<Option<RedisError>>>,
+    /// Bumped when a sync connection broke or its node stopped being the
+    /// primary: pooled connections made before are dropped, not used.
+    sync_epoch: Arc<AtomicU64>,
 }
 
 /// The async connection of each runtime that calls come from.
@@ -158,14 +163,32 @@ impl RedisBackend {
         Ok(Self::with_client(client, timeouts, pool_size))
     }
 
+    /// A backend on the primary that the sentinels of `spec` name (see
+    /// `sentinel.rs`); `credentials` and `tls` as for [`new`](Self::new).
+    pub(crate) fn sentinel(
+        spec: &SentinelSpec,
+        credentials: &Credentials,
+        tls: &Tls,
+        timeouts: Timeouts,
+        pool_size: u32,
+    ) -> Result<Self, Error> {
+        let primary = SentinelPrimary::new(spec, credentials, tls)?;
+        let target = Target::Sentinel(Arc::new(primary));
+        Ok(Self::with_target(target, timeouts, pool_size))
+    }
+
     /// A backend on a client the application configured itself.
     pub(crate) fn with_client(client: Client, timeouts: Timeouts, pool_size: u32) -> Self {
         super::tls::prepare(&client);
+        Self::with_target(Target::Server(client), timeouts, pool_size)
+    }
+
+    fn with_target(target: Target, timeouts: Timeouts, pool_size: u32) -> Self {
         let pause = u64::try_from(timeouts.connect.as_millis()).unwrap_or(u64::MAX);
         static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         Self {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            client,
+            target,
             timeouts,
             pool_size,
             runtimes: Arc::default(),
@@ -173,12 +196,13 @@ impl RedisBackend {
             pool: OnceLock::new(),
             breaker: Breaker::new(pause),
             last_sync_connect_error: Arc::default(),
+            sync_epoch: Arc::default(),
         }
     }
 
-    /// The client this backend connects with.
-    pub(crate) fn client(&self) -> &Client {
-        &self.client
+    /// Where this backend connects.
+    pub(crate) fn target(&self) -> &Target {
+        &self.target
     }
 
     /// The connect and response timeouts of this backend.
@@ -232,10 +256,7 @@ impl RedisBackend {
             }
         };
         let result = cmd.query_async(&mut conn).await;
-        if result
-            .as_ref()
-            .is_err_and(RedisError::is_unrecoverable_error)
-        {
+        if result.as_ref().is_err_and(|e| self.target.is_broken(e)) {
             self.slot(here).forget();
         } else {
             self.give_back(id, conn, generation);
@@ -291,10 +312,7 @@ impl RedisBackend {
             .spawn(async move { cmd.query_async::<T>(&mut conn).await })
             .await
             .unwrap_or_else(|_| Err(timed_out("command task")));
-        if result
-            .as_ref()
-            .is_err_and(RedisError::is_unrecoverable_error)
-        {
+        if result.as_ref().is_err_and(|e| self.target.is_broken(e)) {
             self.own.forget();
         }
         result.map_err(Error::Redis)
@@ -314,7 +332,13 @@ impl RedisBackend {
 
     fn send_blocking<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, Error> {
         match self.pool().get() {
-            Ok(mut conn) => cmd.query(&mut *conn).map_err(Error::Redis),
+            Ok(mut conn) => {
+                let result = cmd.query(&mut conn.conn);
+                if result.as_ref().is_err_and(|e| self.target.is_broken(e)) {
+                    self.sync_epoch.fetch_add(1, Ordering::Release);
+                }
+                result.map_err(Error::Redis)
+            }
             Err(e) => {
                 let cause = self
                     .last_sync_connect_error
@@ -399,44 +423,51 @@ impl RedisBackend {
 
     /// A connection attempt driven by the callers that await it, on their runtime.
     fn connect_here(&self) -> Connecting {
-        connect(self.client.clone(), self.config(), self.timeouts.connect)
+        connect(self.target.clone(), self.config(), self.timeouts.connect)
             .boxed()
             .shared()
     }
 
     /// A connection attempt running on `runtime`, awaited from anywhere.
     fn connect_on(&self, runtime: &Handle) -> Connecting {
-        let attempt = connect(self.client.clone(), self.config(), self.timeouts.connect);
+        let attempt = connect(self.target.clone(), self.config(), self.timeouts.connect);
         spawned(runtime, attempt)
     }
 
     fn pool(&self) -> &r2d2::Pool<SyncManager> {
         self.pool.get_or_init(|| {
             let manager = SyncManager {
-                client: self.client.clone(),
+                target: self.target.clone(),
                 timeouts: self.timeouts.clone(),
                 last_error: self.last_sync_connect_error.clone(),
+                epoch: self.sync_epoch.clone(),
             };
             r2d2::Pool::builder()
                 .max_size(self.pool_size)
                 .min_idle(Some(0))
                 .connection_timeout(self.timeouts.connect)
-                // A PING before every command would double each call's round
-                // trips; a broken connection shows as an error and fails open.
-                .test_on_check_out(false)
+                // Checks only the epoch: a PING before every command would
+                // double each call's round trips; a connection that broke
+                // unseen shows as an error and fails open.
+                .test_on_check_out(true)
                 .error_handler(Box::new(r2d2::NopErrorHandler))
                 .build_unchecked(manager)
         })
     }
 }
 
-/// Connects, within `limit`.
+/// Connects to `target` (behind Sentinel: asks for the primary first), within `limit`.
 async fn connect(
-    client: Client,
+    target: Target,
     config: AsyncConnectionConfig,
     limit: Duration,
 ) -> RedisResult<MultiplexedConnection> {
-    let connect = client.get_multiplexed_async_connection_with_config(&config);
+    let connect = async {
+        let client = target.client(limit).await?;
+        client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+    };
     match tokio::time::timeout(limit, connect).await {
         Ok(result) => result,
         Err(_) => Err(timed_out("connect")),
@@ -581,24 +612,32 @@ fn epoch_ms() -> u64 {
 
 /// Makes sync connections with the cache's timeouts for the r2d2 pool.
 struct SyncManager {
-    client: Client,
+    target: Target,
     timeouts: Timeouts,
     /// See [`RedisBackend::last_sync_connect_error`].
     last_error: Arc<Mutex<Option<RedisError>>>,
+    /// See [`RedisBackend::sync_epoch`].
+    epoch: Arc<AtomicU64>,
+}
+
+/// A pooled sync connection, and the epoch it was made in.
+struct Pooled {
+    conn: Connection,
+    epoch: u64,
 }
 
 impl r2d2::ManageConnection for SyncManager {
-    type Connection = Connection;
+    type Connection = Pooled;
     type Error = RedisError;
 
-    fn connect(&self) -> RedisResult<Connection> {
+    fn connect(&self) -> RedisResult<Pooled> {
         let connect = || {
-            let conn = self
-                .client
-                .get_connection_with_timeout(self.timeouts.connect)?;
+            let epoch = self.epoch.load(Ordering::Acquire);
+            let client = self.target.client_blocking(self.timeouts.connect)?;
+            let conn = client.get_connection_with_timeout(self.timeouts.connect)?;
             conn.set_read_timeout(Some(self.timeouts.response))?;
             conn.set_write_timeout(Some(self.timeouts.response))?;
-            Ok(conn)
+            Ok(Pooled { conn, epoch })
         };
         let result = connect();
         *self
@@ -608,12 +647,23 @@ impl r2d2::ManageConnection for SyncManager {
         result
     }
 
-    fn is_valid(&self, conn: &mut Connection) -> RedisResult<()> {
-        redis::cmd("PING").query(conn)
+    /// Whether `conn` is of the current epoch; asks Redis nothing.
+    fn is_valid(&self, conn: &mut Pooled) -> RedisResult<()> {
+        if self.is_stale(conn) {
+            Err(std::io::Error::from(std::io::ErrorKind::NotConnected).into())
+        } else {
+            Ok(())
+        }
     }
 
-    fn has_broken(&self, conn: &mut Connection) -> bool {
-        !conn.is_open()
+    fn has_broken(&self, conn: &mut Pooled) -> bool {
+        !conn.conn.is_open() || self.is_stale(conn)
+    }
+}
+
+impl SyncManager {
+    fn is_stale(&self, conn: &Pooled) -> bool {
+        conn.epoch != self.epoch.load(Ordering::Acquire)
     }
 }
 

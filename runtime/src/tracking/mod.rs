@@ -24,13 +24,13 @@ use std::sync::Weak;
 use redis::Client;
 use tokio::sync::oneshot;
 
-use crate::backend::Timeouts;
+use crate::backend::{Target, Timeouts};
 use crate::runtimes::io_runtime;
 use crate::tables::Tables;
 
 /// What tracking needs to start: the Redis deployment and the prefix.
 pub(crate) struct Start {
-    target: Option<(Client, String, Timeouts)>,
+    target: Option<(Target, String, Timeouts)>,
     /// A Redis Cluster's seed nodes: tracking runs on every primary
     /// (`cluster.rs`); empty: one server.
     seeds: Vec<Client>,
@@ -42,10 +42,11 @@ pub(crate) struct Tracker {
 }
 
 impl Start {
-    /// Tracking of the keys under `prefix` on the deployment of `client`.
-    pub(crate) fn new(client: Client, prefix: String, timeouts: Timeouts) -> Self {
+    /// Tracking of the keys under `prefix` on the server `target` (behind
+    /// Sentinel: on the primary it names each time tracking connects).
+    pub(crate) fn new(target: Target, prefix: String, timeouts: Timeouts) -> Self {
         Self {
-            target: Some((client, prefix, timeouts)),
+            target: Some((target, prefix, timeouts)),
             seeds: Vec::new(),
         }
     }
@@ -54,7 +55,9 @@ impl Start {
     /// Cluster that `seeds` belong to; no tracking without seeds.
     pub(crate) fn cluster(seeds: Vec<Client>, prefix: String, timeouts: Timeouts) -> Self {
         Self {
-            target: seeds.first().map(|seed| (seed.clone(), prefix, timeouts)),
+            target: seeds
+                .first()
+                .map(|seed| (Target::Server(seed.clone()), prefix, timeouts)),
             seeds,
         }
     }
@@ -71,13 +74,13 @@ impl Start {
     /// Starts tracking for `tables` on the io runtime; `None` if there is
     /// nothing to track or the runtime could not start (the tier stays off).
     pub(crate) fn spawn(self, tables: Weak<Tables>) -> Option<Tracker> {
-        let (client, prefix, timeouts) = self.target?;
+        let (target, prefix, timeouts) = self.target?;
         let runtime = io_runtime()
             .inspect_err(|error| tracing::warn!(%error, "redis-cached: no L1 tier"))
             .ok()?;
         let (stop, stopped) = oneshot::channel();
         if self.seeds.is_empty() {
-            runtime.spawn(server::track(client, prefix, timeouts, tables, stopped));
+            runtime.spawn(server::track(target, prefix, timeouts, tables, stopped));
         } else {
             runtime.spawn(cluster::track(
                 self.seeds, prefix, timeouts, tables, stopped,
