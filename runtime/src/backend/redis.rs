@@ -27,7 +27,7 @@ use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
 use redis::aio::MultiplexedConnection;
 use redis::{
-    AsyncConnectionConfig, Client, Cmd, Connection, ConnectionLike, FromRedisValue,
+    AsyncConnectionConfig, Client, Cmd, Connection, ConnectionInfo, ConnectionLike, FromRedisValue,
     IntoConnectionInfo, RedisError, RedisResult,
 };
 use tokio::runtime::{Handle, Id};
@@ -38,6 +38,7 @@ use super::tls::Tls;
 use crate::error::{Chain, Error};
 use crate::redact::redact;
 use crate::runtimes::{self, io_runtime};
+
 /// An ACL user and password given apart from the URL; each replaces the
 /// URL's.
 #[derive(Clone, Default)]
@@ -50,6 +51,18 @@ impl Credentials {
     /// Whether a user or password was given.
     pub(crate) fn is_set(&self) -> bool {
         self.username.is_some() || self.password.is_some()
+    }
+
+    /// `info` with this user and password in place of its own.
+    pub(crate) fn apply(&self, info: ConnectionInfo) -> ConnectionInfo {
+        let mut settings = info.redis_settings().clone();
+        if let Some(username) = &self.username {
+            settings = settings.set_username(username);
+        }
+        if let Some(password) = &self.password {
+            settings = settings.set_password(password);
+        }
+        info.set_redis_settings(settings)
     }
 }
 
@@ -150,15 +163,7 @@ impl RedisBackend {
             let shown = redact(url);
             Error::Config(format!("{shown}: {}", e.to_string().replace(url, &shown)))
         };
-        let mut info = url.into_connection_info().map_err(config)?;
-        let mut settings = info.redis_settings().clone();
-        if let Some(username) = &credentials.username {
-            settings = settings.set_username(username);
-        }
-        if let Some(password) = &credentials.password {
-            settings = settings.set_password(password);
-        }
-        info = info.set_redis_settings(settings);
+        let info = credentials.apply(url.into_connection_info().map_err(config)?);
         let client = tls.client(info).map_err(config)?;
         Ok(Self::with_client(client, timeouts, pool_size))
     }
