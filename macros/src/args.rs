@@ -59,6 +59,9 @@ pub(crate) struct Args {
     pub(crate) beta: Option<Given<f64>>,
     /// `local = N`: keep up to `N` decoded values in this process (positive).
     pub(crate) local: Option<Given<u64>>,
+    /// `tags = [EXPR, …]`: string expressions evaluated for each call; the
+    /// entry it stores is deleted by `Cache::invalidate_tag` of any of them.
+    pub(crate) tags: Option<Given<Vec<Expr>>>,
     /// `crate = "path"`: where generated code finds the runtime, for crates
     /// that re-export it under another name (default `::redis_cached`).
     pub(crate) krate: Option<syn::Path>,
@@ -113,7 +116,7 @@ macro_rules! keywords {
 
 keywords!(
     ttl, ttl_of, sliding, cache, skip, key, name, version, cache_none, cache_err, unless, when,
-    siblings, lock, stale, refresh, beta, local, compress,
+    siblings, lock, stale, refresh, beta, local, compress, tags,
 );
 
 /// An argument name, parsed; gives back the identifier as written, for spans.
@@ -240,6 +243,7 @@ struct Draft {
     xfetch: Slot<bool>,
     beta: Slot<Given<f64>>,
     local: Slot<Given<u64>>,
+    tags: Slot<Given<Vec<Expr>>>,
     krate: Slot<syn::Path>,
     compress: Slot<bool>,
     errors: Errors,
@@ -335,6 +339,10 @@ impl Draft {
             let compress = input.parse::<Assign<kw::compress>>()?;
             let value = flag(&compress.value);
             self.compress.set(&compress.name, value, errors);
+        } else if input.peek(kw::tags) {
+            let tags = input.parse::<Assign<kw::tags>>()?;
+            let value = tag_list(&tags.value).map(|list| tags.given(list));
+            self.tags.set(&tags.name, value, errors);
         } else if input.peek(Token![crate]) {
             let token = input.parse::<Token![crate]>()?;
             let name = Ident::new("crate", token.span);
@@ -381,6 +389,7 @@ impl Draft {
             xfetch: self.xfetch.value.unwrap_or(false),
             beta: self.beta.value,
             local: self.local.value,
+            tags: self.tags.value,
             krate: self.krate.value,
             compress: self.compress.value,
         })
@@ -599,6 +608,22 @@ fn entries(value: &Expr) -> syn::Result<u64> {
     }
 }
 
+/// `tags = [EXPR, …]`: a non-empty list of expressions, each a string
+/// (checked by rustc, at the expression).
+fn tag_list(value: &Expr) -> syn::Result<Vec<Expr>> {
+    match value {
+        Expr::Array(list) if list.elems.is_empty() => Err(syn::Error::new_spanned(
+            value,
+            "`tags` is empty; list at least one tag, e.g. `tags = [format!(\"user:{user_id}\")]`, or remove it",
+        )),
+        Expr::Array(list) => Ok(list.elems.iter().cloned().collect()),
+        other => Err(syn::Error::new_spanned(
+            other,
+            "`tags` takes a list of string expressions in brackets, e.g. `tags = [\"users\", format!(\"user:{user_id}\")]`",
+        )),
+    }
+}
+
 /// `true` or `false`.
 fn flag(value: &Expr) -> syn::Result<bool> {
     match value {
@@ -755,6 +780,20 @@ mod tests {
         );
         assert_eq!(args.local.map(|l| l.value), Some(100));
         assert_eq!(args.compress, Some(true));
+
+        let Ok(args) = parse(quote!(ttl = 60, tags = [format!("u:{id}"), "all"])) else {
+            panic!("refused");
+        };
+        let tags = args
+            .tags
+            .map(|t| (t.name.to_string(), t.value.iter().map(text).collect()));
+        assert_eq!(
+            tags,
+            Some((
+                "tags".into(),
+                vec!["format ! (\"u:{id}\")".into(), "\"all\"".into()]
+            ))
+        );
 
         let Ok(args) = parse(quote!(ttl = 60, key = (item, region))) else {
             panic!("refused");

@@ -74,7 +74,7 @@ struct Parts<'a> {
     private: TokenStream,
     spec: TokenStream,
     /// The spec a call runs under: `&__RC_SPEC`, or a copy with this call's
-    /// `when` (and `ttl`) values.
+    /// `when`, `ttl` and `tags` values.
     call_spec: TokenStream,
     cache: TokenStream,
     key: TokenStream,
@@ -136,7 +136,15 @@ impl<'a> Parts<'a> {
         };
         // Evaluated first among the call's arguments, before the body takes them.
         let when = args.when.as_ref().map(|expr| quote!(.when(#expr)));
-        let call_spec = quote!(&__RC_SPEC #when #ttl);
+        // Each tag is made a `String` at its expression, where a wrong type is reported.
+        let tags = args.tags.as_ref().map(|tags| {
+            let tags = tags
+                .value
+                .iter()
+                .map(|expr| quote_spanned!(expr.span()=> #private::tag(#expr)));
+            quote!(.tags(&[#(#tags),*]))
+        });
+        let call_spec = quote!(&__RC_SPEC #when #ttl #tags);
         let cache = match &args.cache {
             Some(expr) => quote_spanned!(expr.span()=> #private::as_cache(&(#expr))),
             None => quote!(#private::default_cache()),

@@ -146,6 +146,10 @@ pub(crate) fn arguments(args: &Args, signature: &Signature) -> syn::Result<()> {
                 args.ttl_of.is_some(),
                 "`ttl_of`: a hit resets the TTL before the value is decoded, so it can't be the value's own",
             ),
+            (
+                args.tags.is_some(),
+                "`tags`: a hit would extend the entry past the TTL of its tags' sets, and `invalidate_tag` would miss it",
+            ),
         ];
         for (_, why) in conflicts.iter().filter(|(conflict, _)| *conflict) {
             errors.push(syn::Error::new_spanned(

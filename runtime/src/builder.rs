@@ -7,7 +7,9 @@ use std::time::Duration;
 use crate::backend::ClusterBackend;
 #[cfg(feature = "memory")]
 use crate::backend::MemoryBackend;
-use crate::backend::{Backend, Credentials, RedisBackend, Timeouts, Tls};
+#[cfg(feature = "sentinel")]
+use crate::backend::SentinelSpec;
+use crate::backend::{Backend, Credentials, RedisBackend, Timeouts, Tls, is_sentinel_url};
 use crate::cache::Cache;
 use crate::error::{self, public::Error};
 #[cfg(feature = "local")]
@@ -22,7 +24,7 @@ use crate::tracking::Start;
 pub(crate) const MEMORY_URL: &str = "mem://";
 
 /// The configuration error of a setting whose Cargo feature is off.
-#[cfg(not(all(feature = "memory", feature = "cluster")))]
+#[cfg(not(all(feature = "memory", feature = "cluster", feature = "sentinel")))]
 fn needs_feature(what: &str, feature: &str) -> Error {
     error::Error::Config(format!(
         "{what} needs the `{feature}` feature of redis-cached; enable it in Cargo.toml: \
@@ -36,7 +38,10 @@ impl Cache {
     ///
     /// `url` is anything the `redis` crate understands: `redis://[user:pass@]host[:port][/db]`,
     /// `rediss://…` (TLS, with the `tls` feature) or
-    /// `redis+unix:///path/to.sock[?user=…&pass=…]`; or `mem://` for a cache
+    /// `redis+unix:///path/to.sock[?user=…&pass=…]`;
+    /// `redis+sentinel://[user:pass@]host[:port][,…]/primary[/db]` for a
+    /// primary behind Sentinel (see `CacheBuilder::sentinel`; the `sentinel`
+    /// feature); or `mem://` for a cache
     /// in this process's memory (see [`in_memory`](Self::in_memory)).
     /// Fails only if the URL is malformed (an error of kind
     /// [`Config`](crate::ErrorKind::Config), whose text shows the URL with its
@@ -99,6 +104,30 @@ impl Cache {
         let mut builder = CacheBuilder::new("");
         builder.cluster_client = Some(client);
         builder
+    }
+
+    /// A cache, with default settings, on the primary that the `sentinels`
+    /// know as `primary` (see [`CacheBuilder::sentinel`](CacheBuilder::sentinel)). Fails only if a
+    /// URL is malformed or the sentinels' URLs differ in scheme, user or
+    /// password.
+    ///
+    /// ```no_run
+    /// let cache = redis_cached::Cache::sentinel(
+    ///     ["redis://10.0.0.1:26379", "redis://10.0.0.2:26379"],
+    ///     "mymaster",
+    /// )
+    /// .unwrap();
+    /// # drop(cache);
+    /// ```
+    ///
+    /// Needs the `sentinel` feature.
+    #[cfg(feature = "sentinel")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sentinel")))]
+    pub fn sentinel<S: AsRef<str>>(
+        sentinels: impl IntoIterator<Item = S>,
+        primary: &str,
+    ) -> Result<Self, Error> {
+        CacheBuilder::sentinel(sentinels, primary).build()
     }
 
     /// Starts configuring a cache on the store at `url` (see [`new`](Self::new)).
@@ -189,6 +218,9 @@ pub struct CacheBuilder {
     /// `url` is a comma-separated list of a Redis Cluster's seed nodes.
     #[cfg(feature = "cluster")]
     cluster: bool,
+    /// The sentinels and the primary's name, for a primary behind Sentinel.
+    #[cfg(feature = "sentinel")]
+    sentinel: Option<SentinelSpec>,
     /// The secret that signs every stored value, if any.
     signing_key: Option<SigningKey>,
     /// Values encoded larger than this many bytes are compressed, if set.
@@ -226,6 +258,8 @@ impl CacheBuilder {
             local: None,
             #[cfg(feature = "cluster")]
             cluster: false,
+            #[cfg(feature = "sentinel")]
+            sentinel: None,
             signing_key: None,
             compress_above: None,
         }
@@ -262,6 +296,49 @@ impl CacheBuilder {
         Self {
             cluster: true,
             ..Self::new(&nodes.join(","))
+        }
+    }
+
+    /// Starts configuring a cache on the primary that the `sentinels` (their
+    /// `redis://host:port` URLs, port 26379 if none is given) know as
+    /// `primary`. Each connection goes to the node the sentinels name at the
+    /// time; after a failover, connections to the old primary are dropped
+    /// when Sentinel closes them or the node answers `READONLY`, and the
+    /// next call connects to the new one (see the README, "Sentinel").
+    ///
+    /// A user and password in the sentinels' URLs are the sentinels' own
+    /// (the same for all); [`username`](Self::username) and
+    /// [`password`](Self::password) are the data nodes'. With `rediss://`
+    /// sentinels, the data nodes are reached over TLS too, and
+    /// `tls_ca` and `tls_client_cert` (the `tls` feature) serve both. The URL form, for `REDIS_CACHED_URL`, is
+    /// `redis+sentinel://[user:pass@]host[:port][,host[:port]…]/primary[/db]`.
+    ///
+    /// ```no_run
+    /// let password = std::env::var("REDIS_PASSWORD").unwrap_or_default();
+    /// let cache = redis_cached::CacheBuilder::sentinel(
+    ///     ["redis://10.0.0.1:26379", "redis://10.0.0.2:26379"],
+    ///     "mymaster",
+    /// )
+    /// .password(password)
+    /// .prefix("shop:")
+    /// .build()
+    /// .unwrap();
+    /// # drop(cache);
+    /// ```
+    #[cfg(feature = "sentinel")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sentinel")))]
+    pub fn sentinel<S: AsRef<str>>(sentinels: impl IntoIterator<Item = S>, primary: &str) -> Self {
+        let sentinels: Vec<String> = sentinels
+            .into_iter()
+            .map(|s| s.as_ref().to_owned())
+            .collect();
+        Self {
+            sentinel: Some(SentinelSpec {
+                sentinels: sentinels.clone(),
+                service: primary.to_owned(),
+                ..SentinelSpec::default()
+            }),
+            ..Self::new(&sentinels.join(","))
         }
     }
 
@@ -540,6 +617,35 @@ impl CacheBuilder {
             #[cfg(not(feature = "memory"))]
             return Err(needs_feature("an in-memory cache (`mem://`)", "memory"));
         }
+        #[cfg(feature = "sentinel")]
+        if let Some(spec) = &self.sentinel {
+            let backend = RedisBackend::sentinel(
+                spec,
+                &self.credentials,
+                &self.tls,
+                self.timeouts.clone(),
+                self.pool_size,
+            )?;
+            return Ok(Backend::Redis(backend));
+        }
+        if is_sentinel_url(&self.url) {
+            #[cfg(feature = "sentinel")]
+            {
+                let backend = RedisBackend::sentinel(
+                    &SentinelSpec::parse(&self.url)?,
+                    &self.credentials,
+                    &self.tls,
+                    self.timeouts.clone(),
+                    self.pool_size,
+                )?;
+                return Ok(Backend::Redis(backend));
+            }
+            #[cfg(not(feature = "sentinel"))]
+            return Err(needs_feature(
+                "a primary behind Sentinel (`redis+sentinel://`)",
+                "sentinel",
+            ));
+        }
         if self.is_cluster() {
             #[cfg(feature = "cluster")]
             {
@@ -586,7 +692,7 @@ impl CacheBuilder {
     fn local_tier(&self, backend: &Backend) -> Option<Local> {
         let start = match backend {
             Backend::Redis(redis) => Start::new(
-                redis.client().clone(),
+                redis.target().clone(),
                 self.prefix.clone(),
                 redis.timeouts().clone(),
             ),
@@ -620,6 +726,11 @@ impl std::fmt::Debug for CacheBuilder {
             .field("local", &self.local)
             .field("signing_key", &self.signing_key)
             .field("compress_above", &self.compress_above);
+        #[cfg(feature = "sentinel")]
+        shown.field(
+            "sentinel",
+            &self.sentinel.as_ref().map(|spec| &spec.service),
+        );
         #[cfg(feature = "cluster")]
         shown.field("cluster", &self.cluster).field(
             "cluster_client",

@@ -127,6 +127,37 @@ impl Cache {
         Ok(block_on(self.store.delete_matching(Blocking, &prefix))?)
     }
 
+    /// Deletes every cached value stored with the tag `tag` (by functions
+    /// with `tags = [...]`, across functions) and returns how many were
+    /// deleted: the next call of each recomputes.
+    ///
+    /// On Redis the entries are found in the tag's set (see the README's
+    /// "Key format"), which this empties; only keys of this cache's entries
+    /// are ever deleted, whatever the set holds. A call that stores a value
+    /// while this runs may keep it. Unlike a cached call, this does not
+    /// fail open: a Redis error is returned, and calling again finishes
+    /// the job.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), redis_cached::Error> {
+    /// let cache = redis_cached::default_cache();
+    /// let deleted = cache.invalidate_tag("user:7").await?;
+    /// println!("dropped {deleted} cached values of user 7");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn invalidate_tag(&self, tag: &str) -> Result<u64, Error> {
+        Ok(self.store.invalidate_tag(Async, tag).await?)
+    }
+
+    /// Blocking [`invalidate_tag`](Self::invalidate_tag), for sync code, on
+    /// the pool used by sync functions.
+    #[cfg(feature = "sync")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sync")))]
+    pub fn invalidate_tag_blocking(&self, tag: &str) -> Result<u64, Error> {
+        Ok(block_on(self.store.invalidate_tag(Blocking, tag))?)
+    }
+
     /// The start shared by every key of the function `name`, and by no
     /// other function's: `<prefix><name>:{` (names can't hold `{`, so
     /// `m::f` doesn't catch `m::f::g:{…}` or `m::f_eu:{…}`).

@@ -33,7 +33,7 @@ use crate::ttl::{self, Lifetime, Verdict};
 #[allow(clippy::too_many_arguments)] // One per thing the attribute says; a struct would only be unpacked.
 pub(crate) async fn call<I: Io, R, V>(
     io: I,
-    spec: &Spec,
+    spec: &Spec<'_>,
     cache: &Cache,
     digest: Result<Digest, Error>,
     values: Values<R, V>,
@@ -66,7 +66,7 @@ pub(crate) async fn call<I: Io, R, V>(
 /// everything it uses: a hit due for a refresh returns the value it found,
 /// and the refresh runs in a task spawned on the caller's runtime.
 pub(crate) async fn call_spawning<R, V, F, Fut>(
-    spec: &Spec,
+    spec: &Spec<'_>,
     cache: &Cache,
     digest: Result<Digest, Error>,
     values: Values<R, V>,
@@ -92,9 +92,10 @@ where
         Found::Renew(value, claim) => {
             let cache = cache.clone();
             let key = key.text().to_owned();
-            let spec = *spec;
+            let (spec, tags) = spec.detach();
             let refresh = async move {
                 let store = cache.store();
+                let spec = spec.tags(&tags);
                 compute(Async, store, &key, &spec, values, unless, body()).await;
                 drop(claim);
             };
@@ -115,7 +116,7 @@ where
 /// with `when` false, only runs it.
 pub(crate) async fn refresh<I: Io, R, V>(
     io: I,
-    spec: &Spec,
+    spec: &Spec<'_>,
     cache: &Cache,
     digest: Result<Digest, Error>,
     values: Values<R, V>,
@@ -136,7 +137,7 @@ pub(crate) async fn refresh<I: Io, R, V>(
 /// Errors are returned, not counted.
 pub(crate) async fn invalidate<I: Io>(
     io: I,
-    spec: &Spec,
+    spec: &Spec<'_>,
     cache: &Cache,
     digest: Result<Digest, Error>,
 ) -> Result<bool, Error> {
@@ -166,12 +167,17 @@ pub(crate) async fn call_named<I: Io, R, V>(
         lifetime: Lifetime::of(ttl),
         lock: None,
         compress: None,
+        tags: &[],
     };
     fill.run(io, values, None, body).await
 }
 
 /// The key of a call, or `None` (logged and counted) if its digest failed.
-fn accept<'a>(spec: &'a Spec, store: &'a Store, digest: Result<Digest, Error>) -> Option<Key<'a>> {
+fn accept<'a>(
+    spec: &'a Spec<'_>,
+    store: &'a Store,
+    digest: Result<Digest, Error>,
+) -> Option<Key<'a>> {
     digest
         .map(|digest| store.key(spec.name, digest))
         .map_err(|error| store.failed("key", spec.name, &error))
@@ -190,7 +196,7 @@ enum Found<V> {
 /// `None` if there is no key.
 async fn look<'a, I: Io, V>(
     io: I,
-    spec: &'a Spec,
+    spec: &'a Spec<'_>,
     store: &'a Store,
     digest: Result<Digest, Error>,
     codec: Codec<V>,
@@ -206,7 +212,7 @@ async fn look<'a, I: Io, V>(
     Some((key, found))
 }
 
-fn judge<V>(spec: &Spec, store: &Store, key: Digest, found: Option<(V, Meta)>) -> Found<V> {
+fn judge<V>(spec: &Spec<'_>, store: &Store, key: Digest, found: Option<(V, Meta)>) -> Found<V> {
     let Some((value, meta)) = found else {
         return Found::Miss;
     };
@@ -228,7 +234,7 @@ async fn compute<I: Io, R, V>(
     io: I,
     store: &Store,
     key: &str,
-    spec: &Spec,
+    spec: &Spec<'_>,
     values: Values<R, V>,
     unless: Unless<R>,
     body: impl Future<Output = R>,
@@ -241,7 +247,7 @@ async fn compute<I: Io, R, V>(
         let meta = lifetime.meta(computed);
         if let Some(keep) = lifetime.keep(key) {
             if let Some(bytes) = store.encode(values.codec, key, value, meta, spec.compress) {
-                store.store(io, key, &bytes, keep).await;
+                store.store_tagged(io, key, &bytes, keep, spec.tags).await;
             }
         }
     }
@@ -249,13 +255,14 @@ async fn compute<I: Io, R, V>(
 }
 
 impl<'a> Fill<'a> {
-    fn new(store: &'a Store, key: &'a Key<'a>, spec: &Spec) -> Self {
+    fn new(store: &'a Store, key: &'a Key<'a>, spec: &Spec<'a>) -> Self {
         Self {
             store,
             key: key.text(),
             lifetime: spec.lifetime,
             lock: spec.lock,
             compress: spec.compress,
+            tags: spec.tags,
         }
     }
 }

@@ -27,7 +27,8 @@
 //! Next to a cached `f`, the attribute generates `f_refresh` (run and store),
 //! `f_uncached` (the body alone), `f_invalidate` (delete one call's entry) and
 //! `f_invalidate_all` (delete every entry of `f`); [`Cache::invalidate_all`]
-//! does the latter by name. Unlike cached calls, invalidation returns Redis
+//! does the latter by name, and [`Cache::invalidate_tag`] deletes the
+//! entries of every function that stored them with a tag (`tags = [...]`). Unlike cached calls, invalidation returns Redis
 //! errors instead of failing open.
 //!
 //! Code that can't use the attribute reads and writes typed values under keys
@@ -60,6 +61,7 @@ mod spec;
 mod store;
 #[cfg(feature = "local")]
 mod tables;
+mod tag;
 #[cfg(feature = "local")]
 mod tracking;
 mod ttl;

@@ -29,6 +29,8 @@ pub(crate) struct Fill<'a> {
     pub(crate) lock: Option<Duration>,
     /// `compress = …`: whether values are compressed (unset: as the cache says).
     pub(crate) compress: Option<bool>,
+    /// `tags = [...]`: the tags the value is stored with.
+    pub(crate) tags: &'a [String],
 }
 
 impl Fill<'_> {
@@ -46,6 +48,7 @@ impl Fill<'_> {
             lifetime,
             lock,
             compress,
+            tags,
         } = self;
         let codec = values.codec;
         let leader = match store.flights().join(io, key).await {
@@ -88,7 +91,7 @@ impl Fill<'_> {
         // a zero ttl (`ttl = EXPR`, `ttl_of`) is shared with them, not stored.
         finish(leader, bytes.clone());
         if let (Some(bytes), Some(keep)) = (&bytes, keep) {
-            store.store(io, key, bytes, keep).await;
+            store.store_tagged(io, key, bytes, keep, tags).await;
         }
         if let Some(lock) = lock {
             lock.release(io, store).await;

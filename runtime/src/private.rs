@@ -28,18 +28,27 @@ pub use crate::global::default_cache;
 pub use crate::key::{Digest, KeyHasher};
 pub use crate::local::Kit;
 pub use crate::spec::{Always, OkOnly, Policy, SomeOnly, Spec, Unless, Values, values};
+pub use crate::tag::IntoTag;
 pub use crate::ttl::IntoTtl;
+
+/// A `tags = [...]` expression's value, as the tag it stands for.
+pub fn tag(tag: impl IntoTag) -> String {
+    tag.into_tag()
+}
 
 /// The digest of a call of the function `spec` describes, returning `R`,
 /// whose arguments `feed` adds; an error if one of them would not serialize.
-pub fn digest<R: ?Sized>(spec: &Spec, feed: impl FnOnce(&mut KeyHasher)) -> Result<Digest, Error> {
+pub fn digest<R: ?Sized>(
+    spec: &Spec<'_>,
+    feed: impl FnOnce(&mut KeyHasher),
+) -> Result<Digest, Error> {
     Digest::of::<R>(spec.name, spec.version, feed)
 }
 
 /// A cached call of an async function: on a hit return the stored value, on
 /// a miss await `body` and store its result. See `call.rs`.
 pub async fn call<R, V>(
-    spec: &Spec,
+    spec: &Spec<'_>,
     cache: &Cache,
     digest: Result<Digest, Error>,
     values: Values<R, V>,
@@ -53,7 +62,7 @@ pub async fn call<R, V>(
 /// `call` for functions with `stale` or `refresh` whose body owns what it
 /// uses: a refresh runs in a task spawned on the caller's runtime.
 pub async fn call_spawning<R, V, F, Fut>(
-    spec: &Spec,
+    spec: &Spec<'_>,
     cache: &Cache,
     digest: Result<Digest, Error>,
     values: Values<R, V>,
@@ -72,7 +81,7 @@ where
 
 /// `f_refresh`: runs `body` and stores its result whatever the cache holds.
 pub async fn refresh<R, V>(
-    spec: &Spec,
+    spec: &Spec<'_>,
     cache: &Cache,
     digest: Result<Digest, Error>,
     values: Values<R, V>,
@@ -84,7 +93,7 @@ pub async fn refresh<R, V>(
 
 /// `f_invalidate`: deletes the entry of one call; whether there was one.
 pub async fn invalidate(
-    spec: &Spec,
+    spec: &Spec<'_>,
     cache: &Cache,
     digest: Result<Digest, Error>,
 ) -> Result<bool, crate::Error> {
@@ -92,7 +101,7 @@ pub async fn invalidate(
 }
 
 /// `f_invalidate_all`: deletes every entry of the function.
-pub async fn invalidate_all(spec: &Spec, cache: &Cache) -> Result<u64, crate::Error> {
+pub async fn invalidate_all(spec: &Spec<'_>, cache: &Cache) -> Result<u64, crate::Error> {
     cache.invalidate_all(spec.name).await
 }
 
@@ -154,7 +163,7 @@ impl SyncDoors {
     #[allow(clippy::too_many_arguments)]
     pub fn call<R, V>(
         self,
-        spec: &Spec,
+        spec: &Spec<'_>,
         cache: &Cache,
         digest: Result<Digest, Error>,
         values: Values<R, V>,
@@ -171,7 +180,7 @@ impl SyncDoors {
     /// [`refresh`](fn@refresh) for a plain function.
     pub fn refresh<R, V>(
         self,
-        spec: &Spec,
+        spec: &Spec<'_>,
         cache: &Cache,
         digest: Result<Digest, Error>,
         values: Values<R, V>,
@@ -187,7 +196,7 @@ impl SyncDoors {
     /// [`invalidate`](fn@invalidate) for a plain function.
     pub fn invalidate(
         self,
-        spec: &Spec,
+        spec: &Spec<'_>,
         cache: &Cache,
         digest: Result<Digest, Error>,
     ) -> Result<bool, crate::Error> {
@@ -195,7 +204,7 @@ impl SyncDoors {
     }
 
     /// [`invalidate_all`](fn@invalidate_all) for a plain function.
-    pub fn invalidate_all(self, spec: &Spec, cache: &Cache) -> Result<u64, crate::Error> {
+    pub fn invalidate_all(self, spec: &Spec<'_>, cache: &Cache) -> Result<u64, crate::Error> {
         cache.invalidate_all_blocking(spec.name)
     }
 }

@@ -11,8 +11,9 @@ const HIDDEN: &str = "***";
 
 /// `url` with the password of each URL in it replaced by `***`:
 /// `redis://user:***@host:6379/0`. A user-info part without `:` is hidden
-/// whole (it may be a password); `pass=`/`password=` query values are
-/// hidden too (`redis+unix:///run/redis.sock?pass=***`). Takes one URL, or
+/// whole (it may be a password); `pass=`/`password=` query values (and
+/// `…password=`, e.g. a Sentinel URL's `sentinel_password=`) are hidden too
+/// (`redis+unix:///run/redis.sock?pass=***`). Takes one URL, or
 /// several separated by commas (`redis://:***@a:7000,redis://:***@b:7001`).
 pub(crate) fn redact(url: &str) -> String {
     let mut out = String::with_capacity(url.len());
@@ -71,7 +72,7 @@ fn redact_one(url: &str, out: &mut String) {
     redact_query(rest, out);
 }
 
-/// Copies `rest`, hiding the values of `pass=` and `password=` parameters.
+/// Copies `rest`, hiding the values of `pass=` and `…password=` parameters.
 fn redact_query(rest: &str, out: &mut String) {
     let Some(question) = rest.find('?') else {
         out.push_str(rest);
@@ -84,7 +85,8 @@ fn redact_query(rest: &str, out: &mut String) {
         }
         match pair.split_once('=') {
             Some((name, _))
-                if name.eq_ignore_ascii_case("pass") || name.eq_ignore_ascii_case("password") =>
+                if name.eq_ignore_ascii_case("pass")
+                    || name.to_ascii_lowercase().ends_with("password") =>
             {
                 out.push_str(name);
                 out.push('=');
@@ -118,6 +120,10 @@ mod tests {
             (
                 "redis+unix:///run/redis.sock?db=1&user=app&pass=secret",
                 "redis+unix:///run/redis.sock?db=1&user=app&pass=***",
+            ),
+            (
+                "redis+sentinel://:secret@a,b:1/mymaster?sentinel_password=s2&x=1",
+                "redis+sentinel://:***@a,b:1/mymaster?sentinel_password=***&x=1",
             ),
             ("mem://", "mem://"),
             ("not a url", "not a url"),

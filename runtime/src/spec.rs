@@ -1,5 +1,5 @@
 //! What the attribute says about one function: its [`Spec`] (name, times,
-//! lock, in-process tier) and its store [`Policy`] (which part of a return
+//! lock, in-process tier, this call's tags) and its store [`Policy`] (which part of a return
 //! value is stored). Built by generated code, in a `static`.
 
 use std::time::Duration;
@@ -10,10 +10,11 @@ use crate::codec::Codec;
 use crate::ttl::{IntoTtl, Lifetime};
 
 /// What the attribute said about one function. Generated code keeps it in a
-/// `static`; a function with `when = EXPR` or `ttl = EXPR` hands each call a
-/// copy with that call's values ([`Spec::when`], [`Spec::ttl`]).
+/// `static`; a function with `when = EXPR`, `ttl = EXPR` or `tags = [...]`
+/// hands each call a copy with that call's values ([`Spec::when`],
+/// [`Spec::ttl`], [`Spec::tags`]), which borrows the call's tags for `'t`.
 #[derive(Debug, Clone, Copy)]
-pub struct Spec {
+pub struct Spec<'t> {
     pub(crate) name: &'static str,
     pub(crate) lifetime: Lifetime,
     pub(crate) version: u32,
@@ -29,9 +30,12 @@ pub struct Spec {
     /// `compress = true` / `false`: compress this function's values, or
     /// never; unset, the cache's `compress_above` decides.
     pub(crate) compress: Option<bool>,
+    /// `tags = [...]`, for this call: what `Cache::invalidate_tag` finds
+    /// the entry it stores under.
+    pub(crate) tags: &'t [String],
 }
 
-impl Spec {
+impl Spec<'static> {
     /// `name` is `module::path::fn_name` or the attribute's `name`; `ttl_ms`
     /// was checked positive by the macro, or is 0 for a `ttl = EXPR` that
     /// each call sets with [`Spec::ttl`].
@@ -49,7 +53,26 @@ impl Spec {
             when: true,
             sliding: false,
             compress: None,
+            tags: &[],
         }
+    }
+}
+
+impl<'t> Spec<'t> {
+    /// `tags = [...]`, evaluated for one call: the entry it stores is
+    /// deleted by `Cache::invalidate_tag` of any of them.
+    #[must_use]
+    pub fn tags<'a>(self, tags: &'a [String]) -> Spec<'a>
+    where
+        't: 'a,
+    {
+        Spec { tags, ..self }
+    }
+
+    /// This spec without its tags, and the tags, owned: for a refresh that
+    /// runs in a spawned task, which puts them back with [`Spec::tags`].
+    pub(crate) fn detach(&self) -> (Spec<'static>, Vec<String>) {
+        (Spec { tags: &[], ..*self }, self.tags.to_vec())
     }
 
     /// `compress = on`: with `true`, values over the cache's `compress_above`

@@ -20,6 +20,7 @@ use crate::local::{Kit, Tier};
 use crate::metrics::{Metrics, Stats};
 use crate::renew::{Claim, Renewals};
 use crate::sign::{Seal, Signer};
+use crate::tag;
 
 /// See the module docs.
 pub(crate) struct Store {
@@ -278,6 +279,38 @@ impl Store {
         self.backend.set(io, key, bytes, millis(ttl)).await?;
         self.metrics.store();
         Ok(())
+    }
+
+    /// [`store`](Self::store), the entry belonging to each of `tags`
+    /// (`tags = [...]`): `invalidate_tag` of any of them deletes it.
+    pub(crate) async fn store_tagged<I: Io>(
+        &self,
+        io: I,
+        key: &str,
+        bytes: &[u8],
+        ttl: Duration,
+        tags: &[String],
+    ) {
+        if tags.is_empty() {
+            return self.store(io, key, bytes, ttl).await;
+        }
+        let sets: Vec<String> = tags.iter().map(|t| tag::set_key(&self.prefix, t)).collect();
+        match self
+            .backend
+            .set_tagged(io, key, bytes, millis(ttl), &sets)
+            .await
+        {
+            Ok(()) => self.metrics.store(),
+            Err(error) => self.failed("write", key, &error),
+        }
+    }
+
+    /// Deletes every entry stored with `tag`; how many. Errors are
+    /// returned, not counted.
+    pub(crate) async fn invalidate_tag<I: Io>(&self, io: I, tag: &str) -> Result<u64, Error> {
+        let set = tag::set_key(&self.prefix, tag);
+        let is_entry = |member: &str| tag::is_entry_key(&self.prefix, member);
+        self.backend.invalidate_tag(io, &set, is_entry).await
     }
 
     /// The bytes under `key`, unread; errors are returned, not counted.

@@ -45,8 +45,7 @@ use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{
-    Client, Cmd, ConnectionInfo, ErrorKind, FromRedisValue, IntoConnectionInfo, RedisError,
-    RedisResult, Value,
+    Client, Cmd, ErrorKind, FromRedisValue, IntoConnectionInfo, RedisError, RedisResult, Value,
 };
 use tokio::runtime::Handle;
 
@@ -146,7 +145,7 @@ impl ClusterBackend {
             .iter()
             .map(|node| {
                 let info = node.as_str().into_connection_info()?;
-                tls.client(with_credentials(info, credentials))
+                tls.client(credentials.apply(info))
             })
             .collect::<Result<_, _>>()
             .map_err(|e| config(&e))?;
@@ -384,18 +383,6 @@ async fn connect(client: ClusterClient, limit: Duration) -> RedisResult<ClusterC
         Ok(result) => result,
         Err(_) => Err(timed_out("connect")),
     }
-}
-
-/// `info` with the user and password of `credentials` in place of its own.
-fn with_credentials(info: ConnectionInfo, credentials: &Credentials) -> ConnectionInfo {
-    let mut settings = info.redis_settings().clone();
-    if let Some(username) = &credentials.username {
-        settings = settings.set_username(username);
-    }
-    if let Some(password) = &credentials.password {
-        settings = settings.set_password(password);
-    }
-    info.set_redis_settings(settings)
 }
 
 /// `error`, or an authentication failure if that is what it reports: the

@@ -21,11 +21,13 @@ pub(crate) struct MemoryBackend {
     entries: moka::sync::Cache<String, Entry>,
 }
 
-/// One stored value and when it stops being readable.
+/// One stored value, when it stops being readable, and the tag sets
+/// (`tags = [...]`) it was stored in.
 #[derive(Clone)]
 struct Entry {
     bytes: Arc<[u8]>,
     expires_at: Instant,
+    sets: Arc<[String]>,
 }
 
 impl Entry {
@@ -86,8 +88,8 @@ impl MemoryBackend {
         let result = self.entries.entry_by_ref(key).and_compute_with(|found| {
             match found.filter(|entry| entry.value().is_live(Instant::now())) {
                 Some(entry) => Op::Put(Entry {
-                    bytes: Arc::clone(&entry.value().bytes),
                     expires_at,
+                    ..entry.value().clone()
                 }),
                 None => Op::Nop,
             }
@@ -102,12 +104,32 @@ impl MemoryBackend {
 
     /// Stores `bytes` under `key` for `ttl_ms` milliseconds, replacing any value and TTL.
     pub(crate) fn set(&self, key: &str, bytes: &[u8], ttl_ms: u64) {
+        self.set_tagged(key, bytes, ttl_ms, &[]);
+    }
+
+    /// [`set`](Self::set), the value belonging to the tag sets `sets`.
+    /// Here an entry carries its tags: there is no set to keep, and an
+    /// entry stored again without a tag no longer has it.
+    pub(crate) fn set_tagged(&self, key: &str, bytes: &[u8], ttl_ms: u64, sets: &[String]) {
         let ttl = Duration::from_millis(ttl_ms).min(MAX_TTL);
         let entry = Entry {
             bytes: bytes.into(),
             expires_at: Instant::now() + ttl,
+            sets: sets.into(),
         };
         self.entries.insert(key.to_owned(), entry);
+    }
+
+    /// Deletes every entry stored in the tag set `tag_set`; how many were live.
+    pub(crate) fn invalidate_tag(&self, tag_set: &str) -> u64 {
+        let tagged: Vec<Arc<String>> = self
+            .entries
+            .iter()
+            .filter(|(_, entry)| entry.sets.iter().any(|set| set == tag_set))
+            .map(|(key, _)| key)
+            .collect();
+        let deleted = tagged.iter().filter(|key| self.del(key)).count();
+        u64::try_from(deleted).unwrap_or(u64::MAX)
     }
 
     /// Deletes `key`; whether it held a live value.
@@ -207,5 +229,24 @@ mod tests {
         assert_eq!(store.get("app:f2:{0}").as_deref(), Some(&b"v"[..]));
         assert_eq!(store.get("app:g:{0}").as_deref(), Some(&b"v"[..]));
         assert_eq!(store.delete_matching("app:f:"), 0);
+    }
+
+    #[test]
+    fn invalidate_tag_deletes_the_entries_stored_with_it_now() {
+        let store = MemoryBackend::new(100);
+        let sets = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+        store.set_tagged("a", b"v", 60_000, &sets(&["t", "u"]));
+        store.set_tagged("b", b"v", 60_000, &sets(&["t"]));
+        store.set_tagged("c", b"v", 60_000, &sets(&["u"]));
+        store.set("d", b"v", 60_000);
+        store.set_tagged("e", b"v", 60_000, &sets(&["t"]));
+        store.set("e", b"v", 60_000);
+        assert_eq!(store.invalidate_tag("t"), 2, "e was stored again untagged");
+        assert_eq!(store.get("a"), None);
+        assert_eq!(store.get("b"), None);
+        assert!(store.get("c").is_some() && store.get("d").is_some() && store.get("e").is_some());
+        assert_eq!(store.invalidate_tag("t"), 0);
+        assert_eq!(store.get_ex("c", 60_000).as_deref(), Some(&b"v"[..]));
+        assert_eq!(store.invalidate_tag("u"), 1, "get_ex keeps the tags");
     }
 }

@@ -9,6 +9,8 @@ mod io;
 #[cfg(feature = "memory")]
 mod memory;
 mod redis;
+mod sentinel;
+mod tags;
 #[cfg(all(test, feature = "sync", feature = "memory"))]
 mod tests;
 mod tls;
@@ -23,6 +25,11 @@ pub(crate) use self::io::{Blocking, block_on};
 #[cfg(feature = "memory")]
 pub(crate) use self::memory::MemoryBackend;
 pub(crate) use self::redis::{Credentials, RedisBackend, Timeouts};
+#[cfg(feature = "sentinel")]
+pub(crate) use self::sentinel::SentinelSpec;
+#[cfg(feature = "local")]
+pub(crate) use self::sentinel::Target;
+pub(crate) use self::sentinel::is_url as is_sentinel_url;
 pub(crate) use self::tls::Tls;
 use crate::error::{Error, Reach};
 
@@ -121,6 +128,51 @@ impl Backend {
                 memory.set(key, bytes, ttl_ms);
                 Ok(())
             }
+            Self::Unusable(message) => Err(unusable(message)),
+        }
+    }
+
+    /// Stores `bytes` under `key` for `ttl_ms` milliseconds, named in each
+    /// tag set of `sets`, whose TTLs are raised to cover it (see `tags.rs`).
+    pub(crate) async fn set_tagged<I: Io>(
+        &self,
+        io: I,
+        key: &str,
+        bytes: &[u8],
+        ttl_ms: u64,
+        sets: &[String],
+    ) -> Result<(), Error> {
+        match self {
+            Self::Redis(redis) => {
+                tags::set_tagged_at_once(io, redis, key, bytes, ttl_ms, sets).await
+            }
+            #[cfg(feature = "cluster")]
+            Self::Cluster(cluster) => {
+                tags::set_tagged_in_order(io, cluster, key, bytes, ttl_ms, sets).await
+            }
+            #[cfg(feature = "memory")]
+            Self::Memory(memory) => {
+                memory.set_tagged(key, bytes, ttl_ms, sets);
+                Ok(())
+            }
+            Self::Unusable(message) => Err(unusable(message)),
+        }
+    }
+
+    /// Deletes every key the tag set `tag_set` names that `is_entry`
+    /// accepts, and the set's members; how many keys were deleted.
+    pub(crate) async fn invalidate_tag<I: Io>(
+        &self,
+        io: I,
+        tag_set: &str,
+        is_entry: impl Fn(&str) -> bool,
+    ) -> Result<u64, Error> {
+        match self {
+            Self::Redis(redis) => tags::invalidate(io, redis, tag_set, is_entry).await,
+            #[cfg(feature = "cluster")]
+            Self::Cluster(cluster) => tags::invalidate(io, cluster, tag_set, is_entry).await,
+            #[cfg(feature = "memory")]
+            Self::Memory(memory) => Ok(memory.invalidate_tag(tag_set)),
             Self::Unusable(message) => Err(unusable(message)),
         }
     }

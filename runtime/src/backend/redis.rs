@@ -29,17 +29,22 @@ use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
 use redis::aio::MultiplexedConnection;
 use redis::{
-    AsyncConnectionConfig, Client, Cmd, FromRedisValue, IntoConnectionInfo, RedisError, RedisResult,
+    AsyncConnectionConfig, Client, Cmd, ConnectionInfo, FromRedisValue, IntoConnectionInfo,
+    RedisError, RedisResult,
 };
 #[cfg(feature = "sync")]
 use redis::{Connection, ConnectionLike};
 use tokio::runtime::{Handle, Id};
 
 use super::breaker::{Admit, Breaker, Change};
+use super::sentinel::Target;
+#[cfg(feature = "sentinel")]
+use super::sentinel::{SentinelPrimary, SentinelSpec};
 use super::tls::Tls;
 use crate::error::{Chain, Error};
 use crate::redact::redact;
 use crate::runtimes::{self, io_runtime};
+
 /// An ACL user and password given apart from the URL; each replaces the
 /// URL's.
 #[derive(Clone, Default)]
@@ -52,6 +57,18 @@ impl Credentials {
     /// Whether a user or password was given.
     pub(crate) fn is_set(&self) -> bool {
         self.username.is_some() || self.password.is_some()
+    }
+
+    /// `info` with this user and password in place of its own.
+    pub(crate) fn apply(&self, info: ConnectionInfo) -> ConnectionInfo {
+        let mut settings = info.redis_settings().clone();
+        if let Some(username) = &self.username {
+            settings = settings.set_username(username);
+        }
+        if let Some(password) = &self.password {
+            settings = settings.set_password(password);
+        }
+        info.set_redis_settings(settings)
     }
 }
 
@@ -95,7 +112,8 @@ const SPARE: usize = 64;
 pub(crate) struct RedisBackend {
     /// Tells backends apart in [`LAST`], unlike an address, which is reused.
     id: u64,
-    client: Client,
+    /// The server, or the sentinels that name it.
+    target: Target,
     timeouts: Timeouts,
     #[cfg_attr(not(feature = "sync"), allow(dead_code))]
     pool_size: u32,
@@ -111,6 +129,10 @@ pub(crate) struct RedisBackend {
     /// pool timeout then reports that cause (say, a refused password).
     #[cfg(feature = "sync")]
     last_sync_connect_error: Arc<Mutex<Option<RedisError>>>,
+    /// Bumped when a sync connection broke or its node stopped being the
+    /// primary: pooled connections made before are dropped, not used.
+    #[cfg(feature = "sync")]
+    sync_epoch: Arc<AtomicU64>,
 }
 
 /// The async connection of each runtime that calls come from.
@@ -151,27 +173,38 @@ impl RedisBackend {
             let shown = redact(url);
             Error::Config(format!("{shown}: {}", e.to_string().replace(url, &shown)))
         };
-        let mut info = url.into_connection_info().map_err(config)?;
-        let mut settings = info.redis_settings().clone();
-        if let Some(username) = &credentials.username {
-            settings = settings.set_username(username);
-        }
-        if let Some(password) = &credentials.password {
-            settings = settings.set_password(password);
-        }
-        info = info.set_redis_settings(settings);
+        let info = credentials.apply(url.into_connection_info().map_err(config)?);
         let client = tls.client(info).map_err(config)?;
         Ok(Self::with_client(client, timeouts, pool_size))
+    }
+
+    /// A backend on the primary that the sentinels of `spec` name (see
+    /// `sentinel.rs`); `credentials` and `tls` as for [`new`](Self::new).
+    #[cfg(feature = "sentinel")]
+    pub(crate) fn sentinel(
+        spec: &SentinelSpec,
+        credentials: &Credentials,
+        tls: &Tls,
+        timeouts: Timeouts,
+        pool_size: u32,
+    ) -> Result<Self, Error> {
+        let primary = SentinelPrimary::new(spec, credentials, tls)?;
+        let target = Target::Sentinel(Arc::new(primary));
+        Ok(Self::with_target(target, timeouts, pool_size))
     }
 
     /// A backend on a client the application configured itself.
     pub(crate) fn with_client(client: Client, timeouts: Timeouts, pool_size: u32) -> Self {
         super::tls::prepare(&client);
+        Self::with_target(Target::Server(client), timeouts, pool_size)
+    }
+
+    fn with_target(target: Target, timeouts: Timeouts, pool_size: u32) -> Self {
         let pause = u64::try_from(timeouts.connect.as_millis()).unwrap_or(u64::MAX);
         static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         Self {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            client,
+            target,
             timeouts,
             pool_size,
             runtimes: Arc::default(),
@@ -181,13 +214,15 @@ impl RedisBackend {
             breaker: Breaker::new(pause),
             #[cfg(feature = "sync")]
             last_sync_connect_error: Arc::default(),
+            #[cfg(feature = "sync")]
+            sync_epoch: Arc::default(),
         }
     }
 
-    /// The client this backend connects with.
+    /// Where this backend connects.
     #[cfg(feature = "local")]
-    pub(crate) fn client(&self) -> &Client {
-        &self.client
+    pub(crate) fn target(&self) -> &Target {
+        &self.target
     }
 
     /// The connect and response timeouts of this backend.
@@ -242,10 +277,7 @@ impl RedisBackend {
             }
         };
         let result = cmd.query_async(&mut conn).await;
-        if result
-            .as_ref()
-            .is_err_and(RedisError::is_unrecoverable_error)
-        {
+        if result.as_ref().is_err_and(|e| self.target.is_broken(e)) {
             self.slot(here).forget();
         } else {
             self.give_back(id, conn, generation);
@@ -301,10 +333,7 @@ impl RedisBackend {
             .spawn(async move { cmd.query_async::<T>(&mut conn).await })
             .await
             .unwrap_or_else(|_| Err(timed_out("command task")));
-        if result
-            .as_ref()
-            .is_err_and(RedisError::is_unrecoverable_error)
-        {
+        if result.as_ref().is_err_and(|e| self.target.is_broken(e)) {
             self.own.forget();
         }
         result.map_err(Error::Redis)
@@ -327,7 +356,13 @@ impl RedisBackend {
     #[cfg(feature = "sync")]
     fn send_blocking<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, Error> {
         match self.pool().get() {
-            Ok(mut conn) => cmd.query(&mut *conn).map_err(Error::Redis),
+            Ok(mut conn) => {
+                let result = cmd.query(&mut conn.conn);
+                if result.as_ref().is_err_and(|e| self.target.is_broken(e)) {
+                    self.sync_epoch.fetch_add(1, Ordering::Release);
+                }
+                result.map_err(Error::Redis)
+            }
             Err(e) => {
                 let cause = self
                     .last_sync_connect_error
@@ -412,14 +447,14 @@ impl RedisBackend {
 
     /// A connection attempt driven by the callers that await it, on their runtime.
     fn connect_here(&self) -> Connecting {
-        connect(self.client.clone(), self.config(), self.timeouts.connect)
+        connect(self.target.clone(), self.config(), self.timeouts.connect)
             .boxed()
             .shared()
     }
 
     /// A connection attempt running on `runtime`, awaited from anywhere.
     fn connect_on(&self, runtime: &Handle) -> Connecting {
-        let attempt = connect(self.client.clone(), self.config(), self.timeouts.connect);
+        let attempt = connect(self.target.clone(), self.config(), self.timeouts.connect);
         spawned(runtime, attempt)
     }
 
@@ -427,30 +462,37 @@ impl RedisBackend {
     fn pool(&self) -> &r2d2::Pool<SyncManager> {
         self.pool.get_or_init(|| {
             let manager = SyncManager {
-                client: self.client.clone(),
+                target: self.target.clone(),
                 timeouts: self.timeouts.clone(),
                 last_error: self.last_sync_connect_error.clone(),
+                epoch: self.sync_epoch.clone(),
             };
             r2d2::Pool::builder()
                 .max_size(self.pool_size)
                 .min_idle(Some(0))
                 .connection_timeout(self.timeouts.connect)
-                // A PING before every command would double each call's round
-                // trips; a broken connection shows as an error and fails open.
-                .test_on_check_out(false)
+                // Checks only the epoch: a PING before every command would
+                // double each call's round trips; a connection that broke
+                // unseen shows as an error and fails open.
+                .test_on_check_out(true)
                 .error_handler(Box::new(r2d2::NopErrorHandler))
                 .build_unchecked(manager)
         })
     }
 }
 
-/// Connects, within `limit`.
+/// Connects to `target` (behind Sentinel: asks for the primary first), within `limit`.
 async fn connect(
-    client: Client,
+    target: Target,
     config: AsyncConnectionConfig,
     limit: Duration,
 ) -> RedisResult<MultiplexedConnection> {
-    let connect = client.get_multiplexed_async_connection_with_config(&config);
+    let connect = async {
+        let client = target.client(limit).await?;
+        client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+    };
     match tokio::time::timeout(limit, connect).await {
         Ok(result) => result,
         Err(_) => Err(timed_out("connect")),
@@ -596,25 +638,34 @@ fn epoch_ms() -> u64 {
 /// Makes sync connections with the cache's timeouts for the r2d2 pool.
 #[cfg(feature = "sync")]
 struct SyncManager {
-    client: Client,
+    target: Target,
     timeouts: Timeouts,
     /// See [`RedisBackend::last_sync_connect_error`].
     last_error: Arc<Mutex<Option<RedisError>>>,
+    /// See [`RedisBackend::sync_epoch`].
+    epoch: Arc<AtomicU64>,
+}
+
+/// A pooled sync connection, and the epoch it was made in.
+#[cfg(feature = "sync")]
+struct Pooled {
+    conn: Connection,
+    epoch: u64,
 }
 
 #[cfg(feature = "sync")]
 impl r2d2::ManageConnection for SyncManager {
-    type Connection = Connection;
+    type Connection = Pooled;
     type Error = RedisError;
 
-    fn connect(&self) -> RedisResult<Connection> {
+    fn connect(&self) -> RedisResult<Pooled> {
         let connect = || {
-            let conn = self
-                .client
-                .get_connection_with_timeout(self.timeouts.connect)?;
+            let epoch = self.epoch.load(Ordering::Acquire);
+            let client = self.target.client_blocking(self.timeouts.connect)?;
+            let conn = client.get_connection_with_timeout(self.timeouts.connect)?;
             conn.set_read_timeout(Some(self.timeouts.response))?;
             conn.set_write_timeout(Some(self.timeouts.response))?;
-            Ok(conn)
+            Ok(Pooled { conn, epoch })
         };
         let result = connect();
         *self
@@ -624,12 +675,24 @@ impl r2d2::ManageConnection for SyncManager {
         result
     }
 
-    fn is_valid(&self, conn: &mut Connection) -> RedisResult<()> {
-        redis::cmd("PING").query(conn)
+    /// Whether `conn` is of the current epoch; asks Redis nothing.
+    fn is_valid(&self, conn: &mut Pooled) -> RedisResult<()> {
+        if self.is_stale(conn) {
+            Err(std::io::Error::from(std::io::ErrorKind::NotConnected).into())
+        } else {
+            Ok(())
+        }
     }
 
-    fn has_broken(&self, conn: &mut Connection) -> bool {
-        !conn.is_open()
+    fn has_broken(&self, conn: &mut Pooled) -> bool {
+        !conn.conn.is_open() || self.is_stale(conn)
+    }
+}
+
+#[cfg(feature = "sync")]
+impl SyncManager {
+    fn is_stale(&self, conn: &Pooled) -> bool {
+        conn.epoch != self.epoch.load(Ordering::Acquire)
     }
 }
 

@@ -52,7 +52,7 @@ impl Tls {
 
     /// These certificates as the `redis` crate takes them, if any is set.
     #[cfg(feature = "tls")]
-    fn certificates(&self) -> Option<redis::TlsCertificates> {
+    pub(crate) fn certificates(&self) -> Option<redis::TlsCertificates> {
         self.is_set().then(|| redis::TlsCertificates {
             client_tls: self
                 .client
@@ -115,7 +115,7 @@ pub(crate) fn prepare(client: &Client) {
 
 /// Makes `ring` the process's rustls provider, unless one is installed.
 #[cfg(feature = "tls")]
-fn install_provider() {
+pub(super) fn install_provider() {
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         // Err: another thread (or the application) installed one just now.
         let _ = rustls::crypto::ring::default_provider().install_default();

@@ -22,16 +22,17 @@ mod server;
 
 use std::sync::Weak;
 
+#[cfg(feature = "cluster")]
 use redis::Client;
 use tokio::sync::oneshot;
 
-use crate::backend::Timeouts;
+use crate::backend::{Target, Timeouts};
 use crate::runtimes::io_runtime;
 use crate::tables::Tables;
 
 /// What tracking needs to start: the Redis deployment and the prefix.
 pub(crate) struct Start {
-    target: Option<(Client, String, Timeouts)>,
+    target: Option<(Target, String, Timeouts)>,
     /// A Redis Cluster's seed nodes: tracking runs on every primary
     /// (`cluster.rs`); empty: one server.
     #[cfg(feature = "cluster")]
@@ -44,10 +45,11 @@ pub(crate) struct Tracker {
 }
 
 impl Start {
-    /// Tracking of the keys under `prefix` on the deployment of `client`.
-    pub(crate) fn new(client: Client, prefix: String, timeouts: Timeouts) -> Self {
+    /// Tracking of the keys under `prefix` on the server `target` (behind
+    /// Sentinel: on the primary it names each time tracking connects).
+    pub(crate) fn new(target: Target, prefix: String, timeouts: Timeouts) -> Self {
         Self {
-            target: Some((client, prefix, timeouts)),
+            target: Some((target, prefix, timeouts)),
             #[cfg(feature = "cluster")]
             seeds: Vec::new(),
         }
@@ -58,7 +60,9 @@ impl Start {
     #[cfg(feature = "cluster")]
     pub(crate) fn cluster(seeds: Vec<Client>, prefix: String, timeouts: Timeouts) -> Self {
         Self {
-            target: seeds.first().map(|seed| (seed.clone(), prefix, timeouts)),
+            target: seeds
+                .first()
+                .map(|seed| (Target::Server(seed.clone()), prefix, timeouts)),
             seeds,
         }
     }
@@ -76,7 +80,7 @@ impl Start {
     /// Starts tracking for `tables` on the io runtime; `None` if there is
     /// nothing to track or the runtime could not start (the tier stays off).
     pub(crate) fn spawn(self, tables: Weak<Tables>) -> Option<Tracker> {
-        let (client, prefix, timeouts) = self.target?;
+        let (target, prefix, timeouts) = self.target?;
         let runtime = io_runtime()
             .inspect_err(|error| tracing::warn!(%error, "redis-cached: no L1 tier"))
             .ok()?;
@@ -88,7 +92,7 @@ impl Start {
             ));
             return Some(Tracker { _stop: stop });
         }
-        runtime.spawn(server::track(client, prefix, timeouts, tables, stopped));
+        runtime.spawn(server::track(target, prefix, timeouts, tables, stopped));
         Some(Tracker { _stop: stop })
     }
 }

@@ -5,19 +5,19 @@
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use redis::Client;
 use tokio::sync::{Notify, oneshot};
 
 use super::connection::{MAX_BACKOFF, connect};
-use crate::backend::Timeouts;
+use crate::backend::{Target, Timeouts};
 use crate::tables::Tables;
 
 /// How often the tracking connection is checked with `PING`.
 const PING_EVERY: Duration = Duration::from_secs(5);
 
-/// Keeps tracking up until `stopped` fires or the tier is gone.
+/// Keeps tracking up until `stopped` fires or the tier is gone; each
+/// connection goes to the node `target` names at the time.
 pub(super) async fn track(
-    client: Client,
+    target: Target,
     prefix: String,
     timeouts: Timeouts,
     tables: Weak<Tables>,
@@ -28,7 +28,11 @@ pub(super) async fn track(
     let mut reported = false;
     loop {
         let down = Arc::new(Notify::new());
-        match connect(&client, &prefix, &timeouts, &tables, &down).await {
+        let connected = match target.client(timeouts.connect).await {
+            Ok(client) => connect(&client, &prefix, &timeouts, &tables, &down).await,
+            Err(error) => Err(error),
+        };
+        match connected {
             Ok(mut conn) => {
                 let Some(live) = tables.upgrade() else { return };
                 live.set_live(true);

@@ -13,6 +13,7 @@ fn main() {
     for (url, feature) in [
         ("mem://", "the `memory` feature"),
         ("redis://10.0.0.1:6379,redis://10.0.0.2:6379", "the `cluster` feature"),
+        ("redis+sentinel://10.0.0.1:26379/mymaster", "the `sentinel` feature"),
     ] {
         let error = Cache::new(url).unwrap_err();
         assert_eq!(error.kind(), ErrorKind::Config, "{url}");
