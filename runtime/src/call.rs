@@ -8,6 +8,9 @@
 //!    `refresh`) that claims it recomputes, inline or in a spawned task;
 //! 4. a miss fills the key ([`Fill`]: single flight, lock, body, store).
 //!
+//! A call runs in its `debug` span ([`metrics::span`]), which says how it
+//! was answered once the lookup is done.
+//!
 //! Generated siblings use [`refresh`] (run and store) and [`invalidate`].
 
 use std::future::Future;
@@ -20,11 +23,13 @@ use crate::codec::Meta;
 use crate::error::Error;
 use crate::key::{Digest, Key};
 use crate::local::Kit;
+use crate::metrics::{self, Outcome};
 use crate::miss::Fill;
 use crate::renew::Claim;
 use crate::spec::{Spec, Unless, Values};
 use crate::store::Store;
 use crate::ttl::{self, Verdict};
+use tracing::{Instrument, Span};
 
 /// A cached call: lookup; on a hit return the value, on a miss run `body`
 /// and store its result. A refresh a hit claims runs inline.
@@ -42,22 +47,27 @@ pub(crate) async fn call<I: Io, R, V>(
     if !spec.when {
         return body.await;
     }
-    let store = cache.store();
-    let Some((key, found)) = look(io, spec, store, digest, values.codec, kit).await else {
-        return body.await;
+    let span = metrics::span(spec.name);
+    let call = async {
+        let store = cache.store();
+        let looked = look(io, spec, store, digest, values.codec, kit, &span).await;
+        let Some((key, found)) = looked else {
+            return body.await;
+        };
+        match found {
+            Found::Fresh(value) => (values.rebuild)(value),
+            Found::Renew(_, claim) => {
+                let result = compute(io, store, key.text(), spec, values, unless, body).await;
+                drop(claim);
+                result
+            }
+            Found::Miss => {
+                let fill = Fill::new(store, &key, spec);
+                fill.run(io, values, unless, body).await
+            }
+        }
     };
-    match found {
-        Found::Fresh(value) => (values.rebuild)(value),
-        Found::Renew(_, claim) => {
-            let result = compute(io, store, key.text(), spec, values, unless, body).await;
-            drop(claim);
-            result
-        }
-        Found::Miss => {
-            let fill = Fill::new(store, &key, spec);
-            fill.run(io, values, unless, body).await
-        }
-    }
+    call.instrument(span.clone()).await
 }
 
 /// [`call`] for async functions with `stale` or `refresh` whose body owns
@@ -81,32 +91,37 @@ where
     if !spec.when {
         return body().await;
     }
-    let store = cache.store();
-    let Some((key, found)) = look(Async, spec, store, digest, values.codec, kit).await else {
-        return body().await;
-    };
-    match found {
-        Found::Fresh(value) => (values.rebuild)(value),
-        Found::Renew(value, claim) => {
-            let cache = cache.clone();
-            let key = key.text().to_owned();
-            let spec = *spec;
-            let refresh = async move {
-                let store = cache.store();
-                compute(Async, store, &key, &spec, values, unless, body()).await;
-                drop(claim);
-            };
-            // Without a tokio runtime to spawn on, the claim is dropped and a later hit retries.
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                runtime.spawn(refresh);
+    let span = metrics::span(spec.name);
+    let call = async {
+        let store = cache.store();
+        let looked = look(Async, spec, store, digest, values.codec, kit, &span).await;
+        let Some((key, found)) = looked else {
+            return body().await;
+        };
+        match found {
+            Found::Fresh(value) => (values.rebuild)(value),
+            Found::Renew(value, claim) => {
+                let cache = cache.clone();
+                let key = key.text().to_owned();
+                let spec = *spec;
+                let refresh = async move {
+                    let store = cache.store();
+                    compute(Async, store, &key, &spec, values, unless, body()).await;
+                    drop(claim);
+                };
+                // Without a tokio runtime to spawn on, the claim is dropped and a later hit retries.
+                if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                    runtime.spawn(refresh);
+                }
+                (values.rebuild)(value)
             }
-            (values.rebuild)(value)
+            Found::Miss => {
+                let fill = Fill::new(store, &key, spec);
+                fill.run(Async, values, unless, body()).await
+            }
         }
-        Found::Miss => {
-            let fill = Fill::new(store, &key, spec);
-            fill.run(Async, values, unless, body()).await
-        }
-    }
+    };
+    call.instrument(span.clone()).await
 }
 
 /// `f_refresh`: runs `body` and stores its result whatever the cache holds;
@@ -159,7 +174,7 @@ enum Found<V> {
 }
 
 /// Steps 1 to 3 of the module docs: the key, and what its lookup found;
-/// `None` if there is no key.
+/// `None` if there is no key. Records the outcome in the call's `span`.
 async fn look<'a, I: Io, V>(
     io: I,
     spec: &'a Spec,
@@ -167,18 +182,27 @@ async fn look<'a, I: Io, V>(
     digest: Result<Digest, Error>,
     codec: Codec<V>,
     kit: Option<Kit<V>>,
+    span: &Span,
 ) -> Option<(Key<'a>, Found<V>)> {
-    let key = accept(spec, store, digest)?;
+    let Some(key) = accept(spec, store, digest) else {
+        span.record("outcome", Outcome::Error.as_str());
+        return None;
+    };
     let stale = spec.lifetime.stale.unwrap_or_default();
     let tier = store.tier(spec.name, spec.local, kit, stale);
-    let found = store
+    let (found, outcome) = store
         .lookup(io, &key, codec, tier.as_ref(), spec.slide())
         .await;
-    let found = judge(spec, store, key.digest, found);
+    let found = judge(spec, store, &key, found);
+    let outcome = match found {
+        Found::Renew(..) => Outcome::Stale,
+        _ => outcome,
+    };
+    span.record("outcome", outcome.as_str());
     Some((key, found))
 }
 
-fn judge<V>(spec: &Spec, store: &Store, key: Digest, found: Option<(V, Meta)>) -> Found<V> {
+fn judge<V>(spec: &Spec, store: &Store, key: &Key<'_>, found: Option<(V, Meta)>) -> Found<V> {
     let Some((value, meta)) = found else {
         return Found::Miss;
     };
@@ -208,6 +232,7 @@ async fn compute<I: Io, R, V>(
     let started = Instant::now();
     let result = body.await;
     let computed = started.elapsed();
+    store.ran(key, computed);
     if let Some(value) = values.picker(unless)(&result) {
         let lifetime = values.lifetime(spec.lifetime, value);
         let meta = lifetime.meta(computed);

@@ -199,6 +199,11 @@ impl<'a> Key<'a> {
         }
     }
 
+    /// The function's name (`module::path::fn_name`, or the attribute's `name`).
+    pub(crate) fn name(&self) -> &'a str {
+        self.name
+    }
+
     /// `<prefix><name>:{<32 hex digits>}`.
     pub(crate) fn text(&self) -> &str {
         self.text.get_or_init(|| {
@@ -214,9 +219,25 @@ impl<'a> Key<'a> {
     }
 }
 
+/// The function name in the text of a key of a cache with `prefix` (or of
+/// its lock, `<key>:lock`); a text that is no key is taken as a name.
+pub(crate) fn name_of<'k>(text: &'k str, prefix: &str) -> &'k str {
+    text.strip_prefix(prefix)
+        .and_then(|rest| rest.rsplit_once(":{"))
+        .map_or(text, |(name, _)| name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_name_of_a_key_or_its_lock() {
+        let text = key(|h| h.arg(&1u8));
+        assert_eq!(name_of(&text, "app:"), "shop::price");
+        assert_eq!(name_of(&format!("{text}:lock"), "app:"), "shop::price");
+        assert_eq!(name_of("shop::price", "app:"), "shop::price");
+    }
 
     fn key(parts: impl FnOnce(&mut KeyHasher)) -> String {
         let digest = Digest::of::<f64>("shop::price", 0, parts).unwrap();

@@ -11,9 +11,9 @@ use crate::backend::Io;
 use crate::codec::{Codec, Meta};
 use crate::error::{Chain, Error};
 use crate::flight::Flights;
-use crate::key::{Digest, Key};
+use crate::key::{self, Digest, Key};
 use crate::local::{Kit, Local, Tier};
-use crate::metrics::{Metrics, Stats};
+use crate::metrics::{Event, Metrics, Outcome, Stats, Timer};
 use crate::renew::{Claim, Renewals};
 use crate::sign::{Seal, Signer};
 
@@ -84,8 +84,25 @@ impl Store {
     }
 
     /// Claims the refresh of `key`, unless another call holds it.
-    pub(crate) fn claim_renewal(&self, key: Digest) -> Option<Claim> {
-        self.renewals.claim(key)
+    pub(crate) fn claim_renewal(&self, key: &Key<'_>) -> Option<Claim> {
+        let claim = self.renewals.claim(key.digest)?;
+        self.metrics.record(key.name(), Event::Refresh);
+        Some(claim)
+    }
+
+    /// Counts a miss that found `key` locked by another process, and waits.
+    pub(crate) fn lock_waited(&self, key: &str) {
+        self.metrics.record(self.name_of(key), Event::LockWait);
+    }
+
+    /// Reports how long the body of the call of `key` took.
+    pub(crate) fn ran(&self, key: &str, took: Duration) {
+        self.metrics.record(self.name_of(key), Event::Body(took));
+    }
+
+    /// The function whose key (or lock) is `key`.
+    fn name_of<'k>(&self, key: &'k str) -> &'k str {
+        key::name_of(key, &self.prefix)
     }
 
     /// The key of a call of the function `name` with this digest.
@@ -109,7 +126,7 @@ impl Store {
     /// round trip), else with a `GET`, keeping what it finds in `tier`; with
     /// `slide` (`sliding = true`), a `GETEX … PX` that also resets the key's
     /// TTL to it. Every failure (Redis down, garbage bytes) is logged,
-    /// counted, and reported as a miss.
+    /// counted, and reported as a miss; the [`Outcome`] tells them apart.
     pub(crate) async fn lookup<I: Io, T>(
         &self,
         io: I,
@@ -117,11 +134,12 @@ impl Store {
         codec: Codec<T>,
         tier: Option<&Tier<'_, T>>,
         slide: Option<Duration>,
-    ) -> Option<(T, Meta)> {
+    ) -> (Option<(T, Meta)>, Outcome) {
         if let Some(hit) = tier.and_then(|tier| tier.get(key.digest)) {
-            self.metrics.local_hit();
-            return Some(hit);
+            self.metrics.record(key.name(), Event::LocalHit);
+            return (Some(hit), Outcome::LocalHit);
         }
+        let timer = Timer::start();
         let ticket = tier.and_then(|tier| tier.ticket(key.digest));
         let fetched = match slide {
             Some(ttl) => self.backend.get_ex(io, key.text(), millis(ttl)).await,
@@ -134,19 +152,23 @@ impl Store {
             Ok(None) => Ok(None),
             Err(error) => Err(error),
         };
-        match decoded {
+        self.metrics.record(key.name(), timer.lookup());
+        let outcome = match decoded {
             Ok(Some(found)) => {
-                self.metrics.hit();
+                self.metrics.record(key.name(), Event::Hit);
                 if let (Some(tier), Some(ticket)) = (tier, ticket) {
                     tier.keep(ticket, key.digest, &found.0, found.1);
                 }
-                return Some(found);
+                return (Some(found), Outcome::Hit);
             }
-            Ok(None) => {}
-            Err(error) => self.failed("read", key.text(), &error),
-        }
-        self.metrics.miss();
-        None
+            Ok(None) => Outcome::Miss,
+            Err(error) => {
+                self.failed("read", key.text(), &error);
+                Outcome::Error
+            }
+        };
+        self.metrics.record(key.name(), Event::Miss);
+        (None, outcome)
     }
 
     /// Decodes bytes another call computed or stored; a failure is logged
@@ -175,7 +197,7 @@ impl Store {
     /// Stores encoded `bytes` under `key`; failures are logged and counted.
     pub(crate) async fn store<I: Io>(&self, io: I, key: &str, bytes: &[u8], ttl: Duration) {
         match self.backend.set(io, key, bytes, millis(ttl)).await {
-            Ok(()) => self.metrics.store(),
+            Ok(()) => self.metrics.record(self.name_of(key), Event::Store),
             Err(error) => self.failed("write", key, &error),
         }
     }
@@ -238,8 +260,9 @@ impl Store {
     /// place every such failure passes through. Failures logged already (the
     /// breaker's refusals, an unusable cache's) are logged at `debug` only:
     /// a Redis that is down is one `warn`, not one per call.
-    pub(crate) fn failed(&self, action: &str, key: &str, error: &Error) {
-        self.metrics.error();
+    pub(crate) fn failed(&self, action: &'static str, key: &str, error: &Error) {
+        let failure = Event::Error(action, error.kind());
+        self.metrics.record(self.name_of(key), failure);
         let logged = self.backend.logged(error);
         let error = Chain(error);
         if logged {
@@ -299,15 +322,13 @@ mod tests {
         let store = memory("p:");
         let key = store.key("m::f", Digest(7));
         let codec = Codec::<u8>::of();
-        assert_eq!(store.lookup(Async, &key, codec, None, None).await, None);
+        let lookup = |key| store.lookup(Async, key, codec, None, None);
+        assert_eq!(lookup(&key).await, (None, Outcome::Miss));
         let bytes = store.encode(codec, key.text(), &5, META).unwrap();
         store.store(Async, key.text(), &bytes, TTL).await;
-        assert_eq!(
-            store.lookup(Async, &key, codec, None, None).await,
-            Some((5, META))
-        );
+        assert_eq!(lookup(&key).await, (Some((5, META)), Outcome::Hit));
         store.store(Async, key.text(), b"garbage", TTL).await;
-        assert_eq!(store.lookup(Async, &key, codec, None, None).await, None);
+        assert_eq!(lookup(&key).await, (None, Outcome::Error));
         let stats = store.stats();
         assert_eq!(
             (stats.hits, stats.misses, stats.errors, stats.stores),
