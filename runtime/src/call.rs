@@ -48,26 +48,39 @@ pub(crate) async fn call<I: Io, R, V>(
         return body.await;
     }
     let span = metrics::span(spec.name);
-    let call = async {
-        let store = cache.store();
-        let looked = look(io, spec, store, digest, values.codec, kit, &span).await;
-        let Some((key, found)) = looked else {
-            return body.await;
-        };
-        match found {
-            Found::Fresh(value) => (values.rebuild)(value),
-            Found::Renew(_, claim) => {
-                let result = compute(io, store, key.text(), spec, values, unless, body).await;
-                drop(claim);
-                result
-            }
-            Found::Miss => {
-                let fill = Fill::new(store, &key, spec);
-                fill.run(io, values, unless, body).await
-            }
-        }
-    };
+    let call = answer(io, spec, cache, digest, values, unless, kit, body, &span);
     call.instrument(span.clone()).await
+}
+
+/// [`call`] in its `span`.
+#[allow(clippy::too_many_arguments)] // Those of `call`, and its span.
+async fn answer<I: Io, R, V>(
+    io: I,
+    spec: &Spec,
+    cache: &Cache,
+    digest: Result<Digest, Error>,
+    values: Values<R, V>,
+    unless: Unless<R>,
+    kit: Option<Kit<V>>,
+    body: impl Future<Output = R>,
+    span: &Span,
+) -> R {
+    let store = cache.store();
+    let Some((key, found)) = look(io, spec, store, digest, values.codec, kit, span).await else {
+        return body.await;
+    };
+    match found {
+        Found::Fresh(value) => (values.rebuild)(value),
+        Found::Renew(_, claim) => {
+            let result = compute(io, store, key.text(), spec, values, unless, body).await;
+            drop(claim);
+            result
+        }
+        Found::Miss => {
+            let fill = Fill::new(store, &key, spec);
+            fill.run(io, values, unless, body).await
+        }
+    }
 }
 
 /// [`call`] for async functions with `stale` or `refresh` whose body owns
@@ -92,36 +105,54 @@ where
         return body().await;
     }
     let span = metrics::span(spec.name);
-    let call = async {
-        let store = cache.store();
-        let looked = look(Async, spec, store, digest, values.codec, kit, &span).await;
-        let Some((key, found)) = looked else {
-            return body().await;
-        };
-        match found {
-            Found::Fresh(value) => (values.rebuild)(value),
-            Found::Renew(value, claim) => {
-                let cache = cache.clone();
-                let key = key.text().to_owned();
-                let spec = *spec;
-                let refresh = async move {
-                    let store = cache.store();
-                    compute(Async, store, &key, &spec, values, unless, body()).await;
-                    drop(claim);
-                };
-                // Without a tokio runtime to spawn on, the claim is dropped and a later hit retries.
-                if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                    runtime.spawn(refresh);
-                }
-                (values.rebuild)(value)
-            }
-            Found::Miss => {
-                let fill = Fill::new(store, &key, spec);
-                fill.run(Async, values, unless, body()).await
-            }
-        }
-    };
+    let call = answer_spawning(spec, cache, digest, values, unless, kit, body, &span);
     call.instrument(span.clone()).await
+}
+
+/// [`call_spawning`] in its `span`.
+#[allow(clippy::too_many_arguments)] // Those of `call_spawning`, and its span.
+async fn answer_spawning<R, V, F, Fut>(
+    spec: &Spec,
+    cache: &Cache,
+    digest: Result<Digest, Error>,
+    values: Values<R, V>,
+    unless: Unless<R>,
+    kit: Option<Kit<V>>,
+    body: F,
+    span: &Span,
+) -> R
+where
+    R: Send + 'static,
+    V: Send + 'static,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+{
+    let store = cache.store();
+    let Some((key, found)) = look(Async, spec, store, digest, values.codec, kit, span).await else {
+        return body().await;
+    };
+    match found {
+        Found::Fresh(value) => (values.rebuild)(value),
+        Found::Renew(value, claim) => {
+            let cache = cache.clone();
+            let key = key.text().to_owned();
+            let spec = *spec;
+            let refresh = async move {
+                let store = cache.store();
+                compute(Async, store, &key, &spec, values, unless, body()).await;
+                drop(claim);
+            };
+            // Without a tokio runtime to spawn on, the claim is dropped and a later hit retries.
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(refresh);
+            }
+            (values.rebuild)(value)
+        }
+        Found::Miss => {
+            let fill = Fill::new(store, &key, spec);
+            fill.run(Async, values, unless, body()).await
+        }
+    }
 }
 
 /// `f_refresh`: runs `body` and stores its result whatever the cache holds;
