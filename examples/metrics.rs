@@ -46,7 +46,7 @@ async fn choose_cache() -> Cache {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // Before the first cached call: handles registered earlier go nowhere.
+    // Before the first cached call, so that it sees every call.
     let prometheus = PrometheusBuilder::new().install_recorder()?;
     redis_cached::set_default(choose_cache().await).expect("no cached call ran yet");
     // Start cold, in case an earlier run left values in Redis.
