@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+use redis::Cmd;
+
 use crate::backend::Backend;
 use crate::backend::Io;
 use crate::codec::{Codec, Meta};
@@ -16,6 +18,7 @@ use crate::local::{Kit, Local, Tier};
 use crate::metrics::{Metrics, Stats};
 use crate::renew::{Claim, Renewals};
 use crate::sign::{Seal, Signer};
+use crate::tables::Ticket;
 
 /// See the module docs.
 pub(crate) struct Store {
@@ -122,10 +125,25 @@ impl Store {
             self.metrics.local_hit();
             return Some(hit);
         }
-        let ticket = tier.and_then(|tier| tier.ticket(key.digest));
-        let fetched = match slide {
-            Some(ttl) => self.backend.get_ex(io, key.text(), millis(ttl)).await,
-            None => self.backend.get(io, key.text()).await,
+        let mut ticket = tier.and_then(|tier| tier.ticket(key.digest));
+        let fetched = match (slide, ticket.as_ref().map(Ticket::reader)) {
+            // `GETEX` writes: Redis would not track the key; keep nothing.
+            (Some(ttl), _) => {
+                ticket = None;
+                self.backend.get_ex(io, key.text(), millis(ttl)).await
+            }
+            (None, None | Some(None)) => self.backend.get(io, key.text()).await,
+            // Tracked: read over the tracking connection, so that Redis
+            // reports this key's next write to it. Should that connection
+            // have just failed, tracking is going down: read elsewhere, keep
+            // nothing.
+            (None, Some(Some(reader))) => match io.query_on(reader, Cmd::get(key.text())).await {
+                Ok(found) => Ok(found),
+                Err(_) => {
+                    ticket = None;
+                    self.backend.get(io, key.text()).await
+                }
+            },
         };
         let decoded = match fetched {
             Ok(Some(bytes)) => {

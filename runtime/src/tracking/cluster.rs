@@ -17,7 +17,7 @@ use redis::aio::MultiplexedConnection;
 use redis::{Client, ConnectionAddr, Value};
 use tokio::sync::{Notify, oneshot};
 
-use super::connection::{MAX_BACKOFF, connect};
+use super::connection::{MAX_BACKOFF, Mode, connect};
 use crate::backend::Timeouts;
 use crate::tables::Tables;
 
@@ -90,7 +90,9 @@ async fn connect_all(
                         .clone()
                         .set_addr(ConnectionAddr::Tcp(host.clone(), *port));
                     let client = Client::open(info)?;
-                    conns.push(connect(&client, prefix, timeouts, tables, down).await?);
+                    conns.push(
+                        connect(&client, Mode::Broadcast(prefix), timeouts, tables, down).await?,
+                    );
                 }
                 return Ok((primaries, conns));
             }

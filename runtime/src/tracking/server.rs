@@ -1,6 +1,7 @@
-//! Tracking on one server: the connection, kept up with a `PING` every few
-//! seconds and re-established with backoff; while it is down the tier is
-//! flushed and takes nothing.
+//! Tracking on one server, in default mode: the connection, kept up with a
+//! `PING` every few seconds and re-established with backoff, is also the
+//! tier's reader (see `tables.rs`); while it is down the tier is flushed and
+//! takes nothing.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -8,7 +9,7 @@ use std::time::Duration;
 use redis::Client;
 use tokio::sync::{Notify, oneshot};
 
-use super::connection::{MAX_BACKOFF, connect};
+use super::connection::{MAX_BACKOFF, Mode, connect};
 use crate::backend::Timeouts;
 use crate::tables::Tables;
 
@@ -18,7 +19,6 @@ const PING_EVERY: Duration = Duration::from_secs(5);
 /// Keeps tracking up until `stopped` fires or the tier is gone.
 pub(super) async fn track(
     client: Client,
-    prefix: String,
     timeouts: Timeouts,
     tables: Weak<Tables>,
     mut stopped: oneshot::Receiver<()>,
@@ -28,9 +28,10 @@ pub(super) async fn track(
     let mut reported = false;
     loop {
         let down = Arc::new(Notify::new());
-        match connect(&client, &prefix, &timeouts, &tables, &down).await {
+        match connect(&client, Mode::Read, &timeouts, &tables, &down).await {
             Ok(mut conn) => {
                 let Some(live) = tables.upgrade() else { return };
+                live.set_reader(Some(conn.clone()));
                 live.set_live(true);
                 drop(live);
                 backoff = Duration::from_millis(50);
@@ -60,7 +61,10 @@ pub(super) async fn track(
             }
         }
         match tables.upgrade() {
-            Some(tables) => tables.set_live(false),
+            Some(tables) => {
+                tables.set_live(false);
+                tables.set_reader(None);
+            }
             None => return,
         }
         tokio::select! {
