@@ -7,11 +7,11 @@
 //!   connection with `CLIENT TRACKING ON BCAST PREFIX key:`, so Redis sends
 //!   every write to every instance;
 //! - default mode (what the tier uses now on one server): each instance holds
-//!   a RESP3 invalidation connection and a data connection with `CLIENT
-//!   TRACKING ON REDIRECT <its id>` that has read its own 2,000 of the
-//!   100,000 keys; Redis sends a write only to the instances that read the
-//!   key, and each instance reads an invalidated key again, as a tier whose
-//!   keys are hot would, so its share stays tracked.
+//!   one RESP3 connection with `CLIENT TRACKING ON` that has read its own
+//!   2,000 of the 100,000 keys over it, as the tier reads what it keeps;
+//!   Redis sends a write only to the instances that read the key, and each
+//!   instance reads an invalidated key again, as a tier whose keys are hot
+//!   would, so its share stays tracked.
 //!
 //! The rounds of the rows are interleaved and each row's figure is the
 //! median. Everything (`redis-server`, `redis-benchmark`, the trackers'
@@ -36,7 +36,7 @@ const SHARE: u64 = 2_000;
 /// SETs per `redis-benchmark` run.
 const REQUESTS: &str = "50000";
 /// Interleaved rounds per row.
-const TRACKING_ROUNDS: usize = 3;
+const TRACKING_ROUNDS: usize = 5;
 
 /// How an instance's tier learns of writes.
 #[derive(Clone, Copy, PartialEq)]
@@ -95,7 +95,7 @@ pub(super) fn rows(rt: &Runtime) -> Result<(), BenchError> {
     );
     println!(
         "{:<44} {:>12} {:>22} {:>10}",
-        "row", "SETs/s", "invalidations/round", "vs 0"
+        "row", "SETs/s", "invalidate pushes/run", "vs 0"
     );
     let base = median(&mut figures[0].clone());
     for (row, &(instances, mode)) in rows.iter().enumerate() {
@@ -114,6 +114,22 @@ pub(super) fn rows(rt: &Runtime) -> Result<(), BenchError> {
     Ok(())
 }
 
+/// The trackers of some instances: their connections and the tasks that
+/// drain them; dropping this closes them.
+struct Held {
+    conns: Vec<MultiplexedConnection>,
+    drains: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        // A drain holds a clone of its connection: the connection closes
+        // once both are gone.
+        self.drains.iter().for_each(tokio::task::JoinHandle::abort);
+        self.conns.clear();
+    }
+}
+
 /// The connections of `instances` instances' trackers, connected (and, in
 /// default mode, their shares read); their pushes are counted in `received`.
 async fn hold(
@@ -121,42 +137,32 @@ async fn hold(
     instances: u64,
     mode: Mode,
     received: &Arc<AtomicU64>,
-) -> Result<Vec<MultiplexedConnection>, BenchError> {
-    let mut held = Vec::new();
+) -> Result<Held, BenchError> {
+    let mut held = Held {
+        conns: Vec::new(),
+        drains: Vec::new(),
+    };
     for instance in 0..instances {
         let (tx, mut rx) = mpsc::unbounded_channel::<PushInfo>();
-        let mut invalidation = resp3(client)
+        let mut tracking = resp3(client)
             .get_multiplexed_async_connection_with_config(
                 &AsyncConnectionConfig::new().set_push_sender(tx),
             )
             .await?;
-        let mut data = client.get_multiplexed_async_connection().await?;
-        match mode {
-            Mode::Broadcast => {
-                redis::cmd("CLIENT")
-                    .arg(&["TRACKING", "ON", "BCAST", "PREFIX", "key:"])
-                    .exec_async(&mut invalidation)
-                    .await?;
-            }
-            Mode::Default => {
-                let id: i64 = redis::cmd("CLIENT")
-                    .arg("ID")
-                    .query_async(&mut invalidation)
-                    .await?;
-                redis::cmd("CLIENT")
-                    .arg(&["TRACKING", "ON", "REDIRECT"])
-                    .arg(id)
-                    .exec_async(&mut data)
-                    .await?;
-                let first = instance * SHARE % KEYS;
-                let share = (first..first + SHARE).map(|n| format!("key:{n:012}"));
-                read(&mut data, share).await?;
-            }
+        let mut on = redis::cmd("CLIENT");
+        on.arg(&["TRACKING", "ON"]);
+        if mode == Mode::Broadcast {
+            on.arg(&["BCAST", "PREFIX", "key:"]);
+        }
+        on.exec_async(&mut tracking).await?;
+        if mode == Mode::Default {
+            let first = instance * SHARE % KEYS;
+            let share = (first..first + SHARE).map(|n| format!("key:{n:012}"));
+            read(&mut tracking, share).await?;
         }
         let received = received.clone();
-        let mut reader = (mode == Mode::Default).then(|| data.clone());
-        // Ends when the invalidation connection is dropped.
-        tokio::spawn(async move {
+        let mut reader = (mode == Mode::Default).then(|| tracking.clone());
+        held.drains.push(tokio::spawn(async move {
             while let Some(push) = rx.recv().await {
                 if push.kind != PushKind::Invalidate {
                     continue;
@@ -174,9 +180,8 @@ async fn hold(
                     let _ = read(reader, keys).await;
                 }
             }
-        });
-        held.push(invalidation);
-        held.push(data);
+        }));
+        held.conns.push(tracking);
     }
     Ok(held)
 }

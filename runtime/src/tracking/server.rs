@@ -61,9 +61,11 @@ pub(super) async fn track(
             }
         }
         match tables.upgrade() {
+            // The reader first: a ticket that still got the old one took
+            // its generation before this flush, so its value is not kept.
             Some(tables) => {
-                tables.set_live(false);
                 tables.set_reader(None);
+                tables.set_live(false);
             }
             None => return,
         }
