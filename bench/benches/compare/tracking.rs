@@ -76,7 +76,7 @@ pub(super) fn rows(rt: &Runtime) -> Result<(), BenchError> {
             let baseline = connected(&mut admin)?;
             let received = Arc::new(AtomicU64::new(0));
             let held = rt.block_on(hold(&client, instances, mode, &received))?;
-            figures[row].push(sets_per_sec(&host, port)?);
+            figures[row].push(sets_per_sec(host, port)?);
             // The last pushes of the run are still on their way.
             std::thread::sleep(Duration::from_millis(200));
             pushes[row] += received.load(Ordering::Relaxed);
