@@ -536,11 +536,7 @@ impl CacheBuilder {
         };
         let local = match &backend {
             Backend::Redis(redis) => {
-                let start = Start::new(
-                    redis.target().clone(),
-                    self.prefix.clone(),
-                    redis.timeouts().clone(),
-                );
+                let start = Start::new(redis.target().clone(), redis.timeouts().clone());
                 Some(Local::new(self.local, start))
             }
             Backend::Cluster(cluster) => {

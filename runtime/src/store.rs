@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use redis::Cmd;
 use serde::Serialize;
 
 use crate::backend::Backend;
@@ -18,6 +19,7 @@ use crate::local::{Kit, Local, Tier};
 use crate::metrics::{Event, Metrics, Outcome, Stats, Timer};
 use crate::renew::{Claim, Renewals};
 use crate::sign::{Seal, Signer};
+use crate::tables::Ticket;
 use crate::tag;
 
 /// See the module docs.
@@ -165,10 +167,29 @@ impl Store {
             return (Some(hit), Outcome::LocalHit);
         }
         let timer = Timer::start();
-        let ticket = tier.and_then(|tier| tier.ticket(key.digest));
-        let (found, outcome) = self
-            .read(io, key.text(), key.name(), codec.decode, slide)
-            .await;
+        let mut ticket = tier.and_then(|tier| tier.ticket(key.digest));
+        if slide.is_some() {
+            // `GETEX` writes: Redis would not track the key; keep nothing.
+            ticket = None;
+        }
+        let (found, outcome) = match ticket.as_ref().and_then(Ticket::reader) {
+            // Tracked: read over the tracking connection, so that Redis
+            // reports this key's next write to it. Should that connection
+            // have just failed, tracking is going down: read elsewhere, keep
+            // nothing.
+            Some(reader) => match io.query_on(reader, Cmd::get(key.text())).await {
+                Ok(fetched) => self.decoded(key.text(), key.name(), codec.decode, fetched),
+                Err(_) => {
+                    ticket = None;
+                    self.read(io, key.text(), key.name(), codec.decode, None)
+                        .await
+                }
+            },
+            None => {
+                self.read(io, key.text(), key.name(), codec.decode, slide)
+                    .await
+            }
+        };
         self.metrics.record(key.name(), timer.lookup());
         if let (Some(found), Some(tier), Some(ticket)) = (&found, tier, ticket) {
             tier.keep(ticket, key.digest, &found.0, found.1);
@@ -213,6 +234,19 @@ impl Store {
             Some(ttl) => self.backend.get_ex(io, key, millis(ttl)).await,
             None => self.backend.get(io, key).await,
         }?;
+        Ok(self.decoded(key, name, decode, fetched))
+    }
+
+    /// `fetched`, the bytes under `key`, decoded with `decode`, counted as a
+    /// hit or a miss of the function `name`; bytes that don't decode are
+    /// logged, counted and a miss ([`Outcome::Error`]).
+    fn decoded<T>(
+        &self,
+        key: &str,
+        name: &str,
+        decode: Decode<T>,
+        fetched: Option<Vec<u8>>,
+    ) -> (Option<(T, Meta)>, Outcome) {
         let (found, outcome) = match fetched {
             None => (None, Outcome::Miss),
             Some(bytes) => match decode(&bytes, self.seal(key), self.max_value_size) {
@@ -229,7 +263,7 @@ impl Store {
             Event::Miss
         };
         self.metrics.record(name, event);
-        Ok((found, outcome))
+        (found, outcome)
     }
 
     /// Decodes bytes another call computed or stored; a failure is logged
