@@ -270,3 +270,146 @@ fn an_in_memory_cache_has_no_separate_tier() {
     let stats = CACHE.stats();
     assert_eq!((stats.hits, stats.local_hits), (1, 0));
 }
+
+/// The `CLIENT LIST` flags of the cache's one tracking connection.
+fn tracking_flags(redis: &TestRedis) -> String {
+    let list: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query(&mut redis.conn())
+        .expect("CLIENT LIST");
+    let named = format!(" name={TRACKING} ");
+    let flags: Vec<&str> = list
+        .lines()
+        .filter(|line| line.contains(&named))
+        .filter_map(|line| line.split(" flags=").nth(1)?.split(' ').next())
+        .collect();
+    assert_eq!(flags.len(), 1, "one tracking connection: {list}");
+    flags[0].to_owned()
+}
+
+/// Deletes `key` from a connection of its own, as another process would.
+fn delete_elsewhere(redis: &TestRedis, key: &str) {
+    let deleted: u64 = redis::cmd("DEL")
+        .arg(key)
+        .query(&mut redis.conn())
+        .expect("DEL");
+    assert_eq!(deleted, 1);
+}
+
+#[tokio::test]
+async fn an_async_read_is_dropped_locally_when_another_client_writes_the_key() {
+    static CACHE: CacheSlot = CacheSlot::new();
+    static CALLS: Calls = Calls::new();
+    let redis = TestRedis::start_for(&CACHE);
+
+    #[redis_cached(ttl = 60, cache = CACHE, local = 10)]
+    async fn label(id: u64) -> String {
+        format!("label {id} #{}", CALLS.next())
+    }
+
+    /// Calls `label(1)` until it returns `want` from the tier.
+    async fn until_local(want: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let before = CACHE.stats().local_hits;
+            let seen = label(1).await;
+            if seen == want && CACHE.stats().local_hits > before {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "never {want} locally");
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+    }
+
+    assert_eq!(label(1).await, "label 1 #1");
+    until_local("label 1 #1").await;
+    let flags = tracking_flags(&redis);
+    assert!(
+        flags.contains('t') && !flags.contains('B'),
+        "tracking in default mode, not broadcast: flags={flags}"
+    );
+    delete_elsewhere(&redis, &redis.only_key());
+    until_local("label 1 #2").await;
+    assert_eq!(CALLS.get(), 2, "recomputed once, after the DEL");
+}
+
+#[test]
+fn after_every_connection_is_killed_writes_elsewhere_still_reach_the_tier() {
+    static CACHE: CacheSlot = CacheSlot::new();
+    static CALLS: Calls = Calls::new();
+    let redis = TestRedis::start_for(&CACHE);
+
+    #[redis_cached(ttl = 60, cache = CACHE, local = 10)]
+    fn label(id: u64) -> String {
+        format!("label {id} #{}", CALLS.next())
+    }
+
+    assert_eq!(label(1), "label 1 #1");
+    until_local_hit(&CACHE, || assert_eq!(label(1), "label 1 #1"));
+    let key = redis.only_key();
+    let ids = redis.client_ids(TRACKING);
+
+    // The data connections (sync pool) and the tracking connection alike.
+    let killed: u64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("normal")
+        .query(&mut redis.conn())
+        .expect("CLIENT KILL");
+    assert!(killed >= 2, "a data and the tracking connection: {killed}");
+    eventually("tracking re-established", || {
+        let now = redis.client_ids(TRACKING);
+        now.len() == 1 && now[0] != ids[0]
+    });
+    until_local_hit(&CACHE, || assert_eq!(label(1), "label 1 #1"));
+
+    delete_elsewhere(&redis, &key);
+    // A killed pool connection fails one command when next used (the value
+    // is then computed again): which recomputation is served may vary, but
+    // the deleted one never comes back.
+    eventually("the DEL seen after the reconnection", || {
+        label(1) != "label 1 #1"
+    });
+    let now = label(1);
+    until_local_hit(&CACHE, || assert_ne!(label(1), "label 1 #1"));
+    assert!(CALLS.get() >= 2, "recomputed after the DEL: {now}");
+    for _ in 0..50 {
+        assert_ne!(label(1), "label 1 #1", "the deleted value came back");
+    }
+}
+
+#[test]
+fn after_a_restart_of_redis_writes_elsewhere_still_reach_the_tier() {
+    static CACHE: CacheSlot = CacheSlot::new();
+    static CALLS: Calls = Calls::new();
+    let mut redis = TestRedis::start_for(&CACHE);
+
+    #[redis_cached(ttl = 60, cache = CACHE, local = 10)]
+    fn label(id: u64) -> String {
+        format!("label {id} #{}", CALLS.next())
+    }
+
+    assert_eq!(label(1), "label 1 #1");
+    until_local_hit(&CACHE, || assert_eq!(label(1), "label 1 #1"));
+    let port: u16 = redis
+        .url()
+        .rsplit(':')
+        .next()
+        .and_then(|port| port.parse().ok())
+        .expect("a port in the URL");
+    redis.stop();
+    let redis = TestRedis::start_on(port, &[]);
+    // The new server is empty: the tier was flushed when tracking dropped.
+    eventually("the value recomputed on the new server", || {
+        label(1) == "label 1 #2"
+    });
+    until_local_hit(&CACHE, || assert_eq!(label(1), "label 1 #2"));
+
+    delete_elsewhere(&redis, &redis.only_key());
+    eventually("the DEL seen on the new server", || {
+        let seen = label(1);
+        assert!(seen == "label 1 #2" || seen == "label 1 #3", "{seen}");
+        seen == "label 1 #3"
+    });
+    assert_eq!(CALLS.get(), 3);
+}

@@ -40,6 +40,9 @@
 //! - in-process: a hit answered without a round trip.
 //! - cluster (`compare/cluster.rs`): ours on a local 3-primary Redis Cluster
 //!   against ours on the one server: hit, miss and 64 tasks' hits/s, `u64`.
+//! - tracking (`compare/tracking.rs`): SETs/s of `redis-benchmark` against a
+//!   fresh server while 0, 10 and 50 instances' trackers are connected and
+//!   drained, broadcast against default-mode tracking.
 //! - signed (`u64` and 1 KiB only): hit and miss of the same function on a
 //!   cache with a `signing_key` (prefix `ours-signed:`), against ours
 //!   unsigned, timed in the same rounds: the cost of HMAC-SHA256.
@@ -89,6 +92,8 @@ mod chart;
 mod cluster;
 #[path = "compare/compression.rs"]
 mod compression;
+#[path = "compare/tracking.rs"]
+mod tracking;
 
 /// Interleaved rounds per row.
 const ROUNDS: usize = 15;
@@ -1374,6 +1379,9 @@ fn run() -> Result<(), BenchError> {
     } else {
         None
     };
+    if wants("tracking") {
+        tracking::rows(&b.two)?;
+    }
 
     println!();
     println!("{}", reference(host, port));

@@ -691,11 +691,7 @@ impl CacheBuilder {
     #[cfg(feature = "local")]
     fn local_tier(&self, backend: &Backend) -> Option<Local> {
         let start = match backend {
-            Backend::Redis(redis) => Start::new(
-                redis.target().clone(),
-                self.prefix.clone(),
-                redis.timeouts().clone(),
-            ),
+            Backend::Redis(redis) => Start::new(redis.target().clone(), redis.timeouts().clone()),
             #[cfg(feature = "cluster")]
             Backend::Cluster(_) if self.cluster_client.is_some() => return None,
             #[cfg(feature = "cluster")]

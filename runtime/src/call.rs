@@ -8,6 +8,9 @@
 //!    `refresh`) that claims it recomputes, inline or in a spawned task;
 //! 4. a miss fills the key ([`Fill`]: single flight, lock, body, store).
 //!
+//! A call runs in its `debug` span ([`metrics::span`]), which says how it
+//! was answered once the lookup is done.
+//!
 //! Generated siblings use [`refresh`] (run and store) and [`invalidate`];
 //! the typed API's `get_or_compute` is [`call_named`], steps 2 and 4 under
 //! a key the caller names.
@@ -20,13 +23,15 @@ use crate::cache::Cache;
 use crate::codec::Codec;
 use crate::codec::Meta;
 use crate::error::Error;
-use crate::key::{Digest, Key};
+use crate::key::{Digest, Key, TYPED};
 use crate::local::Kit;
+use crate::metrics::{self, Outcome};
 use crate::miss::Fill;
 use crate::renew::Claim;
 use crate::spec::{Spec, Unless, Values};
 use crate::store::Store;
 use crate::ttl::{self, Lifetime, Verdict};
+use tracing::{Instrument, Span};
 
 /// A cached call: lookup; on a hit return the value, on a miss run `body`
 /// and store its result. A refresh a hit claims runs inline.
@@ -44,8 +49,26 @@ pub(crate) async fn call<I: Io, R, V>(
     if !spec.when {
         return body.await;
     }
+    let span = metrics::span(spec.name);
+    let call = answer(io, spec, cache, digest, values, unless, kit, body, &span);
+    call.instrument(span.clone()).await
+}
+
+/// [`call`] in its `span`.
+#[allow(clippy::too_many_arguments)] // Those of `call`, and its span.
+async fn answer<I: Io, R, V>(
+    io: I,
+    spec: &Spec<'_>,
+    cache: &Cache,
+    digest: Result<Digest, Error>,
+    values: Values<R, V>,
+    unless: Unless<R>,
+    kit: Option<Kit<V>>,
+    body: impl Future<Output = R>,
+    span: &Span,
+) -> R {
     let store = cache.store();
-    let Some((key, found)) = look(io, spec, store, digest, values.codec, kit).await else {
+    let Some((key, found)) = look(io, spec, store, digest, values.codec, kit, span).await else {
         return body.await;
     };
     match found {
@@ -83,8 +106,31 @@ where
     if !spec.when {
         return body().await;
     }
+    let span = metrics::span(spec.name);
+    let call = answer_spawning(spec, cache, digest, values, unless, kit, body, &span);
+    call.instrument(span.clone()).await
+}
+
+/// [`call_spawning`] in its `span`.
+#[allow(clippy::too_many_arguments)] // Those of `call_spawning`, and its span.
+async fn answer_spawning<R, V, F, Fut>(
+    spec: &Spec<'_>,
+    cache: &Cache,
+    digest: Result<Digest, Error>,
+    values: Values<R, V>,
+    unless: Unless<R>,
+    kit: Option<Kit<V>>,
+    body: F,
+    span: &Span,
+) -> R
+where
+    R: Send + 'static,
+    V: Send + 'static,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = R> + Send + 'static,
+{
     let store = cache.store();
-    let Some((key, found)) = look(Async, spec, store, digest, values.codec, kit).await else {
+    let Some((key, found)) = look(Async, spec, store, digest, values.codec, kit, span).await else {
         return body().await;
     };
     match found {
@@ -158,7 +204,7 @@ pub(crate) async fn call_named<I: Io, R, V>(
     body: impl Future<Output = R>,
 ) -> R {
     let store = cache.store();
-    if let Some((value, _)) = store.read(io, key, values.codec.decode, None).await {
+    if let (Some((value, _)), _) = store.read(io, key, TYPED, values.codec.decode, None).await {
         return (values.rebuild)(value);
     }
     let fill = Fill {
@@ -193,7 +239,7 @@ enum Found<V> {
 }
 
 /// Steps 1 to 3 of the module docs: the key, and what its lookup found;
-/// `None` if there is no key.
+/// `None` if there is no key. Records the outcome in the call's `span`.
 async fn look<'a, I: Io, V>(
     io: I,
     spec: &'a Spec<'_>,
@@ -201,18 +247,27 @@ async fn look<'a, I: Io, V>(
     digest: Result<Digest, Error>,
     codec: Codec<V>,
     kit: Option<Kit<V>>,
+    span: &Span,
 ) -> Option<(Key<'a>, Found<V>)> {
-    let key = accept(spec, store, digest)?;
+    let Some(key) = accept(spec, store, digest) else {
+        span.record("outcome", Outcome::Error.as_str());
+        return None;
+    };
     let stale = spec.lifetime.stale.unwrap_or_default();
     let tier = store.tier(spec.name, spec.local, kit, stale);
-    let found = store
+    let (found, outcome) = store
         .lookup(io, &key, codec, tier.as_ref(), spec.slide())
         .await;
-    let found = judge(spec, store, key.digest, found);
+    let found = judge(spec, store, &key, found);
+    let outcome = match found {
+        Found::Renew(..) => Outcome::Stale,
+        _ => outcome,
+    };
+    span.record("outcome", outcome.as_str());
     Some((key, found))
 }
 
-fn judge<V>(spec: &Spec<'_>, store: &Store, key: Digest, found: Option<(V, Meta)>) -> Found<V> {
+fn judge<V>(spec: &Spec<'_>, store: &Store, key: &Key<'_>, found: Option<(V, Meta)>) -> Found<V> {
     let Some((value, meta)) = found else {
         return Found::Miss;
     };
@@ -242,6 +297,7 @@ async fn compute<I: Io, R, V>(
     let started = Instant::now();
     let result = body.await;
     let computed = started.elapsed();
+    store.ran(key, computed);
     if let Some(value) = values.picker(unless)(&result) {
         let lifetime = values.lifetime(spec.lifetime, value);
         let meta = lifetime.meta(computed);

@@ -201,6 +201,11 @@ impl<'a> Key<'a> {
         }
     }
 
+    /// The function's name (`module::path::fn_name`, or the attribute's `name`).
+    pub(crate) fn name(&self) -> &'a str {
+        self.name
+    }
+
     /// `<prefix><name>:{<32 hex digits>}`.
     pub(crate) fn text(&self) -> &str {
         self.text.get_or_init(|| {
@@ -216,6 +221,10 @@ impl<'a> Key<'a> {
     }
 }
 
+/// The function name the counters and metrics give keys of the typed API
+/// (their own text would make a label per key).
+pub(crate) const TYPED: &str = "typed";
+
 /// The Redis key of a key given to the typed API (`Cache::get`, …):
 /// `<prefix>{<key>}`. An attribute's key has its function's name right after
 /// the prefix, and a name is never empty and holds no brace, so no key of
@@ -230,9 +239,28 @@ pub(crate) fn named(prefix: &str, key: &str) -> String {
     text
 }
 
+/// The function name in the text of a key of a cache with `prefix` (or of
+/// its lock, `<key>:lock`), [`TYPED`] for a key of the typed API; a text
+/// that is no key is taken as a name.
+pub(crate) fn name_of<'k>(text: &'k str, prefix: &str) -> &'k str {
+    match text.strip_prefix(prefix) {
+        Some(rest) if rest.starts_with('{') => TYPED,
+        Some(rest) => rest.rsplit_once(":{").map_or(text, |(name, _)| name),
+        None => text,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_name_of_a_key_or_its_lock() {
+        let text = key(|h| h.arg(&1u8));
+        assert_eq!(name_of(&text, "app:"), "shop::price");
+        assert_eq!(name_of(&format!("{text}:lock"), "app:"), "shop::price");
+        assert_eq!(name_of("shop::price", "app:"), "shop::price");
+    }
 
     fn key(parts: impl FnOnce(&mut KeyHasher)) -> String {
         let digest = Digest::of::<f64>("shop::price", 0, parts).unwrap();

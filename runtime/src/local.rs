@@ -25,7 +25,9 @@ use std::time::Duration;
 use crate::codec::Meta;
 use crate::key::Digest;
 #[cfg(feature = "local")]
-use crate::tables::{Table, Tables, Ticket};
+pub(crate) use crate::tables::Ticket;
+#[cfg(feature = "local")]
+use crate::tables::{Table, Tables};
 #[cfg(feature = "local")]
 use crate::tracking::{Start, Tracker};
 
@@ -160,12 +162,23 @@ impl<V> Tier<'_, V> {
         match self.0 {}
     }
 
-    pub(crate) fn ticket(&self, _: Digest) -> Option<std::convert::Infallible> {
+    pub(crate) fn ticket(&self, _: Digest) -> Option<Ticket> {
         match self.0 {}
     }
 
-    pub(crate) fn keep(&self, ticket: std::convert::Infallible, _: Digest, _: &V, _: Meta) {
+    pub(crate) fn keep(&self, ticket: Ticket, _: Digest, _: &V, _: Meta) {
         match ticket {}
+    }
+}
+
+/// Without the `local` feature: no value of this type, as of [`Tier`].
+#[cfg(not(feature = "local"))]
+pub(crate) enum Ticket {}
+
+#[cfg(not(feature = "local"))]
+impl Ticket {
+    pub(crate) fn reader(&self) -> Option<redis::aio::MultiplexedConnection> {
+        match *self {}
     }
 }
 

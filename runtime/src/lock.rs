@@ -69,7 +69,7 @@ pub(crate) async fn acquire<I: Io>(io: I, store: &Store, key: &str, hold: Durati
                     None => Acquired::Owner(lock),
                 };
             }
-            Ok(false) => {}
+            Ok(false) => store.lock_waited(key),
             Err(error) => return failed(store, key, &error),
         }
         loop {

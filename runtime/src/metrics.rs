@@ -1,6 +1,18 @@
-//! Counters of what cached calls did, per [`Cache`](crate::Cache).
+//! What cached calls did: counters per [`Cache`](crate::Cache) ([`Stats`]),
+//! the same events by function through the `metrics` facade with the
+//! `metrics` feature (`metrics/export.rs`), and the `tracing` span of a call.
+//!
+//! Every event passes [`Metrics::record`]; the store decides when.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+#[cfg(feature = "metrics")]
+use std::time::Instant;
+
+use crate::error::public::ErrorKind;
+
+#[cfg(feature = "metrics")]
+mod export;
 
 /// Live counters, shared by every call through one cache.
 #[derive(Debug, Default)]
@@ -40,27 +52,47 @@ pub struct Stats {
     pub errors: u64,
 }
 
+/// One thing a cached call did, for [`Metrics::record`].
+#[derive(Debug, Clone, Copy)]
+// What the variants hold is read by the `metrics` feature's export only.
+#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+pub(crate) enum Event {
+    /// A hit answered by Redis.
+    Hit,
+    /// A hit answered by the in-process tier.
+    LocalHit,
+    Miss,
+    /// A value written to the cache.
+    Store,
+    /// A failure of the cache access `op` (`read`, `write`, `key`, `lock`…).
+    Error(&'static str, ErrorKind),
+    /// A miss found another process holding the key's lock, and waited.
+    LockWait,
+    /// A hit due for a refresh (`stale`, `refresh`) claimed it.
+    Refresh,
+    /// A lookup that asked Redis took this long (see [`Timer`]).
+    Lookup(Duration),
+    /// The function's body took this long.
+    Body(Duration),
+}
+
 impl Metrics {
-    pub(crate) fn hit(&self) {
-        self.hits.fetch_add(1, Relaxed);
-    }
-
-    /// A hit in the in-process tier: one counter, so such a hit stays cheap;
-    /// [`snapshot`](Self::snapshot) adds it to `hits`.
-    pub(crate) fn local_hit(&self) {
-        self.local_hits.fetch_add(1, Relaxed);
-    }
-
-    pub(crate) fn miss(&self) {
-        self.misses.fetch_add(1, Relaxed);
-    }
-
-    pub(crate) fn store(&self) {
-        self.stores.fetch_add(1, Relaxed);
-    }
-
-    pub(crate) fn error(&self) {
-        self.errors.fetch_add(1, Relaxed);
+    /// Counts `event` of the function `name`, and, with the `metrics`
+    /// feature, reports it to the application's recorder.
+    #[inline]
+    pub(crate) fn record(&self, name: &str, event: Event) {
+        let counter = match event {
+            Event::Hit => &self.hits,
+            Event::LocalHit => &self.local_hits,
+            Event::Miss => &self.misses,
+            Event::Store => &self.stores,
+            Event::Error(..) => &self.errors,
+            Event::LockWait | Event::Refresh | Event::Lookup(_) | Event::Body(_) => {
+                return export(name, event);
+            }
+        };
+        counter.fetch_add(1, Relaxed);
+        export(name, event);
     }
 
     pub(crate) fn snapshot(&self) -> Stats {
@@ -72,5 +104,118 @@ impl Metrics {
             stores: self.stores.load(Relaxed),
             errors: self.errors.load(Relaxed),
         }
+    }
+}
+
+/// Reports `event` to the `metrics` recorder: nothing without the feature.
+#[cfg(feature = "metrics")]
+#[inline]
+fn export(name: &str, event: Event) {
+    export::record(name, event);
+}
+
+#[cfg(not(feature = "metrics"))]
+#[inline(always)]
+fn export(_: &str, _: Event) {}
+
+/// When a lookup started: a clock read with the `metrics` feature, nothing
+/// (and no clock read) without.
+pub(crate) struct Timer {
+    #[cfg(feature = "metrics")]
+    started: Instant,
+}
+
+impl Timer {
+    #[inline]
+    pub(crate) fn start() -> Self {
+        Self {
+            #[cfg(feature = "metrics")]
+            started: Instant::now(),
+        }
+    }
+
+    /// The [`Event::Lookup`] of a lookup that started at this timer.
+    #[inline]
+    pub(crate) fn lookup(self) -> Event {
+        #[cfg(feature = "metrics")]
+        let took = self.started.elapsed();
+        #[cfg(not(feature = "metrics"))]
+        let took = Duration::ZERO;
+        Event::Lookup(took)
+    }
+}
+
+/// How a cached call was answered, as its span's `outcome` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Redis held a fresh value.
+    Hit,
+    /// The in-process tier held a fresh value.
+    LocalHit,
+    /// Nothing usable was stored: the body ran (or a concurrent call's did).
+    Miss,
+    /// The value found was due for a refresh, and this call claimed it.
+    Stale,
+    /// The cache failed (key, read): the body ran.
+    Error,
+}
+
+impl Outcome {
+    /// The value of the span's `outcome` field.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Hit => "hit",
+            Self::LocalHit => "local_hit",
+            Self::Miss => "miss",
+            Self::Stale => "stale",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// The span of one cached call of the function `name`, at `debug`: its
+/// `function` and, once the lookup is done, its `outcome`. Never an
+/// argument. When `debug` is off for this crate it is disabled, and costs
+/// a level check.
+#[inline]
+pub(crate) fn span(name: &'static str) -> tracing::Span {
+    tracing::debug_span!(
+        "redis_cached",
+        function = name,
+        outcome = tracing::field::Empty
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_count_into_the_stats() {
+        let metrics = Metrics::default();
+        for event in [
+            Event::Hit,
+            Event::LocalHit,
+            Event::Miss,
+            Event::Store,
+            Event::Error("read", ErrorKind::Decode),
+            Event::LockWait,
+            Event::Refresh,
+            Event::Body(Duration::from_millis(3)),
+            Timer::start().lookup(),
+        ] {
+            metrics.record("m::f", event);
+        }
+        let stats = metrics.snapshot();
+        assert_eq!(
+            (
+                stats.hits,
+                stats.local_hits,
+                stats.misses,
+                stats.stores,
+                stats.errors
+            ),
+            (2, 1, 1, 1, 1)
+        );
     }
 }

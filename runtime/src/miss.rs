@@ -73,6 +73,7 @@ impl Fill<'_> {
         let started = Instant::now();
         let result = body.await;
         let computed = started.elapsed();
+        store.ran(key, computed);
         let picked = values.picker(unless)(&result).map(|value| {
             let lifetime = values.lifetime(lifetime, value);
             (value, lifetime, lifetime.meta(computed))

@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use redis::Cmd;
 use serde::Serialize;
 
 use crate::backend::Backend;
@@ -13,11 +14,11 @@ use crate::backend::Io;
 use crate::codec::{self, COMPRESS_ABOVE, Codec, Decode, Meta};
 use crate::error::{Chain, Error};
 use crate::flight::Flights;
-use crate::key::{Digest, Key};
+use crate::key::{self, Digest, Key};
 #[cfg(feature = "local")]
 use crate::local::Local;
-use crate::local::{Kit, Tier};
-use crate::metrics::{Metrics, Stats};
+use crate::local::{Kit, Ticket, Tier};
+use crate::metrics::{Event, Metrics, Outcome, Stats, Timer};
 use crate::renew::{Claim, Renewals};
 use crate::sign::{Seal, Signer};
 use crate::tag;
@@ -113,8 +114,25 @@ impl Store {
     }
 
     /// Claims the refresh of `key`, unless another call holds it.
-    pub(crate) fn claim_renewal(&self, key: Digest) -> Option<Claim> {
-        self.renewals.claim(key)
+    pub(crate) fn claim_renewal(&self, key: &Key<'_>) -> Option<Claim> {
+        let claim = self.renewals.claim(key.digest)?;
+        self.metrics.record(key.name(), Event::Refresh);
+        Some(claim)
+    }
+
+    /// Counts a miss that found `key` locked by another process, and waits.
+    pub(crate) fn lock_waited(&self, key: &str) {
+        self.metrics.record(self.name_of(key), Event::LockWait);
+    }
+
+    /// Reports how long the body of the call of `key` took.
+    pub(crate) fn ran(&self, key: &str, took: Duration) {
+        self.metrics.record(self.name_of(key), Event::Body(took));
+    }
+
+    /// The function whose key (or lock) is `key`.
+    fn name_of<'k>(&self, key: &'k str) -> &'k str {
+        key::name_of(key, &self.prefix)
     }
 
     /// The key of a call of the function `name` with this digest.
@@ -151,7 +169,8 @@ impl Store {
     /// round trip), else with a `GET` ([`read`](Self::read)), keeping what it
     /// finds in `tier`; with `slide` (`sliding = true`), a `GETEX … PX` that
     /// also resets the key's TTL to it. Every failure (Redis down, garbage
-    /// bytes) is logged, counted, and reported as a miss.
+    /// bytes) is logged, counted, and reported as a miss; the [`Outcome`]
+    /// tells them apart.
     pub(crate) async fn lookup<I: Io, T>(
         &self,
         io: I,
@@ -159,65 +178,109 @@ impl Store {
         codec: Codec<T>,
         tier: Option<&Tier<'_, T>>,
         slide: Option<Duration>,
-    ) -> Option<(T, Meta)> {
+    ) -> (Option<(T, Meta)>, Outcome) {
         if let Some(hit) = tier.and_then(|tier| tier.get(key.digest)) {
-            self.metrics.local_hit();
-            return Some(hit);
+            self.metrics.record(key.name(), Event::LocalHit);
+            return (Some(hit), Outcome::LocalHit);
         }
-        let ticket = tier.and_then(|tier| tier.ticket(key.digest));
-        let found = self.read(io, key.text(), codec.decode, slide).await;
+        let timer = Timer::start();
+        let mut ticket = tier.and_then(|tier| tier.ticket(key.digest));
+        if slide.is_some() {
+            // `GETEX` writes: Redis would not track the key; keep nothing.
+            ticket = None;
+        }
+        let (found, outcome) = match ticket.as_ref().and_then(Ticket::reader) {
+            // Tracked: read over the tracking connection, so that Redis
+            // reports this key's next write to it. Should that connection
+            // have just failed, tracking is going down: read elsewhere, keep
+            // nothing.
+            Some(reader) => match io.query_on(reader, Cmd::get(key.text())).await {
+                Ok(fetched) => self.decoded(key.text(), key.name(), codec.decode, fetched),
+                Err(_) => {
+                    ticket = None;
+                    self.read(io, key.text(), key.name(), codec.decode, None)
+                        .await
+                }
+            },
+            None => {
+                self.read(io, key.text(), key.name(), codec.decode, slide)
+                    .await
+            }
+        };
+        self.metrics.record(key.name(), timer.lookup());
         if let (Some(found), Some(tier), Some(ticket)) = (&found, tier, ticket) {
             tier.keep(ticket, key.digest, &found.0, found.1);
         }
-        found
+        (found, outcome)
     }
 
-    /// Reads and decodes the value of `key` from Redis, as
-    /// [`try_read`](Self::try_read) does, with a Redis failure too logged,
-    /// counted, and reported as a miss.
+    /// Reads and decodes the value of `key` (of the function `name`, for
+    /// the counters) from Redis, as [`try_read`](Self::try_read) does, with
+    /// a Redis failure too logged, counted, and reported as a miss.
     pub(crate) async fn read<I: Io, T>(
         &self,
         io: I,
         key: &str,
+        name: &str,
         decode: Decode<T>,
         slide: Option<Duration>,
-    ) -> Option<(T, Meta)> {
-        match self.try_read(io, key, decode, slide).await {
-            Ok(found) => found,
-            Err(error) => {
+    ) -> (Option<(T, Meta)>, Outcome) {
+        self.try_read(io, key, name, decode, slide)
+            .await
+            .unwrap_or_else(|error| {
                 self.failed("read", key, &error);
-                self.metrics.miss();
-                None
-            }
-        }
+                self.metrics.record(name, Event::Miss);
+                (None, Outcome::Error)
+            })
     }
 
     /// Reads the value of `key` with one `GET` (or, with `slide`, a
     /// `GETEX … PX`) and decodes it with `decode` (a codec's), counting a hit
-    /// or a miss. Bytes that don't decode (garbage, another type, a bad
-    /// signature) are logged, counted and a miss; a Redis failure is
-    /// returned, uncounted.
+    /// or a miss of the function `name`. Bytes that don't decode (garbage,
+    /// another type, a bad signature) are logged, counted and a miss
+    /// ([`Outcome::Error`]); a Redis failure is returned, uncounted.
     pub(crate) async fn try_read<I: Io, T>(
         &self,
         io: I,
         key: &str,
+        name: &str,
         decode: Decode<T>,
         slide: Option<Duration>,
-    ) -> Result<Option<(T, Meta)>, Error> {
+    ) -> Result<(Option<(T, Meta)>, Outcome), Error> {
         let fetched = match slide {
             Some(ttl) => self.backend.get_ex(io, key, millis(ttl)).await,
             None => self.backend.get(io, key).await,
         }?;
-        let found = fetched.and_then(|bytes| {
-            decode(&bytes, self.seal(key), self.max_value_size)
-                .inspect_err(|error| self.failed("read", key, error))
-                .ok()
-        });
-        match found {
-            Some(_) => self.metrics.hit(),
-            None => self.metrics.miss(),
-        }
-        Ok(found)
+        Ok(self.decoded(key, name, decode, fetched))
+    }
+
+    /// `fetched`, the bytes under `key`, decoded with `decode`, counted as a
+    /// hit or a miss of the function `name`; bytes that don't decode are
+    /// logged, counted and a miss ([`Outcome::Error`]).
+    fn decoded<T>(
+        &self,
+        key: &str,
+        name: &str,
+        decode: Decode<T>,
+        fetched: Option<Vec<u8>>,
+    ) -> (Option<(T, Meta)>, Outcome) {
+        let (found, outcome) = match fetched {
+            None => (None, Outcome::Miss),
+            Some(bytes) => match decode(&bytes, self.seal(key), self.max_value_size) {
+                Ok(found) => (Some(found), Outcome::Hit),
+                Err(error) => {
+                    self.failed("read", key, &error);
+                    (None, Outcome::Error)
+                }
+            },
+        };
+        let event = if found.is_some() {
+            Event::Hit
+        } else {
+            Event::Miss
+        };
+        self.metrics.record(name, event);
+        (found, outcome)
     }
 
     /// Decodes bytes another call computed or stored; a failure is logged
@@ -277,7 +340,7 @@ impl Store {
         ttl: Duration,
     ) -> Result<(), Error> {
         self.backend.set(io, key, bytes, millis(ttl)).await?;
-        self.metrics.store();
+        self.metrics.record(self.name_of(key), Event::Store);
         Ok(())
     }
 
@@ -300,7 +363,7 @@ impl Store {
             .set_tagged(io, key, bytes, millis(ttl), &sets)
             .await
         {
-            Ok(()) => self.metrics.store(),
+            Ok(()) => self.metrics.record(self.name_of(key), Event::Store),
             Err(error) => self.failed("write", key, &error),
         }
     }
@@ -371,8 +434,9 @@ impl Store {
     /// place every such failure passes through. Failures logged already (the
     /// breaker's refusals, an unusable cache's) are logged at `debug` only:
     /// a Redis that is down is one `warn`, not one per call.
-    pub(crate) fn failed(&self, action: &str, key: &str, error: &Error) {
-        self.metrics.error();
+    pub(crate) fn failed(&self, action: &'static str, key: &str, error: &Error) {
+        let failure = Event::Error(action, error.kind());
+        self.metrics.record(self.name_of(key), failure);
         let logged = self.backend.logged(error);
         let error = Chain(error);
         if logged {
@@ -432,15 +496,13 @@ mod tests {
         let store = memory("p:");
         let key = store.key("m::f", Digest(7));
         let codec = Codec::<u8>::of();
-        assert_eq!(store.lookup(Async, &key, codec, None, None).await, None);
+        let lookup = |key| store.lookup(Async, key, codec, None, None);
+        assert_eq!(lookup(&key).await, (None, Outcome::Miss));
         let bytes = store.encode(codec, key.text(), &5, META, None).unwrap();
         store.store(Async, key.text(), &bytes, TTL).await;
-        assert_eq!(
-            store.lookup(Async, &key, codec, None, None).await,
-            Some((5, META))
-        );
+        assert_eq!(lookup(&key).await, (Some((5, META)), Outcome::Hit));
         store.store(Async, key.text(), b"garbage", TTL).await;
-        assert_eq!(store.lookup(Async, &key, codec, None, None).await, None);
+        assert_eq!(lookup(&key).await, (None, Outcome::Error));
         let stats = store.stats();
         assert_eq!(
             (stats.hits, stats.misses, stats.errors, stats.stores),

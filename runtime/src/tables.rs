@@ -8,14 +8,22 @@
 //! insert: a reply carrying a value older than an invalidation already
 //! processed is dropped. While tracking is down (not yet connected, broken,
 //! reconnecting), the tables are empty and take nothing.
+//!
+//! On one server the `GET`s whose values the tier keeps go over the tracking
+//! connection itself (the ticket's [`reader`](Ticket::reader)): Redis then
+//! reports writes of exactly the keys this process keeps, and the one
+//! connection whose loss would silence those reports is the one tracking
+//! watches.
 
 use std::any::Any;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwapOption;
 use quick_cache::sync::DefaultLifecycle;
 use quick_cache::{OptionsBuilder, UnitWeighter};
+use redis::aio::MultiplexedConnection;
 
 use crate::codec::Meta;
 use crate::key::Digest;
@@ -40,6 +48,9 @@ pub(crate) struct Tables {
     live: AtomicBool,
     /// Bumped by every invalidation of a key in the stripe (all, on a flush).
     generations: [AtomicU64; STRIPES],
+    /// The tracking connection in default mode, over which the values kept
+    /// must be read; `None` in broadcast mode (any connection will do).
+    reader: ArcSwapOption<MultiplexedConnection>,
 }
 
 /// One bounded table of decoded values, by digest: `quick_cache` (S3-FIFO
@@ -56,10 +67,20 @@ pub(crate) struct Entry {
     expires_at: Instant,
 }
 
-/// Proof that a key's stripe had generation `generation` while tracking was live.
+/// Proof that a key's stripe had generation `generation` while tracking was
+/// live, and the connection to read the key over.
 pub(crate) struct Ticket {
     stripe: usize,
     generation: u64,
+    reader: Option<MultiplexedConnection>,
+}
+
+impl Ticket {
+    /// The connection the value must be read over for the tier to keep it
+    /// (tracking in default mode); `None`: any connection.
+    pub(crate) fn reader(&self) -> Option<MultiplexedConnection> {
+        self.reader.clone()
+    }
 }
 
 /// A table of at most `entries` values; `None` if the options are refused.
@@ -135,6 +156,7 @@ impl Tables {
             own: RwLock::new(Vec::new()),
             live: AtomicBool::new(false),
             generations: std::array::from_fn(|_| AtomicU64::new(0)),
+            reader: ArcSwapOption::empty(),
         }
     }
 
@@ -172,7 +194,12 @@ impl Tables {
     pub(crate) fn ticket(&self, key: Digest) -> Option<Ticket> {
         let stripe = stripe(key);
         let generation = self.generations[stripe].load(SeqCst);
-        self.is_live().then_some(Ticket { stripe, generation })
+        let reader = self.reader.load().as_deref().cloned();
+        self.is_live().then_some(Ticket {
+            stripe,
+            generation,
+            reader,
+        })
     }
 
     /// Keeps the value `value` makes, read from Redis under `ticket`, until
@@ -233,6 +260,13 @@ impl Tables {
             generation.fetch_add(1, SeqCst);
         }
         self.each(|table| table.clear());
+    }
+
+    /// Sets the connection the kept values are read over: the tracking
+    /// connection in default mode, set before [`set_live`](Self::set_live)
+    /// turns the tables on.
+    pub(crate) fn set_reader(&self, reader: Option<MultiplexedConnection>) {
+        self.reader.store(reader.map(Arc::new));
     }
 
     /// Tracking came up (inserts allowed) or went down (flush, no inserts).

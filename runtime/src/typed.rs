@@ -24,6 +24,7 @@ use crate::cache::Cache;
 use crate::call;
 use crate::codec;
 use crate::error::public::Error;
+use crate::key::TYPED;
 use crate::spec::{Always, OkOnly, values};
 use crate::ttl::Lifetime;
 
@@ -243,9 +244,9 @@ impl Cache {
         key: &str,
     ) -> Result<Option<T>, Error> {
         let key = self.named(key);
-        let found = self
+        let (found, _) = self
             .store()
-            .try_read(io, &key, codec::decode::<T>, None)
+            .try_read(io, &key, TYPED, codec::decode::<T>, None)
             .await?;
         Ok(found.map(|(value, _)| value))
     }

@@ -22,9 +22,10 @@ use std::time::Duration;
 use event_listener::EventListener;
 #[cfg(feature = "sync")]
 use event_listener::Listener;
+use redis::aio::MultiplexedConnection;
 use redis::{Cmd, FromRedisValue};
 
-use super::redis::RedisBackend;
+use super::redis::{RedisBackend, timed_out};
 use crate::error::Error;
 
 /// A Redis deployment commands are sent to: one server ([`RedisBackend`]),
@@ -64,6 +65,14 @@ pub(crate) trait Io: Copy + Send + Sync + 'static {
         cmd: Cmd,
     ) -> impl Future<Output = Result<T, Error>> + Send;
 
+    /// Runs one command on `conn`, a connection that lives on the io runtime
+    /// (the in-process tier's tracking connection).
+    fn query_on<T: FromRedisValue + Send + 'static>(
+        self,
+        conn: MultiplexedConnection,
+        cmd: Cmd,
+    ) -> impl Future<Output = Result<T, Error>> + Send;
+
     /// Sends `PING` to `redis`, even while its breaker is open.
     fn ping(self, redis: &RedisBackend) -> impl Future<Output = Result<(), Error>> + Send;
 
@@ -93,6 +102,24 @@ impl Io for Async {
         redis.query_async(cmd)
     }
 
+    async fn query_on<T: FromRedisValue + Send + 'static>(
+        self,
+        mut conn: MultiplexedConnection,
+        cmd: Cmd,
+    ) -> Result<T, Error> {
+        // On the caller's task where its runtime has timers; else handed
+        // to the io runtime.
+        if crate::runtimes::current().is_some() {
+            return cmd.query_async(&mut conn).await.map_err(Error::Redis);
+        }
+        let runtime = crate::runtimes::io_runtime().map_err(Error::Redis)?;
+        let task = runtime.spawn(async move { cmd.query_async(&mut conn).await });
+        let result = task
+            .await
+            .unwrap_or_else(|_| Err(timed_out("command task")));
+        result.map_err(Error::Redis)
+    }
+
     fn ping(self, redis: &RedisBackend) -> impl Future<Output = Result<(), Error>> + Send {
         redis.query_async_now(redis::cmd("PING"))
     }
@@ -114,6 +141,26 @@ impl Io for Blocking {
         cmd: Cmd,
     ) -> impl Future<Output = Result<T, Error>> + Send {
         ready(redis.query_blocking(&cmd))
+    }
+
+    fn query_on<T: FromRedisValue + Send + 'static>(
+        self,
+        mut conn: MultiplexedConnection,
+        cmd: Cmd,
+    ) -> impl Future<Output = Result<T, Error>> + Send {
+        // The connection's driver runs on the io runtime; this thread waits
+        // for the reply, which the connection's response timeout bounds.
+        let blocking = || {
+            let runtime = crate::runtimes::io_runtime()?;
+            let (reply, replied) = std::sync::mpsc::sync_channel(1);
+            runtime.spawn(async move {
+                let _ = reply.send(cmd.query_async(&mut conn).await);
+            });
+            replied
+                .recv()
+                .unwrap_or_else(|_| Err(timed_out("command task")))
+        };
+        ready(blocking().map_err(Error::Redis))
     }
 
     fn ping(self, redis: &RedisBackend) -> impl Future<Output = Result<(), Error>> + Send {

@@ -20,7 +20,7 @@ use redis::aio::MultiplexedConnection;
 use redis::{Client, ConnectionAddr, Value};
 use tokio::sync::{Notify, oneshot};
 
-use super::connection::{MAX_BACKOFF, connect};
+use super::connection::{MAX_BACKOFF, Mode, connect};
 use crate::backend::Timeouts;
 use crate::tables::Tables;
 
@@ -91,7 +91,9 @@ async fn connect_all(
                     let info = seed.get_connection_info();
                     let info = info.clone().set_addr(at(info.addr(), host, *port));
                     let client = Client::open(info)?;
-                    conns.push(connect(&client, prefix, timeouts, tables, down).await?);
+                    conns.push(
+                        connect(&client, Mode::Broadcast(prefix), timeouts, tables, down).await?,
+                    );
                 }
                 return Ok((primaries, conns));
             }

@@ -1,6 +1,8 @@
-//! The tracking connection itself: RESP3, named [`CLIENT_NAME`], `CLIENT
-//! TRACKING ON BCAST PREFIX <prefix>`, its pushes applied to the tables as
-//! they are read.
+//! The tracking connection itself: RESP3, named [`CLIENT_NAME`], with
+//! `CLIENT TRACKING ON` (default mode: Redis reports writes of the keys this
+//! connection read) or `CLIENT TRACKING ON BCAST PREFIX <prefix>` (every
+//! write under the prefix), its pushes applied to the tables as they are
+//! read.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -18,11 +20,21 @@ pub(crate) const CLIENT_NAME: &str = "redis-cached-tracking";
 /// The longest wait between two attempts to re-establish tracking.
 pub(super) const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
+/// What a tracking connection asks Redis to report.
+pub(super) enum Mode<'a> {
+    /// The keys that this connection itself reads (`CLIENT TRACKING ON`).
+    Read,
+    /// Every key under this prefix (`CLIENT TRACKING ON BCAST PREFIX`): on
+    /// a Redis Cluster only.
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+    Broadcast(&'a str),
+}
+
 /// Opens the tracking connection; its pushes invalidate `tables`, and its
 /// end notifies `down`.
 pub(super) async fn connect(
     client: &Client,
-    prefix: &str,
+    mode: Mode<'_>,
     timeouts: &Timeouts,
     tables: &Weak<Tables>,
     down: &Arc<Notify>,
@@ -54,9 +66,12 @@ pub(super) async fn connect(
         .query_async::<()>(&mut conn)
         .await?;
     let mut tracking = redis::cmd("CLIENT");
-    tracking.arg("TRACKING").arg("ON").arg("BCAST");
-    if !prefix.is_empty() {
-        tracking.arg("PREFIX").arg(prefix);
+    tracking.arg("TRACKING").arg("ON");
+    if let Mode::Broadcast(prefix) = mode {
+        tracking.arg("BCAST");
+        if !prefix.is_empty() {
+            tracking.arg("PREFIX").arg(prefix);
+        }
     }
     tracking.query_async::<()>(&mut conn).await?;
     Ok(conn)

@@ -1,19 +1,25 @@
-//! Keeps the [L1 tier](crate::local)'s tables (`tables.rs`) coherent with Redis through client-side
-//! caching in broadcast mode: one dedicated RESP3 connection per cache
-//! (`connection.rs`; per primary of a Redis Cluster, `cluster.rs`; one
-//! server's loop is `server.rs`),
-//! named `redis-cached-tracking`, runs `CLIENT TRACKING ON BCAST PREFIX
-//! <cache prefix>`. From then on Redis pushes an `invalidate` message with
-//! the names of the keys that any client writes, deletes, or that expire,
-//! under the prefix; a null one when the database is flushed. Broadcast mode
-//! needs no reads on this connection, so reads keep going over the shared
-//! async connection and the sync pool.
+//! Keeps the [L1 tier](crate::local)'s tables (`tables.rs`) coherent with
+//! Redis through client-side caching, over one dedicated RESP3 connection
+//! per cache (`connection.rs`), named `redis-cached-tracking`:
 //!
-//! Each message is applied as it is read, on the io runtime. The tier is
-//! live (takes inserts) only while this connection is: when it drops (a
-//! disconnection push, or a failed `PING` every few seconds), the tier is
-//! flushed and calls read Redis until it is re-established, in the background,
-//! with backoff.
+//! - on one server (`server.rs`), in default mode (`CLIENT TRACKING ON`):
+//!   the values the tier keeps are read over this connection itself (see
+//!   `tables.rs`), so Redis remembers exactly the keys this process keeps
+//!   and reports a write only to the processes that read the key. No other
+//!   connection takes part: data connections that break and are remade need
+//!   nothing, and no `REDIRECT` has to follow this connection's client id.
+//! - on a Redis Cluster (`cluster.rs`), in broadcast mode (`CLIENT TRACKING
+//!   ON BCAST PREFIX <cache prefix>`) on a connection to every primary:
+//!   Redis reports every write under the prefix, to every process. Reads
+//!   keep going over the cluster client, whose node connections we can't
+//!   reach.
+//!
+//! Redis pushes an `invalidate` message with the names of the keys written,
+//! deleted or expired; a null one when the database is flushed. Each is
+//! applied as it is read, on the io runtime. The tier is live (takes
+//! inserts) only while tracking is: when a connection drops (a disconnection
+//! push, or a failed `PING`), the tier is flushed and calls read Redis until
+//! it is re-established, in the background, with backoff.
 
 #[cfg(feature = "cluster")]
 mod cluster;
@@ -30,13 +36,16 @@ use crate::backend::{Target, Timeouts};
 use crate::runtimes::io_runtime;
 use crate::tables::Tables;
 
-/// What tracking needs to start: the Redis deployment and the prefix.
+/// What tracking needs to start: the Redis deployment, and for a cluster
+/// the prefix.
 pub(crate) struct Start {
-    target: Option<(Target, String, Timeouts)>,
-    /// A Redis Cluster's seed nodes: tracking runs on every primary
-    /// (`cluster.rs`); empty: one server.
+    target: Option<(Target, Timeouts)>,
+    /// A Redis Cluster's seed nodes and the prefix to track on every primary
+    /// (`cluster.rs`); no seeds: one server.
     #[cfg(feature = "cluster")]
     seeds: Vec<Client>,
+    #[cfg(feature = "cluster")]
+    prefix: String,
 }
 
 /// A running tracking task; it ends when this is dropped.
@@ -45,13 +54,16 @@ pub(crate) struct Tracker {
 }
 
 impl Start {
-    /// Tracking of the keys under `prefix` on the server `target` (behind
-    /// Sentinel: on the primary it names each time tracking connects).
-    pub(crate) fn new(target: Target, prefix: String, timeouts: Timeouts) -> Self {
+    /// Tracking of the keys that the tier reads from the server `target`
+    /// names (behind Sentinel: the primary it names each time tracking
+    /// connects).
+    pub(crate) fn new(target: Target, timeouts: Timeouts) -> Self {
         Self {
-            target: Some((target, prefix, timeouts)),
+            target: Some((target, timeouts)),
             #[cfg(feature = "cluster")]
             seeds: Vec::new(),
+            #[cfg(feature = "cluster")]
+            prefix: String::new(),
         }
     }
 
@@ -62,8 +74,9 @@ impl Start {
         Self {
             target: seeds
                 .first()
-                .map(|seed| (Target::Server(seed.clone()), prefix, timeouts)),
+                .map(|seed| (Target::Server(seed.clone()), timeouts)),
             seeds,
+            prefix,
         }
     }
 
@@ -74,13 +87,15 @@ impl Start {
             target: None,
             #[cfg(feature = "cluster")]
             seeds: Vec::new(),
+            #[cfg(feature = "cluster")]
+            prefix: String::new(),
         }
     }
 
     /// Starts tracking for `tables` on the io runtime; `None` if there is
     /// nothing to track or the runtime could not start (the tier stays off).
     pub(crate) fn spawn(self, tables: Weak<Tables>) -> Option<Tracker> {
-        let (target, prefix, timeouts) = self.target?;
+        let (target, timeouts) = self.target?;
         let runtime = io_runtime()
             .inspect_err(|error| tracing::warn!(%error, "redis-cached: no L1 tier"))
             .ok()?;
@@ -88,11 +103,15 @@ impl Start {
         #[cfg(feature = "cluster")]
         if !self.seeds.is_empty() {
             runtime.spawn(cluster::track(
-                self.seeds, prefix, timeouts, tables, stopped,
+                self.seeds,
+                self.prefix,
+                timeouts,
+                tables,
+                stopped,
             ));
             return Some(Tracker { _stop: stop });
         }
-        runtime.spawn(server::track(target, prefix, timeouts, tables, stopped));
+        runtime.spawn(server::track(target, timeouts, tables, stopped));
         Some(Tracker { _stop: stop })
     }
 }

@@ -1,13 +1,14 @@
-//! Tracking on one server: the connection, kept up with a `PING` every few
-//! seconds and re-established with backoff; while it is down the tier is
-//! flushed and takes nothing.
+//! Tracking on one server, in default mode: the connection, kept up with a
+//! `PING` every few seconds and re-established with backoff, is also the
+//! tier's reader (see `tables.rs`); while it is down the tier is flushed and
+//! takes nothing.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use tokio::sync::{Notify, oneshot};
 
-use super::connection::{MAX_BACKOFF, connect};
+use super::connection::{MAX_BACKOFF, Mode, connect};
 use crate::backend::{Target, Timeouts};
 use crate::tables::Tables;
 
@@ -18,7 +19,6 @@ const PING_EVERY: Duration = Duration::from_secs(5);
 /// connection goes to the node `target` names at the time.
 pub(super) async fn track(
     target: Target,
-    prefix: String,
     timeouts: Timeouts,
     tables: Weak<Tables>,
     mut stopped: oneshot::Receiver<()>,
@@ -29,12 +29,13 @@ pub(super) async fn track(
     loop {
         let down = Arc::new(Notify::new());
         let connected = match target.client(timeouts.connect).await {
-            Ok(client) => connect(&client, &prefix, &timeouts, &tables, &down).await,
+            Ok(client) => connect(&client, Mode::Read, &timeouts, &tables, &down).await,
             Err(error) => Err(error),
         };
         match connected {
             Ok(mut conn) => {
                 let Some(live) = tables.upgrade() else { return };
+                live.set_reader(Some(conn.clone()));
                 live.set_live(true);
                 drop(live);
                 backoff = Duration::from_millis(50);
@@ -64,7 +65,12 @@ pub(super) async fn track(
             }
         }
         match tables.upgrade() {
-            Some(tables) => tables.set_live(false),
+            // The reader first: a ticket that still got the old one took
+            // its generation before this flush, so its value is not kept.
+            Some(tables) => {
+                tables.set_reader(None);
+                tables.set_live(false);
+            }
             None => return,
         }
         tokio::select! {
