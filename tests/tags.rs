@@ -559,3 +559,37 @@ fn on_a_cluster_invalidate_tag_finds_entries_on_every_primary() {
     assert!(!cluster.exists("{all}:tag"));
     assert_eq!(CACHE.stats().errors, 0);
 }
+
+mod forever {
+    //! A tagged entry whose TTL is beyond what a Lua number prints as an
+    //! integer (1e17 ms and more).
+    use super::*;
+    pub static CACHE: CacheSlot = CacheSlot::new();
+    pub static CALLS: Calls = Calls::new();
+
+    /// About 3 million years: Lua would print it as `1e+17`.
+    pub fn ages() -> Duration {
+        Duration::from_millis(100_000_000_000_000_000)
+    }
+
+    #[redis_cached(ttl = ages(), cache = CACHE, tags = ["forever", "also"])]
+    pub fn constant(n: u64) -> u64 {
+        CALLS.inc();
+        n
+    }
+}
+
+#[test]
+fn a_tag_set_takes_a_ttl_too_long_for_a_lua_number_to_print() {
+    use forever::*;
+    let redis = TestRedis::start();
+    CACHE.set(redis.cache());
+    assert_eq!(constant(1), 1);
+    assert_eq!(CACHE.stats().errors, 0, "the tagged write failed");
+    for set in ["{forever}:tag", "{also}:tag"] {
+        assert!(redis.pttl(set) > 10_i64.pow(17), "{set} has no long TTL");
+    }
+    assert_eq!(CACHE.invalidate_tag_blocking("also").unwrap(), 1);
+    assert_eq!(constant(1), 1);
+    assert_eq!(CALLS.get(), 2, "invalidated, so the body ran again");
+}

@@ -28,13 +28,15 @@
 //! `f_uncached` (the body alone), `f_invalidate` (delete one call's entry) and
 //! `f_invalidate_all` (delete every entry of `f`); [`Cache::invalidate_all`]
 //! does the latter by name, and [`Cache::invalidate_tag`] deletes the
-//! entries of every function that stored them with a tag (`tags = [...]`). Unlike cached calls, invalidation returns Redis
-//! errors instead of failing open.
+//! entries of every function that stored them with a tag (`tags = [...]`).
+//! Unlike cached calls, invalidation returns Redis errors instead of failing
+//! open.
 //!
 //! Code that can't use the attribute reads and writes typed values under keys
-//! it names, with the same encoding, single flight and fail-open policy:
-//! [`Cache::get`], [`Cache::set`], [`Cache::delete`] and
-//! [`Cache::get_or_compute`] (`_blocking` forms for sync code).
+//! it names, with the same encoding and counters: [`Cache::get`],
+//! [`Cache::set`] and [`Cache::delete`] return Redis errors;
+//! [`Cache::get_or_compute`] has the attribute's single flight and fails open
+//! (`_blocking` forms for sync code).
 //!
 //! See the README for every argument of the attribute and the key format.
 #![warn(missing_docs)]

@@ -177,7 +177,7 @@ pub(crate) enum Ticket {}
 
 #[cfg(not(feature = "local"))]
 impl Ticket {
-    pub(crate) fn reader(&self) -> Option<redis::aio::MultiplexedConnection> {
+    pub(crate) fn reader(&self) -> Option<&redis::aio::MultiplexedConnection> {
         match *self {}
     }
 }

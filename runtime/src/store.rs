@@ -184,12 +184,11 @@ impl Store {
             return (Some(hit), Outcome::LocalHit);
         }
         let timer = Timer::start();
-        let mut ticket = tier.and_then(|tier| tier.ticket(key.digest));
-        if slide.is_some() {
-            // `GETEX` writes: Redis would not track the key; keep nothing.
-            ticket = None;
-        }
-        let (found, outcome) = match ticket.as_ref().and_then(Ticket::reader) {
+        // `GETEX` writes: Redis would not track the key; keep nothing.
+        let mut ticket = tier
+            .filter(|_| slide.is_none())
+            .and_then(|tier| tier.ticket(key.digest));
+        let (found, outcome) = match ticket.as_ref().and_then(Ticket::reader).cloned() {
             // Tracked: read over the tracking connection, so that Redis
             // reports this key's next write to it. Should that connection
             // have just failed, tracking is going down: read elsewhere, keep

@@ -78,8 +78,8 @@ pub(crate) struct Ticket {
 impl Ticket {
     /// The connection the value must be read over for the tier to keep it
     /// (tracking in default mode); `None`: any connection.
-    pub(crate) fn reader(&self) -> Option<MultiplexedConnection> {
-        self.reader.clone()
+    pub(crate) fn reader(&self) -> Option<&MultiplexedConnection> {
+        self.reader.as_ref()
     }
 }
 
@@ -194,8 +194,14 @@ impl Tables {
     pub(crate) fn ticket(&self, key: Digest) -> Option<Ticket> {
         let stripe = stripe(key);
         let generation = self.generations[stripe].load(SeqCst);
+        // Live before the reader: tracking sets its reader before it goes
+        // live, so a live tier's ticket carries it, and no value read over
+        // another connection (which Redis would not track for us) is kept.
+        if !self.is_live() {
+            return None;
+        }
         let reader = self.reader.load().as_deref().cloned();
-        self.is_live().then_some(Ticket {
+        Some(Ticket {
             stripe,
             generation,
             reader,

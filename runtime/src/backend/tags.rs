@@ -35,13 +35,15 @@ use crate::error::Error;
 const MARGIN_MS: u64 = 1_000;
 
 /// `KEYS`: the tag sets; `ARGV`: the member, the sets' TTL in ms. Adds the
-/// member to each set and raises the set's TTL to at least that.
+/// member to each set and raises the set's TTL to at least that. `PEXPIRE`
+/// takes the TTL as sent: a Lua number of 1e17 or more would reach Redis as
+/// `1e+17`, which is no integer.
 #[cfg(feature = "cluster")]
 const TAG: &str = r#"
 local ttl = tonumber(ARGV[2])
 for _, set in ipairs(KEYS) do
   redis.call("SADD", set, ARGV[1])
-  if redis.call("PTTL", set) < ttl then redis.call("PEXPIRE", set, ttl) end
+  if redis.call("PTTL", set) < ttl then redis.call("PEXPIRE", set, ARGV[2]) end
 end
 return 1
 "#;
@@ -64,7 +66,7 @@ for i = 2, #KEYS do
     end
   end
   redis.call("SADD", KEYS[i], KEYS[1])
-  if redis.call("PTTL", KEYS[i]) < ttl then redis.call("PEXPIRE", KEYS[i], ttl) end
+  if redis.call("PTTL", KEYS[i]) < ttl then redis.call("PEXPIRE", KEYS[i], ARGV[3]) end
 end
 return 1
 "#;
