@@ -174,6 +174,15 @@ impl fmt::Display for Chain<'_> {
     }
 }
 
+/// The error of a command, lookup or task that took longer than allowed:
+/// `what` timed out.
+pub(crate) fn timed_out(what: &str) -> redis::RedisError {
+    redis::RedisError::from(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!("{what} timed out"),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -49,13 +49,12 @@ use redis::{
 };
 use tokio::runtime::Handle;
 
+use super::credentials::Credentials;
 use super::io::{Io, Remote};
-use super::redis::{
-    Connecting, Credentials, Slot, Slots, Timeouts, runtime_slot, spawned, timed_out,
-};
+use super::redis::{Connecting, Slot, Slots, Timeouts, runtime_slot, spawned};
 use super::tls::Tls;
-use crate::error::Error;
 use crate::error::public::ErrorKind as Kind;
+use crate::error::{Error, timed_out};
 use crate::redact::redact;
 use crate::runtimes::{self, io_runtime};
 

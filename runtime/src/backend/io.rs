@@ -25,8 +25,8 @@ use event_listener::Listener;
 use redis::aio::MultiplexedConnection;
 use redis::{Cmd, FromRedisValue};
 
-use super::redis::{RedisBackend, timed_out};
-use crate::error::Error;
+use super::redis::RedisBackend;
+use crate::error::{Error, timed_out};
 
 /// A Redis deployment commands are sent to: one server ([`RedisBackend`]),
 /// a cluster, or one node of a cluster.

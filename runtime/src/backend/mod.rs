@@ -5,6 +5,7 @@
 mod breaker;
 #[cfg(feature = "cluster")]
 mod cluster;
+mod credentials;
 mod io;
 #[cfg(feature = "memory")]
 mod memory;
@@ -19,12 +20,13 @@ use ::redis::Cmd;
 
 #[cfg(feature = "cluster")]
 pub(crate) use self::cluster::ClusterBackend;
+pub(crate) use self::credentials::Credentials;
 pub(crate) use self::io::{Async, Io, Remote};
 #[cfg(feature = "sync")]
 pub(crate) use self::io::{Blocking, block_on};
 #[cfg(feature = "memory")]
 pub(crate) use self::memory::MemoryBackend;
-pub(crate) use self::redis::{Credentials, RedisBackend, Timeouts};
+pub(crate) use self::redis::{RedisBackend, Timeouts};
 #[cfg(feature = "sentinel")]
 pub(crate) use self::sentinel::SentinelSpec;
 #[cfg(feature = "local")]

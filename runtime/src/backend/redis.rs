@@ -29,57 +29,21 @@ use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
 use redis::aio::MultiplexedConnection;
 use redis::{
-    AsyncConnectionConfig, Client, Cmd, ConnectionInfo, FromRedisValue, IntoConnectionInfo,
-    RedisError, RedisResult,
+    AsyncConnectionConfig, Client, Cmd, FromRedisValue, IntoConnectionInfo, RedisError, RedisResult,
 };
 #[cfg(feature = "sync")]
 use redis::{Connection, ConnectionLike};
 use tokio::runtime::{Handle, Id};
 
 use super::breaker::{Admit, Breaker, Change};
+use super::credentials::Credentials;
 use super::sentinel::Target;
 #[cfg(feature = "sentinel")]
 use super::sentinel::{SentinelPrimary, SentinelSpec};
 use super::tls::Tls;
-use crate::error::{Chain, Error};
+use crate::error::{Chain, Error, timed_out};
 use crate::redact::redact;
 use crate::runtimes::{self, io_runtime};
-
-/// An ACL user and password given apart from the URL; each replaces the
-/// URL's.
-#[derive(Clone, Default)]
-pub(crate) struct Credentials {
-    pub(crate) username: Option<String>,
-    pub(crate) password: Option<String>,
-}
-
-impl Credentials {
-    /// Whether a user or password was given.
-    pub(crate) fn is_set(&self) -> bool {
-        self.username.is_some() || self.password.is_some()
-    }
-
-    /// `info` with this user and password in place of its own.
-    pub(crate) fn apply(&self, info: ConnectionInfo) -> ConnectionInfo {
-        let mut settings = info.redis_settings().clone();
-        if let Some(username) = &self.username {
-            settings = settings.set_username(username);
-        }
-        if let Some(password) = &self.password {
-            settings = settings.set_password(password);
-        }
-        info.set_redis_settings(settings)
-    }
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials")
-            .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "***"))
-            .finish()
-    }
-}
 
 /// Connection settings a backend needs.
 #[derive(Debug, Clone)]
@@ -620,13 +584,6 @@ pub(super) fn spawned<C: Clone + Send + Sync + 'static>(
     }
     .boxed()
     .shared()
-}
-
-pub(super) fn timed_out(what: &str) -> RedisError {
-    RedisError::from(std::io::Error::new(
-        std::io::ErrorKind::TimedOut,
-        format!("{what} timed out"),
-    ))
 }
 
 /// Milliseconds since this process first asked, for the breaker.

@@ -30,11 +30,11 @@ use redis::{Client, RedisError, RedisResult};
 use redis::{ConnectionAddr, IntoConnectionInfo, TlsMode};
 
 #[cfg(feature = "sentinel")]
-use super::redis::{Credentials, timed_out};
+use super::credentials::Credentials;
 #[cfg(feature = "sentinel")]
 use super::tls::Tls;
 #[cfg(feature = "sentinel")]
-use crate::error::Error;
+use crate::error::{Error, timed_out};
 #[cfg(feature = "sentinel")]
 use crate::redact::redact;
 #[cfg(feature = "sentinel")]
