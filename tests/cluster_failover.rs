@@ -3,15 +3,16 @@
 //! hangs past the response timeout plus the connect timeout, and once its
 //! replica is promoted the dead primary's keys are hits again.
 
+#[path = "support/load.rs"]
+mod load;
 mod support;
 #[path = "support/cluster.rs"]
 mod test_cluster;
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use load::Load;
 use redis_cached::redis_cached;
 use support::CacheSlot;
 use test_cluster::TestCluster;
@@ -82,59 +83,7 @@ fn killing_a_primary_under_load_gives_no_wrong_answer_no_hang_and_hits_after_pro
     // Let the replicas catch up with the values just written.
     std::thread::sleep(Duration::from_millis(200));
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let slowest = Arc::new(Mutex::new(Duration::ZERO));
-    let record = {
-        let slowest = slowest.clone();
-        move |took: Duration| {
-            let mut slowest = slowest.lock().unwrap();
-            *slowest = (*slowest).max(took);
-        }
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let mut tasks = Vec::new();
-    for task in 0..4u64 {
-        let (stop, record) = (stop.clone(), record.clone());
-        tasks.push(runtime.spawn(async move {
-            let mut calls = 0u64;
-            // Bounded: at most a minute's worth, whatever happens.
-            let deadline = Instant::now() + Duration::from_secs(60);
-            while !stop.load(SeqCst) && Instant::now() < deadline {
-                let x = (calls * 4 + task) % ARGS;
-                let start = Instant::now();
-                let got = value_async(x).await;
-                record(start.elapsed());
-                assert_eq!(got, expected(x), "async call for {x}");
-                calls += 1;
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-            calls
-        }));
-    }
-    let threads: Vec<_> = (0..2u64)
-        .map(|thread| {
-            let (stop, record) = (stop.clone(), record.clone());
-            std::thread::spawn(move || {
-                let mut calls = 0u64;
-                let deadline = Instant::now() + Duration::from_secs(60);
-                while !stop.load(SeqCst) && Instant::now() < deadline {
-                    let x = (calls * 2 + thread) % ARGS;
-                    let start = Instant::now();
-                    let got = value_sync(x);
-                    record(start.elapsed());
-                    assert_eq!(got, expected(x), "sync call for {x}");
-                    calls += 1;
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                calls
-            })
-        })
-        .collect();
-
+    let mut load = Load::start(ARGS, value_async, value_sync, expected);
     std::thread::sleep(Duration::from_millis(300));
     let errors_before = LOAD.stats().errors;
     cluster.kill(victim);
@@ -167,16 +116,7 @@ fn killing_a_primary_under_load_gives_no_wrong_answer_no_hang_and_hits_after_pro
     });
     // Some more load on the new topology.
     std::thread::sleep(Duration::from_millis(300));
-    stop.store(true, SeqCst);
-
-    let mut calls = 0;
-    for task in tasks {
-        calls += runtime.block_on(task).expect("no async call panicked");
-    }
-    for thread in threads {
-        calls += thread.join().expect("no sync call panicked");
-    }
-    let slowest = *slowest.lock().unwrap();
+    let (calls, slowest) = load.stop();
     let stats = LOAD.stats();
     eprintln!(
         "{calls} calls; hits for the dead primary's keys {recovered_after:?} after the kill; \

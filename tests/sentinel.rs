@@ -4,14 +4,15 @@
 //! panics, none returns a wrong value, none hangs, and the calls are hits
 //! again on the promoted replica.
 
+#[path = "support/load.rs"]
+mod load;
 mod support;
 #[path = "support/sentinel.rs"]
 mod test_sentinel;
 
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use load::Load;
 use redis_cached::{Cache, CacheBuilder, redis_cached};
 use support::{CacheSlot, Calls};
 use test_sentinel::{PRIMARY, TestSentinel, client_names};
@@ -195,59 +196,7 @@ fn a_failover_under_load_gives_no_wrong_answer_no_hang_and_hits_on_the_new_prima
         client_names(old_primary.url()).contains(&"redis-cached-tracking".to_owned())
     });
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let slowest = Arc::new(Mutex::new(Duration::ZERO));
-    let record = {
-        let slowest = slowest.clone();
-        move |took: Duration| {
-            let mut slowest = slowest.lock().unwrap();
-            *slowest = (*slowest).max(took);
-        }
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let mut tasks = Vec::new();
-    for task in 0..4u64 {
-        let (stop, record) = (stop.clone(), record.clone());
-        tasks.push(runtime.spawn(async move {
-            let mut calls = 0u64;
-            // Bounded: at most a minute's worth, whatever happens.
-            let deadline = Instant::now() + Duration::from_secs(60);
-            while !stop.load(SeqCst) && Instant::now() < deadline {
-                let x = (calls * 4 + task) % ARGS;
-                let start = Instant::now();
-                let got = value_async(x).await;
-                record(start.elapsed());
-                assert_eq!(got, expected(x), "async call for {x}");
-                calls += 1;
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-            calls
-        }));
-    }
-    let threads: Vec<_> = (0..2u64)
-        .map(|thread| {
-            let (stop, record) = (stop.clone(), record.clone());
-            std::thread::spawn(move || {
-                let mut calls = 0u64;
-                let deadline = Instant::now() + Duration::from_secs(60);
-                while !stop.load(SeqCst) && Instant::now() < deadline {
-                    let x = (calls * 2 + thread) % ARGS;
-                    let start = Instant::now();
-                    let got = value_sync(x);
-                    record(start.elapsed());
-                    assert_eq!(got, expected(x), "sync call for {x}");
-                    calls += 1;
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-                calls
-            })
-        })
-        .collect();
-
+    let mut load = Load::start(ARGS, value_async, value_sync, expected);
     std::thread::sleep(Duration::from_millis(300));
     let errors_before = LOAD.stats().errors;
     let failover_at = Instant::now();
@@ -284,21 +233,15 @@ fn a_failover_under_load_gives_no_wrong_answer_no_hang_and_hits_on_the_new_prima
     // New values are written to the new primary, sync and async.
     support::eventually("new values stored on the new primary", || {
         assert_eq!(value_sync(ARGS), expected(ARGS));
-        assert_eq!(runtime.block_on(value_async(ARGS + 1)), expected(ARGS + 1));
+        assert_eq!(
+            load.runtime().block_on(value_async(ARGS + 1)),
+            expected(ARGS + 1)
+        );
         load_keys(new_primary) == ARGS as usize + 2
     });
     let hits = LOAD.stats().hits;
     std::thread::sleep(Duration::from_millis(300));
-    stop.store(true, SeqCst);
-
-    let mut calls = 0;
-    for task in tasks {
-        calls += runtime.block_on(task).expect("no async call panicked");
-    }
-    for thread in threads {
-        calls += thread.join().expect("no sync call panicked");
-    }
-    let slowest = *slowest.lock().unwrap();
+    let (calls, slowest) = load.stop();
     let stats = LOAD.stats();
     eprintln!(
         "{calls} calls; promoted {promoted_after:?} and the body stopped running \
@@ -316,7 +259,7 @@ fn a_failover_under_load_gives_no_wrong_answer_no_hang_and_hits_on_the_new_prima
     let runs = LOAD_RUNS.get();
     for x in 0..ARGS {
         assert_eq!(value_sync(x), expected(x));
-        assert_eq!(runtime.block_on(value_async(x)), expected(x));
+        assert_eq!(load.runtime().block_on(value_async(x)), expected(x));
     }
     assert_eq!(LOAD_RUNS.get(), runs, "no body ran on the new primary");
 }
