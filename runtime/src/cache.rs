@@ -185,7 +185,7 @@ mod tests {
         assert!(matches!(cache.store.backend(), Backend::Memory(_)));
         assert_eq!(cache.prefix(), "p:");
         let err = Cache::new("mem://somewhere").unwrap_err();
-        assert_eq!(err.kind(), crate::ErrorKind::Config, "{err}");
+        assert_eq!(err.kind(), crate::error::public::ErrorKind::Config, "{err}");
         assert!(err.to_string().contains("mem://somewhere"), "{err}");
         assert!(matches!(
             Cache::in_memory().store.backend(),
