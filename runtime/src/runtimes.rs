@@ -12,10 +12,14 @@
 //! tried, and async commands always run on the crate's own runtime.
 
 use std::cell::Cell;
+use std::future::Future;
 use std::sync::{LazyLock, Once};
 use std::time::Duration;
 
+use redis::RedisResult;
 use tokio::runtime::{Handle, Id, Runtime};
+
+use crate::error::timed_out;
 
 thread_local! {
     /// The runtime this thread last ran a call on, and whether it can drive connections.
@@ -97,6 +101,37 @@ pub(crate) fn io_runtime() -> Result<&'static Runtime, redis::RedisError> {
             Err(std::io::Error::new(e.kind(), format!("starting the io runtime: {e}")).into())
         }
     }
+}
+
+/// Runs `work` on the io runtime and awaits what it returns, from any
+/// executor; a task that could not finish is `what` timing out.
+pub(crate) async fn on_io<T: Send + 'static>(
+    work: impl Future<Output = RedisResult<T>> + Send + 'static,
+    what: &str,
+) -> RedisResult<T> {
+    io_runtime()?
+        .spawn(work)
+        .await
+        .unwrap_or_else(|_| Err(timed_out(what)))
+}
+
+/// [`on_io`] for a thread that blocks: waits at most `limit` if given
+/// (else until the work ends, which its own timeouts bound).
+#[cfg(feature = "sync")]
+pub(crate) fn on_io_blocking<T: Send + 'static>(
+    work: impl Future<Output = RedisResult<T>> + Send + 'static,
+    limit: Option<Duration>,
+    what: &str,
+) -> RedisResult<T> {
+    let (reply, replied) = std::sync::mpsc::sync_channel(1);
+    io_runtime()?.spawn(async move {
+        let _ = reply.send(work.await);
+    });
+    match limit {
+        Some(limit) => replied.recv_timeout(limit).ok(),
+        None => replied.recv().ok(),
+    }
+    .unwrap_or_else(|| Err(timed_out(what)))
 }
 
 /// Waits for `duration`: on the caller's runtime's timer if it has one,

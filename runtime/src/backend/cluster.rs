@@ -278,10 +278,7 @@ impl ClusterBackend {
                     .connection(|| self.connect_on(runtime.handle()))
                     .await
                     .map_err(connect_error)?;
-                runtime
-                    .spawn(query(conn))
-                    .await
-                    .unwrap_or_else(|_| Err(timed_out("command task")))
+                runtimes::on_io(query(conn), "command task").await
             }
         };
         self.outcome(result)

@@ -26,7 +26,7 @@ use redis::aio::MultiplexedConnection;
 use redis::{Cmd, FromRedisValue};
 
 use super::redis::RedisBackend;
-use crate::error::{Error, timed_out};
+use crate::error::Error;
 
 /// A Redis deployment commands are sent to: one server ([`RedisBackend`]),
 /// a cluster, or one node of a cluster.
@@ -112,12 +112,10 @@ impl Io for Async {
         if crate::runtimes::current().is_some() {
             return cmd.query_async(&mut conn).await.map_err(Error::Redis);
         }
-        let runtime = crate::runtimes::io_runtime().map_err(Error::Redis)?;
-        let task = runtime.spawn(async move { cmd.query_async(&mut conn).await });
-        let result = task
+        let query = async move { cmd.query_async(&mut conn).await };
+        crate::runtimes::on_io(query, "command task")
             .await
-            .unwrap_or_else(|_| Err(timed_out("command task")));
-        result.map_err(Error::Redis)
+            .map_err(Error::Redis)
     }
 
     fn ping(self, redis: &RedisBackend) -> impl Future<Output = Result<(), Error>> + Send {
@@ -150,17 +148,9 @@ impl Io for Blocking {
     ) -> impl Future<Output = Result<T, Error>> + Send {
         // The connection's driver runs on the io runtime; this thread waits
         // for the reply, which the connection's response timeout bounds.
-        let blocking = || {
-            let runtime = crate::runtimes::io_runtime()?;
-            let (reply, replied) = std::sync::mpsc::sync_channel(1);
-            runtime.spawn(async move {
-                let _ = reply.send(cmd.query_async(&mut conn).await);
-            });
-            replied
-                .recv()
-                .unwrap_or_else(|_| Err(timed_out("command task")))
-        };
-        ready(blocking().map_err(Error::Redis))
+        let query = async move { cmd.query_async(&mut conn).await };
+        let reply = crate::runtimes::on_io_blocking(query, None, "command task");
+        ready(reply.map_err(Error::Redis))
     }
 
     fn ping(self, redis: &RedisBackend) -> impl Future<Output = Result<(), Error>> + Send {

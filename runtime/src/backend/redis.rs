@@ -293,10 +293,8 @@ impl RedisBackend {
             .connection(|| self.connect_on(runtime.handle()))
             .await
             .map_err(Error::Connect)?;
-        let result = runtime
-            .spawn(async move { cmd.query_async::<T>(&mut conn).await })
-            .await
-            .unwrap_or_else(|_| Err(timed_out("command task")));
+        let query = async move { cmd.query_async::<T>(&mut conn).await };
+        let result = runtimes::on_io(query, "command task").await;
         if result.as_ref().is_err_and(|e| self.target.is_broken(e)) {
             self.own.forget();
         }

@@ -38,7 +38,9 @@ use crate::error::{Error, timed_out};
 #[cfg(feature = "sentinel")]
 use crate::redact::redact;
 #[cfg(feature = "sentinel")]
-use crate::runtimes::io_runtime;
+use crate::runtimes::on_io;
+#[cfg(all(feature = "sentinel", feature = "sync"))]
+use crate::runtimes::on_io_blocking;
 
 /// The schemes of a Sentinel URL: plain, and TLS to sentinels and data nodes.
 const SCHEMES: [(&str, &str); 2] = [
@@ -301,26 +303,17 @@ impl SentinelPrimary {
     /// The client of the primary the sentinels name now (a sentinel is
     /// asked, and the node it names must say it is a primary), within `limit`.
     async fn lookup(self: &Arc<Self>, limit: Duration) -> RedisResult<Client> {
-        let runtime = io_runtime()?;
         let this = self.clone();
-        runtime
-            .spawn(async move { this.ask(limit).await })
-            .await
-            .unwrap_or_else(|_| Err(timed_out("Sentinel lookup task")))
+        on_io(async move { this.ask(limit).await }, "Sentinel lookup task").await
     }
 
     /// [`lookup`](Self::lookup) from a thread that blocks.
     #[cfg(feature = "sync")]
     fn lookup_blocking(self: &Arc<Self>, limit: Duration) -> RedisResult<Client> {
-        let runtime = io_runtime()?;
-        let (send, receive) = std::sync::mpsc::sync_channel(1);
         let this = self.clone();
-        runtime.spawn(async move {
-            let _ = send.send(this.ask(limit).await);
-        });
-        receive
-            .recv_timeout(limit + Duration::from_millis(100))
-            .unwrap_or_else(|_| Err(timed_out("Sentinel lookup")))
+        let limit_with_hand_off = limit + Duration::from_millis(100);
+        let ask = async move { this.ask(limit).await };
+        on_io_blocking(ask, Some(limit_with_hand_off), "Sentinel lookup")
     }
 
     /// Asks the sentinels, on the io runtime, within `limit` (the wait for
