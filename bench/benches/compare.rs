@@ -81,7 +81,7 @@ use cached::ConcurrentCachedAsync;
 use cached::macros::concurrent_cached;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncCommands, Commands};
-use redis_cached::__private::{Spec, digest};
+use redis_cached::__private::{Always, Shape, Spec, digest, values};
 use redis_cached::{Cache, Stats, redis_cached};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use tokio::runtime::Runtime;
@@ -980,9 +980,11 @@ impl Bench {
     /// One call's key digest for an argument of this size: ours (BLAKE3)
     /// against key format 2's xxh3-128 over the same bytes.
     fn key_digest<S: Size>(&mut self) -> Result<(), BenchError> {
-        static SPEC: Spec = Spec::new("bench::key_digest", 600_000);
+        static SHAPE: Shape = Shape::new();
+        static SPEC: Spec = Spec::new("bench::key_digest", 600_000, &SHAPE);
         let arg = S::make(HIT_ID);
-        let blake3 = || digest::<S::V>(&SPEC, |k| k.arg(black_box(&arg)));
+        let values = values::<Always, S::V>();
+        let blake3 = || digest(&SPEC, values, |k| k.arg(black_box(&arg)));
         let xxh3 = || xxh3_digest::<S::V, S::V>("bench::key_digest", black_box(&arg));
         // Size rounds on a first pass, then interleave.
         let started = Instant::now();

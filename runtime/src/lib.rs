@@ -58,6 +58,7 @@ mod miss;
 mod redact;
 mod renew;
 mod runtimes;
+mod shape;
 mod sign;
 mod spec;
 mod store;
