@@ -456,7 +456,9 @@ case!(ip_addr -> IpAddr = |x| match x % 2 {
     _ => IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, x as u16)),
 });
 case!(non_zero -> NonZeroU64 = |x| NonZeroU64::MIN.saturating_add(x));
-case!(hash_map -> HashMap<String, u64> = |x| (0..3).map(|i| (format!("k{i}"), x + i)).collect());
+// One entry: the test compares what the builds print, and a decoded map of
+// more lists them in another order.
+case!(hash_map -> HashMap<String, u64> = |x| HashMap::from([(format!("k{x}"), x)]));
 case!(btree_map -> BTreeMap<u64, String> = |x| (0..3).map(|i| (x + i, format!("v{i}"))).collect());
 case!(boxed -> Box<Point> = |x| Box::new(Point { x, y: 2 * x }));
 case!(arc -> Arc<Point> = |x| Arc::new(Point { x, y: 3 * x }));
