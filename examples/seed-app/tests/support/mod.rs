@@ -248,11 +248,11 @@ fn request(port: u16, head: &str, body: &str) -> Answer {
     }
 }
 
-/// Where a program is: `$VAR` if set, else the first of `names` found in
-/// `/usr/bin` or on `PATH`.
+/// Where a program is: `$VAR` if set (and a file), else the first of
+/// `names` found in `/usr/bin` or on `PATH`.
 fn find_program(var: &str, names: &[&str]) -> Option<PathBuf> {
     if let Some(path) = std::env::var_os(var) {
-        return Some(PathBuf::from(path));
+        return Some(PathBuf::from(path)).filter(|path| path.is_file());
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
     let dirs: Vec<PathBuf> = std::iter::once(PathBuf::from("/usr/bin"))
