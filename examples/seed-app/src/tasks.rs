@@ -43,7 +43,8 @@ const WORK: Duration = Duration::from_secs(1);
 const POLL: Duration = Duration::from_millis(250);
 
 /// How often a worker tells the queue it is alive. One silent for two of
-/// these is dead, and its tasks go back to the queue.
+/// these is dead, and another worker's next heartbeat puts its task back
+/// in the queue.
 const HEARTBEAT: Duration = Duration::from_secs(5);
 
 /// A task as the form gave it.
@@ -58,6 +59,8 @@ pub fn storage(conn: ConnectionManager) -> Storage {
     let config = apalis_redis::Config::default()
         .queue(QUEUE)
         .heartbeat_interval(HEARTBEAT)
+        // Dead after two silent heartbeats (apalis' default is ten).
+        .missed_heartbeats(2)
         .batch_size(1);
     RedisStorage::new(conn).with_config(config)
 }

@@ -352,8 +352,15 @@ impl Browser {
             .expect("type");
     }
 
-    /// Clicks `css` and waits for the page it leads to.
+    /// Clicks `css` and waits for the page it leads to (every button here
+    /// submits a form): until then, what a test finds would be of the old
+    /// page, and go stale under it.
     pub async fn click(&self, css: &str) {
+        let page = self
+            .client
+            .find(Locator::Css("html"))
+            .await
+            .expect("the page");
         self.client
             .find(Locator::Css(css))
             .await
@@ -361,6 +368,14 @@ impl Browser {
             .click()
             .await
             .expect("click");
+        let deadline = Instant::now() + PATIENCE;
+        while page.tag_name().await.is_ok() {
+            assert!(
+                Instant::now() < deadline,
+                "clicking {css} led to no new page"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Waits until the text of `css` satisfies `check`, and returns it.
