@@ -695,11 +695,9 @@ impl CacheBuilder {
             #[cfg(feature = "cluster")]
             Backend::Cluster(_) if self.cluster_client.is_some() => return None,
             #[cfg(feature = "cluster")]
-            Backend::Cluster(cluster) => Start::cluster(
-                cluster.seeds().to_vec(),
-                self.prefix.clone(),
-                cluster.timeouts().clone(),
-            ),
+            Backend::Cluster(cluster) => {
+                Start::cluster(cluster.seeds().to_vec(), cluster.timeouts().clone())
+            }
             _ => return None,
         };
         Some(Local::new(self.local, start))

@@ -50,6 +50,11 @@ pub struct Stats {
     /// logged: at `warn`, or at `debug` when its cause was logged already
     /// (Redis known to be down, an unusable default cache).
     pub errors: u64,
+    /// Keys of the in-process tier (`local`) that Redis reported written,
+    /// deleted or expired, through client-side caching: Redis reports a
+    /// key only to the processes whose tier read it, so this counts what
+    /// the tier's coherence costs this process (and Redis, which sent each).
+    pub invalidations: u64,
 }
 
 /// One thing a cached call did, for [`Metrics::record`].
@@ -95,6 +100,16 @@ impl Metrics {
         export(name, event);
     }
 
+    /// [`snapshot`](Self::snapshot), with the in-process tier's count of
+    /// invalidations, which the tier keeps.
+    #[cfg(feature = "local")]
+    pub(crate) fn snapshot_with(&self, invalidations: u64) -> Stats {
+        Stats {
+            invalidations,
+            ..self.snapshot()
+        }
+    }
+
     pub(crate) fn snapshot(&self) -> Stats {
         let local_hits = self.local_hits.load(Relaxed);
         Stats {
@@ -103,6 +118,7 @@ impl Metrics {
             misses: self.misses.load(Relaxed),
             stores: self.stores.load(Relaxed),
             errors: self.errors.load(Relaxed),
+            invalidations: 0,
         }
     }
 }
