@@ -14,10 +14,14 @@
 //!   of RESP3 connections, one per primary each, with `CLIENT TRACKING ON
 //!   BCAST PREFIX <prefix>`, drained here: every write goes to all N.
 //!
-//! Printed: `SET`s per second (median of interleaved rounds) and the keys
-//! the instances were told of per write (`Stats::invalidations` of the
-//! `Cache`s; the keys in the broadcast pushes), beside the number of
-//! instances that hold a written key. Everything (3 `redis-server`s, the
+//!   Each instance reads again the keys of its tenth (by a hash of the
+//!   name) that a push names, with one `GET`, as the tier did then.
+//!
+//! Printed: `SET`s per second (median of interleaved rounds), the CPU time
+//! the primaries spent per `SET` (`INFO cpu`; the instances' reads
+//! included), and the keys the instances were told of per write
+//! (`Stats::invalidations` of the `Cache`s; the keys in the broadcast
+//! pushes), beside the number of instances that hold a written key. Everything (3 `redis-server`s, the
 //! writers, the instances) shares this machine's CPUs: the ratios between
 //! rows are what to read.
 
@@ -40,7 +44,7 @@ const KEYS: u64 = 10_000;
 /// The cache prefix of the fleet.
 const PREFIX: &str = "fleet:";
 /// `SET`s per round, over all primaries.
-const SETS: usize = 60_000;
+const SETS: usize = 150_000;
 /// `SET`s per pipeline.
 const PIPELINE: usize = 100;
 /// Interleaved rounds per row.
@@ -130,18 +134,40 @@ pub(super) fn rows(rt: &Runtime) -> Result<(), BenchError> {
         (50, Mode::Broadcast),
     ];
     let mut figures: Vec<Vec<f64>> = vec![Vec::new(); rows.len()];
+    let mut cpu: Vec<Vec<f64>> = vec![Vec::new(); rows.len()];
     let mut told = vec![0u64; rows.len()];
     let mut writes = vec![0u64; rows.len()];
+    // A round unmeasured: the servers' buffers and the writers warm up.
+    sets_per_sec(&primaries)?;
+    let baseline = clients(&primaries)?;
     for _ in 0..ROUNDS {
         for (row, &(instances, mode)) in rows.iter().enumerate() {
             let held = Held::start(rt, &nodes, instances, mode)?;
             let before = held.told();
+            let cpu_before = redis_cpu(&primaries)?;
             figures[row].push(sets_per_sec(&primaries)?);
-            // The last pushes of the round are still on their way.
-            std::thread::sleep(Duration::from_millis(300));
+            // The last pushes of the round are still on their way: wait
+            // until none has come for 200 ms.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let mut last = held.told();
+            loop {
+                std::thread::sleep(Duration::from_millis(200));
+                let now = held.told();
+                if now == last || Instant::now() > deadline {
+                    break;
+                }
+                last = now;
+            }
+            // µs of the primaries' CPU per SET (the instances' reads too).
+            cpu[row].push((redis_cpu(&primaries)? - cpu_before) * 1e6 / SETS as f64);
             told[row] += held.told() - before;
             writes[row] += SETS as u64;
             held.stop(rt);
+            // The next row starts once this one's connections are gone.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while clients(&primaries)? > baseline && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
     }
     println!();
@@ -151,8 +177,8 @@ pub(super) fn rows(rt: &Runtime) -> Result<(), BenchError> {
          tenth of the keys; median of {ROUNDS} interleaved rounds; all on this machine"
     );
     println!(
-        "{:<42} {:>10} {:>8} {:>18} {:>16}",
-        "row", "SETs/s", "vs 0", "keys told / write", "holders / write"
+        "{:<42} {:>10} {:>8} {:>14} {:>18} {:>16}",
+        "row", "SETs/s", "vs 0", "Redis µs/SET", "keys told / write", "holders / write"
     );
     let base = super::median(&mut figures[0].clone());
     for (row, &(instances, mode)) in rows.iter().enumerate() {
@@ -168,8 +194,9 @@ pub(super) fn rows(rt: &Runtime) -> Result<(), BenchError> {
         };
         let sets = super::median(&mut figures[row]);
         println!(
-            "{name:<42} {sets:>10.0} {:>8.2} {:>18.2} {holders:>16.1}",
+            "{name:<42} {sets:>10.0} {:>8.2} {:>14.2} {:>18.2} {holders:>16.1}",
             sets / base,
+            super::median(&mut cpu[row]),
             told[row] as f64 / writes[row].max(1) as f64,
         );
     }
@@ -299,33 +326,91 @@ async fn broadcast(
     let mut conns = Vec::new();
     let mut drains = Vec::new();
     let primaries = primary_urls(nodes)?;
-    for _ in 0..instances {
+    for who in 0..instances {
         for url in &primaries {
-            let (tx, mut rx) = mpsc::unbounded_channel::<PushInfo>();
+            let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
+            let pushed = pushed.clone();
+            // Counted as they arrive; the keys this instance holds are
+            // handed on to be read again.
+            let count = move |push: PushInfo| {
+                if push.kind == PushKind::Invalidate
+                    && let Some(Value::Array(keys)) = push.data.first()
+                {
+                    pushed.fetch_add(keys.len() as u64, Ordering::Relaxed);
+                    for key in keys {
+                        if let Value::BulkString(key) = key
+                            && holds(who, key)
+                        {
+                            let _ = tx.send(key.clone());
+                        }
+                    }
+                }
+                Ok::<(), std::convert::Infallible>(())
+            };
             let client = resp3(url)?;
             let mut conn = client
                 .get_multiplexed_async_connection_with_config(
-                    &AsyncConnectionConfig::new().set_push_sender(tx),
+                    &AsyncConnectionConfig::new().set_push_sender(count),
                 )
                 .await?;
             redis::cmd("CLIENT")
                 .arg(&["TRACKING", "ON", "BCAST", "PREFIX", PREFIX])
                 .exec_async(&mut conn)
                 .await?;
-            let pushed = pushed.clone();
+            let mut reader = conn.clone();
+            // As the tier read them then: one GET, no tracking needed.
             drains.push(tokio::spawn(async move {
-                while let Some(push) = rx.recv().await {
-                    if push.kind == PushKind::Invalidate
-                        && let Some(Value::Array(keys)) = push.data.first()
-                    {
-                        pushed.fetch_add(keys.len() as u64, Ordering::Relaxed);
-                    }
+                while let Some(key) = rx.recv().await {
+                    let mut get = redis::cmd("GET");
+                    get.arg(key);
+                    let _: Result<Option<Vec<u8>>, _> = get.query_async(&mut reader).await;
                 }
             }));
             conns.push(conn);
         }
     }
     Ok((conns, drains))
+}
+
+/// Whether broadcast instance `who` holds the key named `key`: a tenth of
+/// the keys each, by a hash of the name (the default-mode instances'
+/// tenths go by argument; the share is the same).
+fn holds(who: usize, key: &[u8]) -> bool {
+    let hash = key.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    hash % 10 == who as u64 % 10
+}
+
+/// How many clients the primaries have, together.
+fn clients(primaries: &[Primary]) -> Result<u64, BenchError> {
+    let mut total = 0;
+    for (url, _) in primaries {
+        let mut conn = Client::open(url.as_str())?.get_connection()?;
+        let info: String = redis::cmd("INFO").arg("clients").query(&mut conn)?;
+        total += info
+            .lines()
+            .find_map(|l| l.strip_prefix("connected_clients:"))
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    // This function's own connection, counted on each.
+    Ok(total.saturating_sub(primaries.len() as u64))
+}
+
+/// The CPU time (user + system, in seconds) the primaries have used.
+fn redis_cpu(primaries: &[Primary]) -> Result<f64, BenchError> {
+    let mut total = 0.0;
+    for (url, _) in primaries {
+        let mut conn = Client::open(url.as_str())?.get_connection()?;
+        let info: String = redis::cmd("INFO").arg("cpu").query(&mut conn)?;
+        total += info
+            .lines()
+            .filter(|l| l.starts_with("used_cpu_sys:") || l.starts_with("used_cpu_user:"))
+            .filter_map(|l| l.split(':').nth(1)?.trim().parse::<f64>().ok())
+            .sum::<f64>();
+    }
+    Ok(total)
 }
 
 /// The URL of `url` speaking RESP3, which carries the invalidation pushes.
