@@ -421,7 +421,7 @@ fn scenario_row(scenario: Scenario) -> Result<Row, Error> {
         std::thread::sleep(Duration::from_millis(pause));
     }
     if let Some(e) = &event {
-        note = Some(e.describe());
+        note = Some(e.describe()).filter(|note| !note.is_empty());
     }
     // The last writes settle; then every reader must hold the last values.
     std::thread::sleep(Duration::from_millis(500));

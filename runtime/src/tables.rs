@@ -443,7 +443,10 @@ impl Tables {
             .fresh_until_ms
             .saturating_add(u64::try_from(stale.as_millis()).unwrap_or(u64::MAX));
         let left = until_ms.saturating_sub(ttl::now_ms());
-        if left == 0 {
+        let generation = &self.generations[ticket.stripe];
+        // Already spoiled: not even for a moment (a newer fill of the key
+        // may have kept its value, which this one would overwrite).
+        if left == 0 || generation.load(SeqCst) != ticket.generation {
             return;
         }
         let entry = Entry {
@@ -456,7 +459,6 @@ impl Tables {
         table.insert(key, entry);
         // An invalidation bumps the generation before it removes keys, so
         // either it removes this entry, or this check sees the bump.
-        let generation = &self.generations[ticket.stripe];
         if generation.load(SeqCst) != ticket.generation || !self.is_live() {
             table.remove(&key);
         }
