@@ -1,7 +1,8 @@
 //! A primary of a 3-primary, 3-replica cluster dies during a load of cached
 //! calls, sync and async: no call panics, none returns a wrong value, none
 //! hangs past the response timeout plus the connect timeout, and once its
-//! replica is promoted the dead primary's keys are hits again.
+//! replica is promoted the dead primary's keys are hits again, in process
+//! too, and a write on the promoted primary reaches the in-process tier.
 
 #[path = "support/load.rs"]
 mod load;
@@ -134,5 +135,14 @@ fn killing_a_primary_under_load_gives_no_wrong_answer_no_hang_and_hits_after_pro
     support::eventually("in-process hits for the dead primary's keys", || {
         assert_eq!(value_sync(x), expected(x));
         LOAD.stats().local_hits > local_hits
+    });
+    // The promoted primary reports the next write of a key the tier holds:
+    // without that, the call would stay an in-process hit and the deleted
+    // key would never be stored again.
+    let key = &key_of[x as usize];
+    let _: () = cluster.on_node(promoted, redis::cmd("UNLINK").arg(key));
+    support::eventually("the delete on the promoted primary heard", || {
+        assert_eq!(value_sync(x), expected(x));
+        cluster.exists(key)
     });
 }

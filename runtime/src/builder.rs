@@ -269,8 +269,10 @@ impl CacheBuilder {
     /// or more of its nodes (seed nodes; the others are discovered). Keys
     /// carry their digest as a hash tag (`…:{digest}`), so a value and its
     /// lock live in one slot; `invalidate_all` scans every primary. The
-    /// in-process tier (`local`) tracks writes on every primary, and is
-    /// flushed while any primary's tracking is down. Several comma-separated URLs given to
+    /// in-process tier (`local`) keeps a tracking connection to every
+    /// primary, hears only of writes to the keys it holds, and drops a
+    /// primary's entries while that primary's tracking is down or when its
+    /// slots move. Several comma-separated URLs given to
     /// [`Cache::builder`] or in `REDIS_CACHED_URL` mean the same. The user
     /// and password (the builder's, else the first URL's) and the TLS
     /// certificates (with `rediss://` nodes) apply to every node.
@@ -695,11 +697,9 @@ impl CacheBuilder {
             #[cfg(feature = "cluster")]
             Backend::Cluster(_) if self.cluster_client.is_some() => return None,
             #[cfg(feature = "cluster")]
-            Backend::Cluster(cluster) => Start::cluster(
-                cluster.seeds().to_vec(),
-                self.prefix.clone(),
-                cluster.timeouts().clone(),
-            ),
+            Backend::Cluster(cluster) => {
+                Start::cluster(cluster.seeds().to_vec(), cluster.timeouts().clone())
+            }
             _ => return None,
         };
         Some(Local::new(self.local, start))

@@ -57,6 +57,11 @@ pub struct Stats {
     /// counted in [`misses`](Self::misses); the first of each function was
     /// logged at `warn`. See the README's "Key format".
     pub shape_mismatches: u64,
+    /// Keys of the in-process tier (`local`) that Redis reported written,
+    /// deleted or expired, through client-side caching: Redis reports a
+    /// key only to the processes whose tier read it, so this counts what
+    /// the tier's coherence costs this process (and Redis, which sent each).
+    pub invalidations: u64,
 }
 
 /// One thing a cached call did, for [`Metrics::record`].
@@ -105,6 +110,16 @@ impl Metrics {
         export(name, event);
     }
 
+    /// [`snapshot`](Self::snapshot), with the in-process tier's count of
+    /// invalidations, which the tier keeps.
+    #[cfg(feature = "local")]
+    pub(crate) fn snapshot_with(&self, invalidations: u64) -> Stats {
+        Stats {
+            invalidations,
+            ..self.snapshot()
+        }
+    }
+
     pub(crate) fn snapshot(&self) -> Stats {
         let local_hits = self.local_hits.load(Relaxed);
         Stats {
@@ -114,6 +129,7 @@ impl Metrics {
             stores: self.stores.load(Relaxed),
             errors: self.errors.load(Relaxed),
             shape_mismatches: self.shape_mismatches.load(Relaxed),
+            invalidations: 0,
         }
     }
 }

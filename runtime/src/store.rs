@@ -8,7 +8,6 @@ use std::collections::HashSet;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use redis::Cmd;
 use serde::Serialize;
 
 use crate::backend::Backend;
@@ -19,7 +18,7 @@ use crate::flight::Flights;
 use crate::key::{self, Digest, Key};
 #[cfg(feature = "local")]
 use crate::local::Local;
-use crate::local::{Kit, Ticket, Tier};
+use crate::local::{Kit, Tier};
 use crate::metrics::{Event, Metrics, Outcome, Stats, Timer};
 use crate::renew::{Claim, Renewals};
 use crate::shape::Check;
@@ -105,6 +104,10 @@ impl Store {
 
     /// What the counters read now.
     pub(crate) fn stats(&self) -> Stats {
+        #[cfg(feature = "local")]
+        if let Some(local) = &self.local {
+            return self.metrics.snapshot_with(local.invalidated());
+        }
         self.metrics.snapshot()
     }
 
@@ -192,26 +195,31 @@ impl Store {
         let timer = Timer::start();
         let reading = codec.reading();
         // `GETEX` writes: Redis would not track the key; keep nothing.
-        let mut ticket = tier
+        let ticket = tier
             .filter(|_| slide.is_none())
-            .and_then(|tier| tier.ticket(key.digest));
-        let (found, outcome) = match ticket.as_ref().and_then(Ticket::reader).cloned() {
-            // Tracked: read over the tracking connection, so that Redis
-            // reports this key's next write to it. Should that connection
-            // have just failed, tracking is going down: read elsewhere, keep
-            // nothing.
-            Some(reader) => match io.query_on(reader, Cmd::get(key.text())).await {
-                Ok(fetched) => self.decoded(key.text(), key.name(), reading, fetched),
-                Err(_) => {
-                    ticket = None;
-                    self.read(io, key.text(), key.name(), reading, None).await
+            .and_then(|tier| tier.ticket(key));
+        let (found, outcome, bytes) = match &ticket {
+            // Read as any call does, keeping the bytes: the tier keeps the
+            // value once its tracking connection has read the same bytes.
+            Some(_) => match self.backend.get(io, key.text()).await {
+                Ok(fetched) => {
+                    let read = self.decoded(key.text(), key.name(), reading, fetched.as_deref());
+                    (read.0, read.1, fetched)
+                }
+                Err(error) => {
+                    let read = self.read_failed(key.text(), key.name(), &error);
+                    (read.0, read.1, None)
                 }
             },
-            None => self.read(io, key.text(), key.name(), reading, slide).await,
+            None => {
+                let read = (self.read(io, key.text(), key.name(), reading, slide)).await;
+                (read.0, read.1, None)
+            }
         };
         self.metrics.record(key.name(), timer.lookup());
-        if let (Some(found), Some(tier), Some(ticket)) = (&found, tier, ticket) {
-            tier.keep(ticket, key.digest, &found.0, found.1);
+        if let (Some(found), Some(tier), Some(ticket), Some(bytes)) = (&found, tier, ticket, bytes)
+        {
+            tier.keep(ticket, key, &found.0, found.1, bytes);
         }
         (found, outcome)
     }
@@ -229,11 +237,15 @@ impl Store {
     ) -> (Option<(T, Meta)>, Outcome) {
         self.try_read(io, key, name, reading, slide)
             .await
-            .unwrap_or_else(|error| {
-                self.failed("read", key, &error);
-                self.metrics.record(name, Event::Miss);
-                (None, Outcome::Error)
-            })
+            .unwrap_or_else(|error| self.read_failed(key, name, &error))
+    }
+
+    /// A read of `key` (of the function `name`) that Redis failed: logged,
+    /// counted, and a miss.
+    fn read_failed<T>(&self, key: &str, name: &str, error: &Error) -> (Option<(T, Meta)>, Outcome) {
+        self.failed("read", key, error);
+        self.metrics.record(name, Event::Miss);
+        (None, Outcome::Error)
     }
 
     /// Reads the value of `key` with one `GET` (or, with `slide`, a
@@ -254,7 +266,7 @@ impl Store {
             Some(ttl) => self.backend.get_ex(io, key, millis(ttl)).await,
             None => self.backend.get(io, key).await,
         }?;
-        Ok(self.decoded(key, name, reading, fetched))
+        Ok(self.decoded(key, name, reading, fetched.as_deref()))
     }
 
     /// `fetched`, the bytes under `key`, decoded as `reading` says, counted as a
@@ -266,11 +278,11 @@ impl Store {
         key: &str,
         name: &str,
         reading: Reading<T>,
-        fetched: Option<Vec<u8>>,
+        fetched: Option<&[u8]>,
     ) -> (Option<(T, Meta)>, Outcome) {
         let (found, outcome) = match fetched {
             None => (None, Outcome::Miss),
-            Some(bytes) => match reading.decode(&bytes, self.seal(key), self.max_value_size) {
+            Some(bytes) => match reading.decode(bytes, self.seal(key), self.max_value_size) {
                 Ok(found) => (Some(found), Outcome::Hit),
                 Err(error) => (None, self.unread(key, name, &error)),
             },

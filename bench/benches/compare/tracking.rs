@@ -14,7 +14,8 @@
 //!   would, so its share stays tracked.
 //!
 //! The rounds of the rows are interleaved and each row's figure is the
-//! median. Everything (`redis-server`, `redis-benchmark`, the trackers'
+//! median. The same on a Redis Cluster, with the tier's own instances,
+//! follows (`fleet.rs`). Everything (`redis-server`, `redis-benchmark`, the trackers'
 //! drains) shares this machine's CPUs: on 2 busy cores the absolute figures
 //! are low and noisy, the ratios between rows are what to read.
 
@@ -28,6 +29,9 @@ use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
 
 use super::BenchError;
+
+#[path = "fleet.rs"]
+mod fleet;
 
 /// The keys `redis-benchmark -r` writes: `key:000000000000` and on.
 const KEYS: u64 = 100_000;
@@ -111,7 +115,7 @@ pub(super) fn rows(rt: &Runtime) -> Result<(), BenchError> {
             sets / base
         );
     }
-    Ok(())
+    fleet::rows(rt)
 }
 
 /// The trackers of some instances: their connections and the tasks that
