@@ -207,7 +207,7 @@ pub(crate) fn encode<T: Serialize + ?Sized>(
         None => (FORMAT, 0),
     };
     let shape = match check {
-        Check::Type(fingerprint) => fingerprint,
+        Check::Type { fingerprint, .. } => fingerprint,
         Check::Value => {
             format |= VALUE_TAG;
             shape::write::tag_of(value).map_err(|e| Error::Encode(e.to_string()))?
@@ -304,19 +304,27 @@ pub(crate) fn decode<T: DeserializeOwned>(
         compute_ms: u32::from_le_bytes(*compute),
     };
     let shape = u64::from_le_bytes(shape.try_into().unwrap_or_default());
-    let expect = match (check, format & VALUE_TAG != 0) {
-        (Check::Type(fingerprint), false) if fingerprint == shape => None,
-        (Check::Value, true) => Some(shape),
-        _ => return Err(Error::Shape("written by a type of another shape")),
+    let read = match (check, format & VALUE_TAG != 0) {
+        (Check::Type { fingerprint, .. }, false) if fingerprint != shape => None,
+        (Check::Type { holds_strings, .. }, false) if !holds_strings => Some(Read::Uncounted),
+        (Check::Type { .. }, false) => Some(Read::Counted),
+        (Check::Value, true) => Some(Read::Tagged(shape)),
+        _ => None,
     };
+    let read = read.ok_or(Error::Shape("written by a type of another shape"))?;
     let value = if format & COMPRESSED != 0 {
         // What the value would have taken uncompressed, within the limit.
         let room = limit.saturating_sub(1 + HEADER + tag);
-        decode_payload(&compress::unpack(payload, room)?, expect)?
+        decode_payload(&compress::unpack(payload, room)?, read)?
     } else {
-        decode_payload(payload, expect)?
+        decode_payload(payload, read)?
     };
     Ok((value, meta))
+}
+
+/// bincode's error, as ours.
+fn decoded(error: bincode::error::DecodeError) -> Error {
+    Error::Decode(error.to_string())
 }
 
 fn check_size(size: usize, limit: usize) -> Result<(), Error> {
@@ -326,10 +334,23 @@ fn check_size(size: usize, limit: usize) -> Result<(), Error> {
     Ok(())
 }
 
-/// Decodes with a bincode byte limit scaled to the payload's size, so that
-/// a corrupt length prefix can't make bincode allocate far more memory than
-/// the stored value could describe; with `tag`, checks that what the reader
-/// read has that shape tag.
+/// How a payload is decoded.
+#[derive(Debug, Clone, Copy)]
+enum Read {
+    /// With bincode counting what it allocates.
+    Counted,
+    /// Without: a type that holds no string or byte buffer, whose traced
+    /// shape says nothing is allocated at a length the bytes claim.
+    /// bincode's counting costs a check per element (8 instructions per
+    /// `f64` of a `Vec<f64>`).
+    Uncounted,
+    /// Counted, and the reader's shape tag checked against this one.
+    Tagged(u64),
+}
+
+/// Decodes as `read` says. Counted, with a bincode byte limit scaled to the
+/// payload's size, so that a corrupt length prefix can't make bincode
+/// allocate far more memory than the stored value could describe.
 ///
 /// bincode counts what a value takes in memory, not on the wire: a `u64`
 /// under 251 is one byte stored and eight counted, a `u128` sixteen. So a
@@ -340,12 +361,19 @@ fn check_size(size: usize, limit: usize) -> Result<(), Error> {
 /// those serde itself preallocates at most 1 MiB for a claimed length, and
 /// decoding fails when the bytes run out. bincode's limit is a const
 /// generic, hence the tiers.
-fn decode_payload<T: DeserializeOwned>(payload: &[u8], tag: Option<u64>) -> Result<T, Error> {
+fn decode_payload<T: DeserializeOwned>(payload: &[u8], read: Read) -> Result<T, Error> {
     const KIB: usize = 1 << 10;
     const MIB: usize = 1 << 20;
     // 4 GiB where usize has room (all that an over-16-MiB payload may count).
     const HUGE: usize = u32::MAX as usize;
+    let tag = match read {
+        Read::Uncounted | Read::Counted => None,
+        Read::Tagged(tag) => Some(tag),
+    };
     let result = match payload.len() {
+        _ if matches!(read, Read::Uncounted) => {
+            bincode::serde::decode_from_slice(payload, CONFIG).map_err(decoded)
+        }
         n if n <= 4 * KIB => decode_within::<T, { 64 * KIB }>(payload, tag),
         n if n <= 64 * KIB => decode_within::<T, { MIB }>(payload, tag),
         n if n <= MIB => decode_within::<T, { 16 * MIB }>(payload, tag),
@@ -367,7 +395,6 @@ fn decode_within<T: DeserializeOwned, const LIMIT: usize>(
     tag: Option<u64>,
 ) -> Result<(T, usize), Error> {
     let config = CONFIG.with_limit::<LIMIT>();
-    let decoded = |e: bincode::error::DecodeError| Error::Decode(e.to_string());
     let Some(tag) = tag else {
         return bincode::serde::decode_from_slice(payload, config).map_err(decoded);
     };
@@ -389,7 +416,10 @@ mod tests {
 
     const LIMIT: usize = 1 << 20;
     /// A type's fingerprint, as a cached function checks values.
-    const TYPE: Check = Check::Type(0x0123_4567_89ab_cdef);
+    const TYPE: Check = Check::Type {
+        fingerprint: 0x0123_4567_89ab_cdef,
+        holds_strings: true,
+    };
     const META: Meta = Meta {
         fresh_until_ms: 1_700_000_000_123,
         compute_ms: 250,
@@ -645,7 +675,10 @@ mod tests {
     fn a_fingerprint_check_reads_only_its_own_fingerprint() {
         let bytes = encode(&7u64, TYPE, META, None, LIMIT, None).unwrap();
         assert_eq!(decode::<u64>(&bytes, TYPE, None, LIMIT).unwrap().0, 7);
-        let other = Check::Type(0x0123_4567_89ab_cdee);
+        let other = Check::Type {
+            fingerprint: 0x0123_4567_89ab_cdee,
+            holds_strings: true,
+        };
         let err = decode::<u64>(&bytes, other, None, LIMIT).unwrap_err();
         assert!(matches!(err, Error::Shape(_)), "{err}");
         // A value tagged per value is not read by a fingerprint check, nor

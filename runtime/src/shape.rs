@@ -46,8 +46,14 @@ pub(crate) struct Traced {
 /// What a value's header holds, and a read compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Check {
-    /// The reading type's fingerprint (its first 8 bytes).
-    Type(u64),
+    /// The reading type's fingerprint (its first 8 bytes), and whether the
+    /// type holds a string or byte buffer: one that doesn't can't be made to
+    /// allocate what a corrupt length claims (serde caps what it reserves
+    /// for a sequence), so it is decoded without bincode's counting.
+    Type {
+        fingerprint: u64,
+        holds_strings: bool,
+    },
     /// Each value's own tag, computed as it is written and as it is read.
     Value,
 }
@@ -59,12 +65,15 @@ pub(crate) enum Check {
 pub(crate) fn traced<V: DeserializeOwned>() -> Traced {
     let traced = std::panic::catch_unwind(trace::fingerprint::<V>);
     match traced {
-        Ok(Ok(key)) => {
+        Ok(Ok(traced)) => {
             let mut first = [0; 8];
-            first.copy_from_slice(&key[..8]);
+            first.copy_from_slice(&traced.bytes[..8]);
             Traced {
-                key,
-                check: Check::Type(u64::from_le_bytes(first)),
+                key: traced.bytes,
+                check: Check::Type {
+                    fingerprint: u64::from_le_bytes(first),
+                    holds_strings: traced.holds_strings,
+                },
             }
         }
         Ok(Err(why)) => untraced::<V>(

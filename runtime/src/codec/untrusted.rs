@@ -18,10 +18,26 @@ const META: Meta = Meta {
     compute_ms: 250,
 };
 const KEY: &str = "app:m::f:{0123456789abcdef0123456789abcdef}";
-/// A type's fingerprint, for the fast check.
-const TYPE: Check = Check::Type(0x5eed_5eed_5eed_5eed);
-/// Both checks: the fingerprint, and each value's own tag.
-const CHECKS: [Check; 2] = [TYPE, Check::Value];
+/// A type's fingerprint, for the fast check (counted: a type that holds strings).
+const TYPE: Check = Check::Type {
+    fingerprint: 0x5eed_5eed_5eed_5eed,
+    holds_strings: true,
+};
+
+/// The checks a reader of a type that `holds_strings` (or not) may make:
+/// its fingerprint (decoded uncounted if it holds none), and each value's
+/// own tag. A reader never claims to hold no string when it does: its
+/// check comes from tracing its own type.
+fn checks(holds_strings: bool) -> [Check; 2] {
+    let fingerprint = 0x5eed_5eed_5eed_5eed;
+    [
+        Check::Type {
+            fingerprint,
+            holds_strings,
+        },
+        Check::Value,
+    ]
+}
 
 fn signer() -> &'static Signer {
     static SIGNER: std::sync::OnceLock<Signer> = std::sync::OnceLock::new();
@@ -132,30 +148,21 @@ impl Mutation {
 /// Decodes `bytes` as each of the tested types, unsigned and signed: none
 /// may panic, and no signed decode may return a value unless `signed_ok`.
 fn decode_as_everything(bytes: &[u8], signed_ok: bool) -> Result<(), TestCaseError> {
-    for check in CHECKS {
-        decode_as_everything_checking(bytes, check, signed_ok)?;
-    }
-    Ok(())
-}
-
-fn decode_as_everything_checking(
-    bytes: &[u8],
-    check: Check,
-    signed_ok: bool,
-) -> Result<(), TestCaseError> {
-    let _ = decode::<u64>(bytes, check, None, LIMIT);
-    let _ = decode::<String>(bytes, check, None, LIMIT);
-    let _ = decode::<Vec<f64>>(bytes, check, None, LIMIT);
-    let _ = decode::<Record>(bytes, check, None, LIMIT);
-    let _ = decode::<Nested>(bytes, check, None, LIMIT);
-    let _ = decode::<Vec<u8>>(bytes, check, None, LIMIT);
-    if !signed_ok {
-        prop_assert!(decode::<u64>(bytes, check, seal(), LIMIT).is_err());
-        prop_assert!(decode::<String>(bytes, check, seal(), LIMIT).is_err());
-        prop_assert!(decode::<Vec<f64>>(bytes, check, seal(), LIMIT).is_err());
-        prop_assert!(decode::<Record>(bytes, check, seal(), LIMIT).is_err());
-        prop_assert!(decode::<Nested>(bytes, check, seal(), LIMIT).is_err());
-        prop_assert!(decode::<Vec<u8>>(bytes, check, seal(), LIMIT).is_err());
+    for (strings, plain) in checks(true).into_iter().zip(checks(false)) {
+        let _ = decode::<u64>(bytes, plain, None, LIMIT);
+        let _ = decode::<String>(bytes, strings, None, LIMIT);
+        let _ = decode::<Vec<f64>>(bytes, plain, None, LIMIT);
+        let _ = decode::<Record>(bytes, strings, None, LIMIT);
+        let _ = decode::<Nested>(bytes, plain, None, LIMIT);
+        let _ = decode::<Vec<u8>>(bytes, plain, None, LIMIT);
+        if !signed_ok {
+            prop_assert!(decode::<u64>(bytes, plain, seal(), LIMIT).is_err());
+            prop_assert!(decode::<String>(bytes, strings, seal(), LIMIT).is_err());
+            prop_assert!(decode::<Vec<f64>>(bytes, plain, seal(), LIMIT).is_err());
+            prop_assert!(decode::<Record>(bytes, strings, seal(), LIMIT).is_err());
+            prop_assert!(decode::<Nested>(bytes, plain, seal(), LIMIT).is_err());
+            prop_assert!(decode::<Vec<u8>>(bytes, plain, seal(), LIMIT).is_err());
+        }
     }
     Ok(())
 }
@@ -165,9 +172,11 @@ fn decode_as_everything_checking(
 /// them decodes without a panic and is refused by a signed cache.
 fn check<T: Serialize + DeserializeOwned>(
     value: &T,
+    holds_strings: bool,
     change: &Mutation,
 ) -> Result<(), TestCaseError> {
-    for (check, compress) in CHECKS.into_iter().flat_map(|c| [(c, None), (c, Some(0))]) {
+    let checks = checks(holds_strings);
+    for (check, compress) in checks.into_iter().flat_map(|c| [(c, None), (c, Some(0))]) {
         let plain = encode(value, check, META, None, LIMIT, compress).unwrap();
         let signed = encode(value, check, META, seal(), LIMIT, compress).unwrap();
         let (back, meta) = decode::<T>(&plain, check, None, LIMIT).unwrap();
@@ -250,27 +259,27 @@ proptest! {
 
     #[test]
     fn mutated_u64s(value in any::<u64>(), change in mutation()) {
-        check(&value, &change)?;
+        check(&value, false, &change)?;
     }
 
     #[test]
     fn mutated_strings(value in any::<String>(), change in mutation()) {
-        check(&value, &change)?;
+        check(&value, true, &change)?;
     }
 
     #[test]
     fn mutated_f64_vecs(value in prop::collection::vec(any::<f64>(), 0..64), change in mutation()) {
-        check(&value, &change)?;
+        check(&value, false, &change)?;
     }
 
     #[test]
     fn mutated_records(value in record(), change in mutation()) {
-        check(&value, &change)?;
+        check(&value, true, &change)?;
     }
 
     #[test]
     fn mutated_nested_options_and_vecs(value in nested(), change in mutation()) {
-        check(&value, &change)?;
+        check(&value, false, &change)?;
     }
 
     #[test]
@@ -278,7 +287,7 @@ proptest! {
         // They do compress: the mutations hit compressed envelopes.
         let bytes = encode(&value, TYPE, META, None, LIMIT, Some(0)).unwrap();
         prop_assert_eq!(bytes[0], FORMAT | COMPRESSED);
-        check(&value, &change)?;
+        check(&value, true, &change)?;
     }
 
     #[test]
@@ -304,7 +313,7 @@ proptest! {
     ) {
         // One byte each on the wire, eight in memory: valid values claim
         // far more than their bytes, and must still decode.
-        check(&value, &change)?;
+        check(&value, false, &change)?;
     }
 
     #[test]
@@ -323,6 +332,11 @@ proptest! {
         prop_assert!(decode::<Vec<u64>>(&bytes, TYPE, None, LIMIT).is_err());
         prop_assert!(decode::<Vec<Vec<u8>>>(&bytes, TYPE, None, LIMIT).is_err());
         prop_assert!(decode::<Nested>(&bytes, TYPE, None, LIMIT).is_err());
+        // Uncounted, as a type without strings is read: serde's cap alone.
+        let [plain, _] = checks(false);
+        prop_assert!(decode::<Vec<u8>>(&bytes, plain, None, LIMIT).is_err());
+        prop_assert!(decode::<Vec<u64>>(&bytes, plain, None, LIMIT).is_err());
+        prop_assert!(decode::<Nested>(&bytes, plain, None, LIMIT).is_err());
     }
 }
 

@@ -15,7 +15,25 @@ use super::trace::{Untraceable, fingerprint};
 use super::*;
 
 fn fp<T: DeserializeOwned>() -> [u8; 16] {
-    fingerprint::<T>().unwrap_or_else(|why| panic!("{}: {why}", std::any::type_name::<T>()))
+    let traced = fingerprint::<T>();
+    traced
+        .unwrap_or_else(|why| panic!("{}: {why}", std::any::type_name::<T>()))
+        .bytes
+}
+
+/// Whether `T` holds a string or byte buffer, by its trace.
+fn holds_strings<T: DeserializeOwned>() -> bool {
+    fingerprint::<T>().unwrap().holds_strings
+}
+
+#[test]
+fn a_trace_says_whether_a_type_holds_strings() {
+    assert!(!holds_strings::<Vec<f64>>());
+    assert!(!holds_strings::<(u64, Option<Vec<u8>>, [u16; 3])>());
+    assert!(holds_strings::<Tree>(), "a String deep inside");
+    assert!(holds_strings::<Vec<Option<String>>>());
+    assert!(!holds_strings::<List>());
+    assert!(holds_strings::<Expr>(), "in one variant only");
 }
 
 /// Two versions of the same types, as two builds would have them.
@@ -281,7 +299,7 @@ fn what_can_t_be_traced_is_checked_per_value() {
     assert_eq!(picky.check, Check::Value);
     assert_eq!(picky, traced::<Picky>(), "its key part is stable too");
     assert_ne!(picky.key, traced::<String>().key);
-    assert!(matches!(traced::<v1::Bounds>().check, Check::Type(_)));
+    assert!(matches!(traced::<v1::Bounds>().check, Check::Type { .. }));
 }
 
 #[test]

@@ -66,8 +66,16 @@ impl fmt::Display for Untraceable {
     }
 }
 
-/// The shape of `T` as 16 bytes, or why it has none.
-pub(crate) fn fingerprint<T: DeserializeOwned>() -> Result<[u8; 16], Untraceable> {
+/// The shape of `T`: its fingerprint, and whether it holds a string or a
+/// byte buffer (which bincode allocates at the length the bytes claim).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Fingerprint {
+    pub(crate) bytes: [u8; 16],
+    pub(crate) holds_strings: bool,
+}
+
+/// The shape of `T`, or why it has none.
+pub(crate) fn fingerprint<T: DeserializeOwned>() -> Result<Fingerprint, Untraceable> {
     let mut tracer = Tracer::default();
     let mut root = Format::Unknown;
     for _ in 0..ATTEMPTS {
@@ -499,18 +507,22 @@ impl Tracer {
 
     /// The fingerprint of a complete trace: BLAKE3 over the shape written
     /// out from `root`, containers numbered in order of first appearance.
-    fn hash(&self, root: &Format) -> [u8; 16] {
+    fn hash(&self, root: &Format) -> Fingerprint {
         let mut out = Writer {
             tracer: self,
             numbers: vec![None; self.containers.len()],
             next: 0,
             hasher: blake3::Hasher::new(),
+            strings: false,
         };
         out.hasher.update(b"redis-cached/shape/1");
         out.format(root);
-        let mut first = [0; 16];
-        first.copy_from_slice(&out.hasher.finalize().as_bytes()[..16]);
-        first
+        let mut bytes = [0; 16];
+        bytes.copy_from_slice(&out.hasher.finalize().as_bytes()[..16]);
+        Fingerprint {
+            bytes,
+            holds_strings: out.strings,
+        }
     }
 }
 
@@ -520,6 +532,8 @@ struct Writer<'a> {
     numbers: Vec<Option<u64>>,
     next: u64,
     hasher: blake3::Hasher,
+    /// Whether a string or byte buffer was written.
+    strings: bool,
 }
 
 impl Writer<'_> {
@@ -553,6 +567,7 @@ impl Writer<'_> {
         match format {
             Format::Unknown => self.byte(b'?'),
             Format::Leaf(kind) => {
+                self.strings |= matches!(kind, Kind::Str | Kind::Bytes);
                 self.byte(b'L');
                 self.byte(*kind as u8);
             }
