@@ -57,6 +57,15 @@ const VALUE_TAG: u8 = 4;
 /// 4 (compressed), 5 (both).
 const BEFORE_SHAPES: std::ops::RangeInclusive<u8> = 2..=5;
 
+/// Why a value is not read ([`Error::Shape`]), as a log line finishes
+/// "a cached value …".
+const BEFORE_SHAPES_WROTE: &str =
+    "was written by a release of redis-cached that did not record shapes";
+const ANOTHER_TYPE_WROTE: &str = "was written by a type of another shape \
+     (a deploy changed the type, or another type shares the key)";
+const ANOTHER_VALUE_WROTE: &str = "was written by a value of another shape \
+     (a deploy changed the type, or another type shares the key)";
+
 /// The threshold of `compress = true` on a cache without
 /// `compress_above`: values of up to 1 KiB gain little from LZ4 (a few
 /// hundred bytes at best) and would pay its time on every write.
@@ -260,9 +269,7 @@ pub(crate) fn decode<T: DeserializeOwned>(
         None => return Err(Error::Decode("empty value".into())),
         Some(&format) if format & !7 == FORMAT => format,
         Some(format) if BEFORE_SHAPES.contains(format) => {
-            return Err(Error::Shape(
-                "written by a release that did not record shapes",
-            ));
+            return Err(Error::Shape(BEFORE_SHAPES_WROTE));
         }
         Some(other) => return Err(Error::Decode(format!("unknown format version {other}"))),
     };
@@ -311,7 +318,7 @@ pub(crate) fn decode<T: DeserializeOwned>(
         (Check::Value, true) => Some(Read::Tagged(shape)),
         _ => None,
     };
-    let read = read.ok_or(Error::Shape("written by a type of another shape"))?;
+    let read = read.ok_or(Error::Shape(ANOTHER_TYPE_WROTE))?;
     let value = if format & COMPRESSED != 0 {
         // What the value would have taken uncompressed, within the limit.
         let room = limit.saturating_sub(1 + HEADER + tag);
@@ -402,7 +409,7 @@ fn decode_within<T: DeserializeOwned, const LIMIT: usize>(
     let ((value, read), len) =
         bincode::serde::seed_decode_from_slice(seed, payload, config).map_err(decoded)?;
     if read != tag {
-        return Err(Error::Shape("written by a value of another shape"));
+        return Err(Error::Shape(ANOTHER_VALUE_WROTE));
     }
     Ok((value, len))
 }

@@ -325,13 +325,14 @@ impl Store {
         if logged.contains(name) {
             tracing::debug!(
                 function = name,
-                "redis-cached: a cached value has another shape ({why}); the function runs and its value replaces it"
+                "redis-cached: a cached value {why}; the function runs and its value replaces it"
             );
         } else {
             logged.insert(name.into());
             tracing::warn!(
                 function = name,
-                "redis-cached: a cached value has another shape ({why}): a deploy changed the type, or another type shares the key; the function runs and its value replaces it (logged once per function)"
+                "redis-cached: a cached value {why}; the function runs and its value replaces it \
+                 (logged once per function)"
             );
         }
         Outcome::Miss
