@@ -1264,11 +1264,10 @@ fn show_stats(name: &str, s: Stats) {
 }
 
 fn run() -> Result<(), BenchError> {
-    let server = redis_test::server::RedisServer::new();
-    let (host, port) = server
-        .host_and_port()
-        .ok_or("redis-test gave no TCP address")?;
-    let url = format!("redis://{host}:{port}");
+    // The workspace's test harness starts it and waits until it answers.
+    let server = harness::Server::start();
+    let (host, port) = ("127.0.0.1", server.port());
+    let url = server.url().to_owned();
     URL.set(url.clone()).map_err(|_| "URL set twice")?;
 
     let one = tokio::runtime::Builder::new_current_thread()
@@ -1281,16 +1280,7 @@ fn run() -> Result<(), BenchError> {
         .build()
         .map_err(|e| format!("tokio runtime: {e}"))?;
     let client = redis::Client::open(url.as_str())?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut admin = loop {
-        match client.get_connection() {
-            Ok(conn) => break conn,
-            Err(e) if Instant::now() > deadline => {
-                return Err(format!("redis-server at {url} never answered: {e}").into());
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(20)),
-        }
-    };
+    let mut admin = client.get_connection()?;
     let info: String = redis::cmd("INFO").arg("server").query(&mut admin)?;
     let version = info
         .lines()

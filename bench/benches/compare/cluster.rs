@@ -8,7 +8,6 @@ use std::sync::{LazyLock, OnceLock};
 use std::time::Duration;
 
 use redis_cached::{Cache, redis_cached};
-use redis_test::cluster::{RedisCluster, RedisClusterConfiguration};
 
 use super::{
     AsyncCall, Bench, BenchError, CACHE, Kind, LATENCY_ROUND, OursAsync, OursSync, ROUNDS, Samples,
@@ -54,15 +53,11 @@ impl SyncCall<u64> for ClusterSync {
 }
 
 /// Starts the cluster; it stops when the returned value is dropped.
-pub(super) fn start() -> Result<RedisCluster, BenchError> {
-    let cluster = RedisCluster::new(RedisClusterConfiguration::default());
-    let nodes: Vec<String> = cluster
-        .iter_servers()
-        .filter_map(|server| server.host_and_port())
-        .map(|(host, port)| format!("redis://{host}:{port}"))
-        .collect();
+pub(super) fn start() -> Result<harness::Cluster, BenchError> {
+    // 3 primaries, started by the workspace's test harness, serving every slot.
+    let cluster = harness::Cluster::start();
     NODES
-        .set(nodes.join(","))
+        .set(cluster.url())
         .map_err(|_| "cluster nodes set twice")?;
     Ok(cluster)
 }
@@ -70,13 +65,10 @@ pub(super) fn start() -> Result<RedisCluster, BenchError> {
 impl Bench {
     /// The cluster rows; [`start`] must have run.
     pub(super) fn cluster(&mut self) -> Result<(), BenchError> {
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while let Err(e) = self.one.block_on(CLUSTER.ping()) {
-            if std::time::Instant::now() > deadline {
-                return Err(format!("ours on the cluster: ping: {e}").into());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        harness::retry(Duration::from_secs(20), Duration::from_millis(100), || {
+            self.one.block_on(CLUSTER.ping())
+        })
+        .map_err(|e| format!("ours on the cluster: ping: {e}"))?;
         for kind in [Kind::Hit, Kind::Miss] {
             self.cluster_latency(kind)?;
         }
