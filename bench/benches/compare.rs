@@ -55,7 +55,7 @@
 //!
 //! A run of every hit, miss and hits/s row also draws them as a chart
 //! (`compare/chart.rs`) into `target/bench-chart.svg`; `bench/chart.svg`, which
-//! the README shows, is a copy of one.
+//! bench/README.md shows, is a copy of one.
 //!
 //! Method: each contestant is warmed up, then the contestants of a row take
 //! turns (A B C A B C …) for [`ROUNDS`] rounds; a contestant's figure is its
