@@ -64,8 +64,8 @@
 //! (`Cache::stats`); a wrong value, a miscount or a cache error makes the
 //! benchmark exit non-zero.
 //!
-//! The files, by job: `compare/fixtures.rs` (values, cached functions,
-//! caches), `compare/baselines.rs` (the hand-written pattern, and every
+//! The files, by job: `compare/fixtures.rs` (cached functions of the
+//! values every bench shares, `shared/values.rs`, and the caches), `compare/baselines.rs` (the hand-written pattern, and every
 //! contestant behind one interface), `compare/timing.rs` (rounds, medians,
 //! checks), `compare/table.rs` (the printed table), `compare/rows.rs` (the
 //! hit, miss, digest, hits/s and in-process rows), one file per further
@@ -98,6 +98,8 @@ mod table;
 mod timing;
 #[path = "compare/tracking.rs"]
 mod tracking;
+#[path = "shared/values.rs"]
+mod values;
 
 // What the files above share, named here so each reaches it as `super::…`.
 use baselines::{

@@ -73,6 +73,7 @@ mod miss;
 mod redact;
 mod renew;
 mod runtimes;
+mod shape;
 mod sign;
 mod spec;
 mod store;

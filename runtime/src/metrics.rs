@@ -23,6 +23,7 @@ pub(crate) struct Metrics {
     misses: AtomicU64,
     stores: AtomicU64,
     errors: AtomicU64,
+    shape_mismatches: AtomicU64,
 }
 
 /// What the counters of a [`Cache`](crate::Cache) read at one moment.
@@ -50,6 +51,12 @@ pub struct Stats {
     /// logged: at `warn`, or at `debug` when its cause was logged already
     /// (Redis known to be down, an unusable default cache).
     pub errors: u64,
+    /// Values found under a key but written by a type of another serde
+    /// shape (another build, another type behind the same typed-API key),
+    /// or by a release before shapes were recorded. Each was a miss, also
+    /// counted in [`misses`](Self::misses); the first of each function was
+    /// logged at `warn`. See the README's "Key format".
+    pub shape_mismatches: u64,
 }
 
 /// One thing a cached call did, for [`Metrics::record`].
@@ -66,6 +73,8 @@ pub(crate) enum Event {
     Store,
     /// A failure of the cache access `op` (`read`, `write`, `key`, `lock`…).
     Error(&'static str, ErrorKind),
+    /// A value of another shape was read: a miss, not an error.
+    Mismatch,
     /// A miss found another process holding the key's lock, and waited.
     LockWait,
     /// A hit due for a refresh (`stale`, `refresh`) claimed it.
@@ -87,6 +96,7 @@ impl Metrics {
             Event::Miss => &self.misses,
             Event::Store => &self.stores,
             Event::Error(..) => &self.errors,
+            Event::Mismatch => &self.shape_mismatches,
             Event::LockWait | Event::Refresh | Event::Lookup(_) | Event::Body(_) => {
                 return export(name, event);
             }
@@ -103,6 +113,7 @@ impl Metrics {
             misses: self.misses.load(Relaxed),
             stores: self.stores.load(Relaxed),
             errors: self.errors.load(Relaxed),
+            shape_mismatches: self.shape_mismatches.load(Relaxed),
         }
     }
 }

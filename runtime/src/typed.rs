@@ -22,7 +22,7 @@ use crate::backend::{Async, Io};
 use crate::backend::{Blocking, block_on};
 use crate::cache::Cache;
 use crate::call;
-use crate::codec;
+use crate::codec::Reading;
 use crate::error::public::Error;
 use crate::key::TYPED;
 use crate::spec::{Always, OkOnly, values};
@@ -246,7 +246,7 @@ impl Cache {
         let key = self.named(key);
         let (found, _) = self
             .store()
-            .try_read(io, &key, TYPED, codec::decode::<T>, None)
+            .try_read(io, &key, TYPED, Reading::of(), None)
             .await?;
         Ok(found.map(|(value, _)| value))
     }

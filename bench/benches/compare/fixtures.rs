@@ -11,7 +11,7 @@ use std::time::Duration;
 use cached::AsyncRedisCache;
 use cached::macros::concurrent_cached;
 use redis_cached::{Cache, redis_cached};
-use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde::{Serialize, de::DeserializeOwned};
 
 use super::BenchError;
 
@@ -85,36 +85,9 @@ pub(super) fn connect(url: &str) -> Result<(), BenchError> {
 }
 
 // ---------------------------------------------------------------------------
-// The values
+// The values: those of every bench (`shared/values.rs`)
 
-/// About 1 KiB encoded.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(super) struct Record {
-    pub(super) id: u64,
-    pub(super) name: String,
-    pub(super) email: String,
-    pub(super) scores: Vec<u32>,
-    pub(super) tags: Vec<String>,
-}
-
-pub(super) fn small(id: u64) -> u64 {
-    id * 3
-}
-
-pub(super) fn record(id: u64) -> Record {
-    Record {
-        id,
-        name: format!("customer number {id:>20}"),
-        email: format!("customer.{id}@example.invalid"),
-        scores: (0..200).map(|i| u32::MAX - i).collect(),
-        tags: (0..8).map(|i| format!("tag-{i:>8}")).collect(),
-    }
-}
-
-/// 8192 `f64`s: 64 KiB.
-pub(super) fn series(id: u64) -> Vec<f64> {
-    (0..8192).map(|i| (id + i) as f64 * 1.000_001).collect()
-}
+pub(super) use super::values::{Record, record, series, small};
 
 // ---------------------------------------------------------------------------
 // Each contestant's cached functions, per value size

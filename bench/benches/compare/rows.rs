@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use cached::ConcurrentCachedAsync;
 use redis::Commands;
 use redis::aio::MultiplexedConnection;
-use redis_cached::__private::{Spec, digest};
+use redis_cached::__private::{Always, Shape, Spec, digest, values};
 use tokio::runtime::Runtime;
 
 use super::{
@@ -246,9 +246,11 @@ impl Bench {
     /// One call's key digest for an argument of this size: ours (BLAKE3)
     /// against key format 2's xxh3-128 over the same bytes.
     pub(super) fn key_digest<S: Size>(&mut self) -> Result<(), BenchError> {
-        static SPEC: Spec = Spec::new("bench::key_digest", 600_000);
+        static SHAPE: Shape = Shape::new();
+        static SPEC: Spec = Spec::new("bench::key_digest", 600_000, &SHAPE);
         let arg = S::make(HIT_ID);
-        let blake3 = || digest::<S::V>(&SPEC, |k| k.arg(black_box(&arg)));
+        let values = values::<Always, S::V>();
+        let blake3 = || digest(&SPEC, values, |k| k.arg(black_box(&arg)));
         let xxh3 = || xxh3_digest::<S::V, S::V>("bench::key_digest", black_box(&arg));
         // Size rounds on a first pass, then interleave.
         let started = Instant::now();

@@ -18,6 +18,10 @@ const META: Meta = Meta {
     compute_ms: 250,
 };
 const KEY: &str = "app:m::f:{0123456789abcdef0123456789abcdef}";
+/// A type's fingerprint, for the fast check.
+const TYPE: Check = Check::Type(0x5eed_5eed_5eed_5eed);
+/// Both checks: the fingerprint, and each value's own tag.
+const CHECKS: [Check; 2] = [TYPE, Check::Value];
 
 fn signer() -> &'static Signer {
     static SIGNER: std::sync::OnceLock<Signer> = std::sync::OnceLock::new();
@@ -128,19 +132,30 @@ impl Mutation {
 /// Decodes `bytes` as each of the tested types, unsigned and signed: none
 /// may panic, and no signed decode may return a value unless `signed_ok`.
 fn decode_as_everything(bytes: &[u8], signed_ok: bool) -> Result<(), TestCaseError> {
-    let _ = decode::<u64>(bytes, None, LIMIT);
-    let _ = decode::<String>(bytes, None, LIMIT);
-    let _ = decode::<Vec<f64>>(bytes, None, LIMIT);
-    let _ = decode::<Record>(bytes, None, LIMIT);
-    let _ = decode::<Nested>(bytes, None, LIMIT);
-    let _ = decode::<Vec<u8>>(bytes, None, LIMIT);
+    for check in CHECKS {
+        decode_as_everything_checking(bytes, check, signed_ok)?;
+    }
+    Ok(())
+}
+
+fn decode_as_everything_checking(
+    bytes: &[u8],
+    check: Check,
+    signed_ok: bool,
+) -> Result<(), TestCaseError> {
+    let _ = decode::<u64>(bytes, check, None, LIMIT);
+    let _ = decode::<String>(bytes, check, None, LIMIT);
+    let _ = decode::<Vec<f64>>(bytes, check, None, LIMIT);
+    let _ = decode::<Record>(bytes, check, None, LIMIT);
+    let _ = decode::<Nested>(bytes, check, None, LIMIT);
+    let _ = decode::<Vec<u8>>(bytes, check, None, LIMIT);
     if !signed_ok {
-        prop_assert!(decode::<u64>(bytes, seal(), LIMIT).is_err());
-        prop_assert!(decode::<String>(bytes, seal(), LIMIT).is_err());
-        prop_assert!(decode::<Vec<f64>>(bytes, seal(), LIMIT).is_err());
-        prop_assert!(decode::<Record>(bytes, seal(), LIMIT).is_err());
-        prop_assert!(decode::<Nested>(bytes, seal(), LIMIT).is_err());
-        prop_assert!(decode::<Vec<u8>>(bytes, seal(), LIMIT).is_err());
+        prop_assert!(decode::<u64>(bytes, check, seal(), LIMIT).is_err());
+        prop_assert!(decode::<String>(bytes, check, seal(), LIMIT).is_err());
+        prop_assert!(decode::<Vec<f64>>(bytes, check, seal(), LIMIT).is_err());
+        prop_assert!(decode::<Record>(bytes, check, seal(), LIMIT).is_err());
+        prop_assert!(decode::<Nested>(bytes, check, seal(), LIMIT).is_err());
+        prop_assert!(decode::<Vec<u8>>(bytes, check, seal(), LIMIT).is_err());
     }
     Ok(())
 }
@@ -152,24 +167,30 @@ fn check<T: Serialize + DeserializeOwned>(
     value: &T,
     change: &Mutation,
 ) -> Result<(), TestCaseError> {
-    for compress in [None, Some(0)] {
-        let plain = encode(value, META, None, LIMIT, compress).unwrap();
-        let signed = encode(value, META, seal(), LIMIT, compress).unwrap();
-        let (back, meta) = decode::<T>(&plain, None, LIMIT).unwrap();
+    for (check, compress) in CHECKS.into_iter().flat_map(|c| [(c, None), (c, Some(0))]) {
+        let plain = encode(value, check, META, None, LIMIT, compress).unwrap();
+        let signed = encode(value, check, META, seal(), LIMIT, compress).unwrap();
+        let (back, meta) = decode::<T>(&plain, check, None, LIMIT).unwrap();
         prop_assert_eq!(meta, META);
-        prop_assert_eq!(&encode(&back, META, None, LIMIT, compress).unwrap(), &plain);
-        let (back, _) = decode::<T>(&signed, seal(), LIMIT).unwrap();
         prop_assert_eq!(
-            &encode(&back, META, seal(), LIMIT, compress).unwrap(),
+            &encode(&back, check, META, None, LIMIT, compress).unwrap(),
+            &plain
+        );
+        let (back, _) = decode::<T>(&signed, check, seal(), LIMIT).unwrap();
+        prop_assert_eq!(
+            &encode(&back, check, META, seal(), LIMIT, compress).unwrap(),
             &signed
         );
-        prop_assert!(decode::<T>(&plain, seal(), LIMIT).is_err(), "unsigned");
+        prop_assert!(
+            decode::<T>(&plain, check, seal(), LIMIT).is_err(),
+            "unsigned"
+        );
 
         for valid in [plain, signed] {
             let bad = change.apply(&valid);
             prop_assert_ne!(&bad, &valid);
-            let _ = decode::<T>(&bad, None, LIMIT);
-            prop_assert!(decode::<T>(&bad, seal(), LIMIT).is_err());
+            let _ = decode::<T>(&bad, check, None, LIMIT);
+            prop_assert!(decode::<T>(&bad, check, seal(), LIMIT).is_err());
             decode_as_everything(&bad, false)?;
         }
     }
@@ -177,7 +198,7 @@ fn check<T: Serialize + DeserializeOwned>(
 }
 
 /// Records that share most of their strings: values that compress, so that
-/// their envelopes are formats 4 and 5.
+/// their envelopes are compressed.
 fn compressible() -> impl Strategy<Value = Vec<Record>> {
     let names = prop::sample::select(vec![
         "alice",
@@ -199,9 +220,9 @@ fn compressible() -> impl Strategy<Value = Vec<Record>> {
     })
 }
 
-/// An envelope (format 2) whose value starts with a length prefix of `claimed`.
+/// An envelope whose value starts with a length prefix of `claimed`.
 fn claiming(claimed: u64, tail: &[u8]) -> Vec<u8> {
-    let mut bytes = encode(&(), META, None, LIMIT, None).unwrap();
+    let mut bytes = encode(&(), TYPE, META, None, LIMIT, None).unwrap();
     bincode::serde::encode_into_std_write(claimed, &mut bytes, CONFIG).unwrap();
     bytes.extend_from_slice(tail);
     bytes
@@ -217,7 +238,7 @@ proptest! {
     #[test]
     fn random_bytes_never_panic_and_never_pass_a_signed_cache(
         format in prop_oneof![
-            Just(FORMAT), Just(SIGNED), Just(COMPRESSED), Just(SIGNED_COMPRESSED), any::<u8>()
+            (0..8u8).prop_map(|flags| FORMAT | flags), Just(2), Just(5), any::<u8>()
         ],
         rest in prop::collection::vec(any::<u8>(), 0..300),
     ) {
@@ -254,9 +275,9 @@ proptest! {
 
     #[test]
     fn mutated_compressed_records(value in compressible(), change in mutation()) {
-        // They do compress: the mutations hit formats 4 and 5.
-        let bytes = encode(&value, META, None, LIMIT, Some(0)).unwrap();
-        prop_assert_eq!(bytes[0], COMPRESSED);
+        // They do compress: the mutations hit compressed envelopes.
+        let bytes = encode(&value, TYPE, META, None, LIMIT, Some(0)).unwrap();
+        prop_assert_eq!(bytes[0], FORMAT | COMPRESSED);
         check(&value, &change)?;
     }
 
@@ -265,13 +286,13 @@ proptest! {
         claimed in any::<u32>(),
         block in prop::collection::vec(any::<u8>(), 0..300),
     ) {
-        let mut bytes = encode(&(), META, None, LIMIT, None).unwrap();
-        bytes[0] = COMPRESSED;
+        let mut bytes = encode(&(), TYPE, META, None, LIMIT, None).unwrap();
+        bytes[0] |= COMPRESSED;
         bytes.extend_from_slice(&claimed.to_le_bytes());
         bytes.extend_from_slice(&block);
         decode_as_everything(&bytes, false)?;
         if claimed as usize > LIMIT {
-            let text = decode::<Vec<u8>>(&bytes, None, LIMIT).unwrap_err().to_string();
+            let text = decode::<Vec<u8>>(&bytes, TYPE, None, LIMIT).unwrap_err().to_string();
             prop_assert!(text.contains("over the limit"), "{}", text);
         }
     }
@@ -294,14 +315,14 @@ proptest! {
         let bytes = claiming(claimed, &tail);
         // Strings (and bincode's byte buffers) allocate what they claim:
         // bincode's limit refuses the claim first.
-        let text = decode::<String>(&bytes, None, LIMIT).unwrap_err().to_string();
+        let text = decode::<String>(&bytes, TYPE, None, LIMIT).unwrap_err().to_string();
         prop_assert!(text.contains("LimitExceeded"), "{}", text);
         // Sequences decoded through serde: refused (serde preallocates at
         // most 1 MiB for a claimed length, then the bytes run out).
-        prop_assert!(decode::<Vec<u8>>(&bytes, None, LIMIT).is_err());
-        prop_assert!(decode::<Vec<u64>>(&bytes, None, LIMIT).is_err());
-        prop_assert!(decode::<Vec<Vec<u8>>>(&bytes, None, LIMIT).is_err());
-        prop_assert!(decode::<Nested>(&bytes, None, LIMIT).is_err());
+        prop_assert!(decode::<Vec<u8>>(&bytes, TYPE, None, LIMIT).is_err());
+        prop_assert!(decode::<Vec<u64>>(&bytes, TYPE, None, LIMIT).is_err());
+        prop_assert!(decode::<Vec<Vec<u8>>>(&bytes, TYPE, None, LIMIT).is_err());
+        prop_assert!(decode::<Nested>(&bytes, TYPE, None, LIMIT).is_err());
     }
 }
 
@@ -309,9 +330,9 @@ proptest! {
 fn a_gibibyte_string_in_a_few_bytes_is_a_limit_error_not_an_allocation() {
     let bytes = claiming(1 << 30, b"abc");
     assert!(bytes.len() < 32);
-    let err = decode::<String>(&bytes, None, LIMIT).unwrap_err();
+    let err = decode::<String>(&bytes, TYPE, None, LIMIT).unwrap_err();
     assert!(err.to_string().contains("LimitExceeded"), "{err}");
-    let err = decode::<Box<str>>(&bytes, None, LIMIT).unwrap_err();
+    let err = decode::<Box<str>>(&bytes, TYPE, None, LIMIT).unwrap_err();
     assert!(err.to_string().contains("LimitExceeded"), "{err}");
     // Under the cache's own limit the bytes are fine: it is bincode's limit,
     // scaled to the stored size, that refuses the claim.
@@ -323,10 +344,13 @@ fn a_vec_of_small_integers_counting_8_times_its_bytes_decodes() {
     // 4096 one-byte varints: a 4 KiB payload that bincode counts as 32 KiB.
     // Under the old limit of 4 times the payload it was refused, as garbage.
     let value = vec![1u64; 4096];
-    let bytes = encode(&value, META, None, LIMIT, None).unwrap();
-    let (back, _) = decode::<Vec<u64>>(&bytes, None, LIMIT).unwrap();
+    let bytes = encode(&value, TYPE, META, None, LIMIT, None).unwrap();
+    let (back, _) = decode::<Vec<u64>>(&bytes, TYPE, None, LIMIT).unwrap();
     assert_eq!(back, value);
     let value = vec![1u128; 4000];
-    let bytes = encode(&value, META, None, LIMIT, None).unwrap();
-    assert_eq!(decode::<Vec<u128>>(&bytes, None, LIMIT).unwrap().0, value);
+    let bytes = encode(&value, TYPE, META, None, LIMIT, None).unwrap();
+    assert_eq!(
+        decode::<Vec<u128>>(&bytes, TYPE, None, LIMIT).unwrap().0,
+        value
+    );
 }
