@@ -394,8 +394,8 @@ mod validate;
 ///
 /// The expression is evaluated on every call (also by `f_refresh` and
 /// `f_invalidate`) and hashed in place of the arguments; the receiver's type,
-/// the function's type and const parameters, the return type and `version`
-/// still count. The parameters need not be `Serialize`. Not with `skip`.
+/// the function's type and const parameters, the stored type's shape and
+/// `version` still count. The parameters need not be `Serialize`. Not with `skip`.
 ///
 /// ## `name`
 ///
@@ -415,7 +415,7 @@ mod validate;
 /// A string literal, not empty, without whitespace or any of `{ } * ? [ ] \`
 /// (keys use braces as a hash tag, and invalidation matches with a glob). Two
 /// functions with the same `name` share entries where their arguments and
-/// return type match, and `f_invalidate_all` of one deletes the other's entries.
+/// the shapes of their stored types match, and `f_invalidate_all` of one deletes the other's entries.
 /// Methods are told apart by their receiver's type (also with `skip(self)`),
 /// but same-named associated functions *without* a receiver, in two impls of
 /// one module and with the same argument and return types, share entries
