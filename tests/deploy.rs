@@ -189,7 +189,7 @@ fn assert_read(printed: &Printed) {
 
 /// Every key and its bytes, through a plain or a cluster connection.
 fn dump(conn: &mut impl redis::ConnectionLike) -> BTreeMap<String, Vec<u8>> {
-    let keys = support::sorted_keys(conn);
+    let keys = harness::sorted_keys(conn);
     keys.into_iter()
         .map(|key| {
             let bytes: Vec<u8> = redis::cmd("GET").arg(&key).query(conn).expect("GET");

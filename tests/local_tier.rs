@@ -80,12 +80,14 @@ async fn an_async_function_hits_locally_too() {
     let text = || "a b c".to_owned();
     assert_eq!(words(text()).await, ["a", "b", "c"]);
     let before = CACHE.stats().local_hits;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while CACHE.stats().local_hits == before {
-        assert!(std::time::Instant::now() < deadline, "never hit locally");
+    support::eventually_async("a local hit", || async {
+        if CACHE.stats().local_hits > before {
+            return true;
+        }
         assert_eq!(words(text()).await, ["a", "b", "c"]);
-        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-    }
+        false
+    })
+    .await;
     let gets = redis.command_calls("get");
     assert_eq!(words(text()).await, ["a", "b", "c"]);
     assert_eq!(redis.command_calls("get"), gets);
@@ -309,16 +311,12 @@ async fn an_async_read_is_dropped_locally_when_another_client_writes_the_key() {
 
     /// Calls `label(1)` until it returns `want` from the tier.
     async fn until_local(want: &str) {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        loop {
+        support::eventually_async(&format!("{want} locally"), || async {
             let before = CACHE.stats().local_hits;
             let seen = label(1).await;
-            if seen == want && CACHE.stats().local_hits > before {
-                return;
-            }
-            assert!(std::time::Instant::now() < deadline, "never {want} locally");
-            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-        }
+            seen == want && CACHE.stats().local_hits > before
+        })
+        .await;
     }
 
     assert_eq!(label(1).await, "label 1 #1");

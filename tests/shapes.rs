@@ -134,6 +134,8 @@ fn a_value_of_another_shape_is_a_miss_logged_once_per_function() {
 fn a_value_written_before_shapes_is_a_miss_once_not_an_error() {
     static CACHE: CacheSlot = CacheSlot::new();
     static CALLS: Calls = Calls::new();
+    // Held so that this test's warning is not in another test's capture.
+    let logs = logs::capture();
     let redis = TestRedis::start();
     CACHE.set(redis.cache());
 
@@ -159,6 +161,14 @@ fn a_value_written_before_shapes_is_a_miss_once_not_an_error() {
     assert_eq!(CALLS.get(), 2, "and hit from then on");
     let stats = CACHE.stats();
     assert_eq!((stats.shape_mismatches, stats.errors), (1, 0));
+    let warnings = logs.at("WARN");
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert!(
+        warnings[0].contains("did not record shapes")
+            && warnings[0].contains("function=\"shapes::seven\""),
+        "{}",
+        warnings[0]
+    );
 }
 
 /// Runs a future of the typed API to completion on a one-thread runtime.

@@ -9,7 +9,8 @@
 //! cargo bench -p bench --bench instructions
 //! ```
 //!
-//! Method: this process starts a `redis-server` (through `redis-test`) and
+//! Method: this process starts a `redis-server` (through the workspace's
+//! test harness, `tests/harness`) and
 //! stores every contestant's 64 keys. Then, for each contestant and value, it
 //! runs itself twice under `valgrind --tool=callgrind`, as a child told what to
 //! do by [`CHILD`] (the server's URL by [`URL_VAR`]): the child connects, reads
@@ -70,7 +71,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{LazyLock, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bincode::config::standard;
 use cached::AsyncRedisCache;
@@ -500,7 +501,7 @@ async fn measure<S: Size>(who: Who, n: u64) -> Result<(), BenchError> {
         Who::Cached => hits::<S, _>(who, &mut Cached::<S>(PhantomData), n).await,
         Who::Local => {
             let c = &mut Local::<S>(PhantomData);
-            warm_local(c).await?;
+            warm_local::<S>().await?;
             let before = LOCAL.stats().local_hits;
             hits::<S, _>(who, c, n).await?;
             counted("in-process hits", n, LOCAL.stats().local_hits - before)
@@ -527,19 +528,23 @@ async fn warm<V, C: Hit<V>>(c: &mut C) -> Result<(), BenchError> {
 
 /// Reads every key until one round is answered in process for all of them
 /// (tracking is up and each value is in the tier).
-async fn warm_local<V, C: Hit<V>>(c: &mut C) -> Result<(), BenchError> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let before = LOCAL.stats().local_hits;
-        warm(c).await?;
-        if LOCAL.stats().local_hits - before == KEYS {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            return Err("ours in process: the in-process tier never answered".into());
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+async fn warm_local<S: Size>() -> Result<(), BenchError> {
+    harness::retry_async(
+        Duration::from_secs(60),
+        Duration::from_millis(5),
+        || async {
+            let before = LOCAL.stats().local_hits;
+            warm(&mut Local::<S>(PhantomData)).await?;
+            if LOCAL.stats().local_hits - before == KEYS {
+                Ok(())
+            } else {
+                Err(BenchError::from(
+                    "ours in process: the in-process tier never answered",
+                ))
+            }
+        },
+    )
+    .await
 }
 
 /// `n` calls over the keys in turn, warmed first (but for those warmed
@@ -963,24 +968,19 @@ fn run() -> Result<(), BenchError> {
             return Ok(());
         }
     };
-    let server = redis_test::server::RedisServer::new();
-    let (host, port) = server
-        .host_and_port()
-        .ok_or("redis-test gave no TCP address")?;
-    URL.set(format!("redis://{host}:{port}"))
+    // The workspace's test harness starts it and waits until it answers.
+    let server = harness::Server::start();
+    URL.set(server.url().to_owned())
         .map_err(|_| "URL set twice")?;
     std::fs::create_dir_all(out_dir())?;
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while rt.block_on(CACHE.ping()).is_err() {
-        if Instant::now() > deadline {
-            return Err(format!("redis-server at {} never answered", url()).into());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    harness::retry(harness::PATIENCE, Duration::from_millis(20), || {
+        rt.block_on(CACHE.ping())
+    })
+    .map_err(|e| format!("ours: the cache never reached {}: {e}", url()))?;
     rt.block_on(async {
         store_keys::<Small>().await?;
         store_keys::<OneKib>().await?;

@@ -19,54 +19,52 @@ use syn::{Expr, Ident, Lit, LitStr, Token, UnOp};
 
 use crate::duration;
 
-/// Everything `#[redis_cached(...)]` can say.
+/// Everything `#[redis_cached(...)]` can say, one field per argument. What
+/// each argument means is documented once, on the attribute (`lib.rs`, the
+/// section named after the argument); a field's comment says only how its
+/// value is held here.
 pub(crate) struct Args {
-    /// Time to live: a literal checked here, or an expression for each call.
+    /// `ttl`: see [`Ttl`].
     pub(crate) ttl: Ttl,
-    /// `cache = <expr>`: an expression that derefs to a `Cache`.
+    /// `cache = EXPR`, as written.
     pub(crate) cache: Option<Expr>,
-    /// `skip(a, self)`: parameters left out of the key.
+    /// `skip(a, self)`: the names, as written.
     pub(crate) skip: Option<Given<Vec<Ident>>>,
-    /// `key = <expr>`: the key is this value instead of the arguments.
+    /// `key = EXPR`, as written.
     pub(crate) key: Option<Given<Expr>>,
-    /// `name = "…"`: replaces `module::path::fn_name` in keys.
+    /// `name = "…"`, checked here.
     pub(crate) name: Option<LitStr>,
-    /// `version = N`: mixed into every key of the function.
+    /// `version = N`; 0 when absent.
     pub(crate) version: u32,
-    /// `cache_none = false`: don't store `None`.
+    /// `cache_none = bool`.
     pub(crate) cache_none: Option<Given<bool>>,
-    /// `cache_err = true`: store `Err` too.
+    /// `cache_err = bool`.
     pub(crate) cache_err: Option<Given<bool>>,
-    /// `unless = <closure or fn path>`: when it returns true for a result, don't store it.
+    /// `unless = EXPR` (a closure or fn path), as written.
     pub(crate) unless: Option<Expr>,
-    /// `when = <bool expr>`: evaluated before each call; when false, the
-    /// call skips the cache.
+    /// `when = EXPR`, as written.
     pub(crate) when: Option<Expr>,
-    /// `ttl_of = <closure or fn path>`: a stored value's own TTL, at most `ttl`.
+    /// `ttl_of = EXPR` (a closure or fn path), as written.
     pub(crate) ttl_of: Option<Expr>,
-    /// `sliding = true`: each hit resets the entry's TTL (time-to-idle).
+    /// `sliding = bool`.
     pub(crate) sliding: Option<Given<bool>>,
-    /// `siblings = false`: don't emit `f_invalidate`, `f_refresh`, …
+    /// `siblings = bool`; `true` when absent.
     pub(crate) siblings: bool,
-    /// `lock = 5` / `lock = "5s"`: hold a Redis lock while computing, for at
-    /// most this many milliseconds (positive).
+    /// `lock`, in milliseconds (positive).
     pub(crate) lock_ms: Option<u64>,
-    /// `stale = "30s"`: serve a value this long past its ttl while it is refreshed.
+    /// `stale`, in milliseconds.
     pub(crate) stale_ms: Option<u64>,
-    /// `refresh = "xfetch"`: refresh hot values early (XFetch).
+    /// `refresh = "xfetch"` was given.
     pub(crate) xfetch: bool,
-    /// `beta = 1.5`: XFetch's eagerness (default 1.0); needs `refresh`.
+    /// `beta = F`.
     pub(crate) beta: Option<Given<f64>>,
-    /// `local = N`: keep up to `N` decoded values in this process (positive).
+    /// `local = N` (positive).
     pub(crate) local: Option<Given<u64>>,
-    /// `tags = [EXPR, …]`: string expressions evaluated for each call; the
-    /// entry it stores is deleted by `Cache::invalidate_tag` of any of them.
+    /// `tags = [EXPR, …]`, as written.
     pub(crate) tags: Option<Given<Vec<Expr>>>,
-    /// `crate = "path"`: where generated code finds the runtime, for crates
-    /// that re-export it under another name (default `::redis_cached`).
+    /// `crate = "path"` or `crate = path`.
     pub(crate) krate: Option<syn::Path>,
-    /// `compress = true` / `false`: compress this function's values, or
-    /// never (default: as the cache's `compress_above` says).
+    /// `compress = bool`.
     pub(crate) compress: Option<bool>,
 }
 

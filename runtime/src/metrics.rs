@@ -55,7 +55,7 @@ pub struct Stats {
     /// shape (another build, another type behind the same typed-API key),
     /// or by a release before shapes were recorded. Each was a miss, also
     /// counted in [`misses`](Self::misses); the first of each function was
-    /// logged at `warn`. See the README's "Key format".
+    /// logged at `warn`. See [shapes](crate::guide::key_format#shapes).
     pub shape_mismatches: u64,
     /// Keys of the in-process tier (`local`) that Redis reported written,
     /// deleted or expired, through client-side caching: Redis reports a

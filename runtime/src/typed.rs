@@ -38,7 +38,7 @@ impl Cache {
     /// logged. A Redis failure is returned, as by
     /// [`invalidate_all`](Self::invalidate_all). Counts a hit or a miss.
     ///
-    /// The Redis key is `<prefix>{<key>}` (see the README's "Key format");
+    /// The Redis key is `<prefix>{<key>}` (see the [key format](crate::guide::key_format));
     /// no attribute's key is ever one of these.
     ///
     /// ```

@@ -21,7 +21,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, ProtocolVersion, PushInfo, PushKind, Value};
@@ -51,21 +51,11 @@ enum Mode {
 
 /// Prints the rows.
 pub(super) fn rows(rt: &Runtime) -> Result<(), BenchError> {
-    let server = redis_test::server::RedisServer::new();
-    let (host, port) = server
-        .host_and_port()
-        .ok_or("redis-test gave no TCP address")?;
-    let client = Client::open(format!("redis://{host}:{port}"))?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut admin = loop {
-        match client.get_connection() {
-            Ok(conn) => break conn,
-            Err(e) if Instant::now() > deadline => {
-                return Err(format!("redis-server never answered: {e}").into());
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(20)),
-        }
-    };
+    // Its own server, started (and answering) by the workspace's test harness.
+    let server = harness::Server::start();
+    let (host, port) = ("127.0.0.1", server.port());
+    let client = Client::open(server.url())?;
+    let mut admin = client.get_connection()?;
     let rows = [
         (0, Mode::Broadcast),
         (10, Mode::Broadcast),
@@ -85,10 +75,18 @@ pub(super) fn rows(rt: &Runtime) -> Result<(), BenchError> {
             std::thread::sleep(Duration::from_millis(200));
             pushes[row] += received.load(Ordering::Relaxed);
             drop(held);
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while connected(&mut admin)? > baseline && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
+            // Give the closed connections up to 10 s to be gone from the
+            // server; the next round goes on either way.
+            harness::retry(
+                Duration::from_secs(10),
+                Duration::from_millis(20),
+                || match connected(&mut admin) {
+                    Ok(n) if n > baseline => Err(None),
+                    Ok(_) => Ok(()),
+                    Err(e) => Err(Some(e)),
+                },
+            )
+            .or_else(|e| e.map_or(Ok(()), Err))?;
         }
     }
     println!();

@@ -1,7 +1,6 @@
-//! The values every bench caches, the same three as `compare.rs`'s rows: a
+//! The values every bench caches (`compare`'s rows and `instructions`): a
 //! `u64`, a ~1 KiB struct and a 64 KiB `Vec<f64>`, each made from the call's
-//! argument so a wrong value is seen. Kept in step with `compare.rs`, which
-//! can take them from here.
+//! argument so a wrong value is seen.
 
 use serde::{Deserialize, Serialize};
 

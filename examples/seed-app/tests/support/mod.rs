@@ -1,16 +1,19 @@
-//! What the app's tests share: a throwaway `redis-server`, the app itself as
-//! a process (`seed-app`, `seed-app web`, `seed-app worker`), a headless
-//! Chromium driven over WebDriver, and plain HTTP for tests without one.
+//! What the app's tests share: a throwaway `redis-server` (the workspace's
+//! test harness, `tests/harness`), the app itself as a process (`seed-app`,
+//! `seed-app web`, `seed-app worker`), a headless Chromium driven over
+//! WebDriver, and plain HTTP for tests without one. Every wait goes through
+//! the harness's bounded `retry`, with this app's own patience.
 #![allow(dead_code)] // each test binary uses its own subset
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
-use redis_test::server::RedisServer;
+pub use harness::free_port;
+use harness::{Server, retry, retry_async};
 
 /// How long a test waits for something that should happen in about a second.
 pub const PATIENCE: Duration = Duration::from_secs(20);
@@ -18,74 +21,35 @@ pub const PATIENCE: Duration = Duration::from_secs(20);
 /// Polls `check` every 50 ms until it gives `Some`, or fails the test with
 /// `what` after [`PATIENCE`].
 pub fn wait_until<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    retry(PATIENCE, Duration::from_millis(50), || check().ok_or(()))
+        .unwrap_or_else(|()| panic!("timed out waiting until {what}"))
 }
 
-/// A port nothing listens on now.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-/// A `redis-server` on a free port, killed when dropped.
-pub struct TestRedis {
-    server: Option<RedisServer>,
-    port: u16,
-}
+/// A `redis-server` on a free port, killed when dropped (a
+/// [`harness::Server`], started once it answers `PING`).
+pub struct TestRedis(Server);
 
 impl TestRedis {
     pub fn start() -> Self {
-        Self::start_on(free_port())
+        Self(Server::start())
     }
 
     /// A server on `port` (that of a stopped one, to bring Redis back).
     pub fn start_on(port: u16) -> Self {
-        let server = RedisServer::new_with_addr_tls_modules_and_spawner(
-            redis::ConnectionAddr::Tcp("127.0.0.1".to_owned(), port),
-            None,
-            None,
-            false,
-            None,
-            &[],
-            |cmd| cmd.spawn().expect("start redis-server"),
-        );
-        let redis = Self {
-            server: Some(server),
-            port,
-        };
-        wait_until("redis-server answers PING", || {
-            let mut conn = redis.client().get_connection().ok()?;
-            redis::cmd("PING").query::<String>(&mut conn).ok()
-        });
-        redis
+        Self(Server::builder().port(port).start())
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.0.port()
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn client(&self) -> redis::Client {
-        redis::Client::open(self.url()).expect("a valid URL")
+        self.0.url().to_owned()
     }
 
     /// A plain connection, to look at what the app wrote.
     pub fn conn(&self) -> redis::Connection {
-        self.client()
-            .get_connection()
-            .expect("connect to the test server")
+        self.0.conn()
     }
 
     /// The keys matching `pattern`, sorted.
@@ -100,15 +64,7 @@ impl TestRedis {
 
     /// Stops the server now: the app goes on without Redis.
     pub fn stop(&mut self) {
-        if let Some(mut server) = self.server.take() {
-            server.stop();
-        }
-    }
-}
-
-impl Drop for TestRedis {
-    fn drop(&mut self) {
-        self.stop();
+        self.0.stop();
     }
 }
 
@@ -184,14 +140,12 @@ impl App {
             .status()
             .expect("run kill");
         assert!(status.success(), "kill -TERM failed");
-        let deadline = Instant::now() + PATIENCE;
-        while self.child.try_wait().expect("wait for seed-app").is_none() {
-            assert!(
-                Instant::now() < deadline,
-                "seed-app did not stop on SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        harness::eventually_within(
+            PATIENCE,
+            Duration::from_millis(20),
+            "seed-app stops on SIGTERM",
+            || self.child.try_wait().expect("wait for seed-app").is_some(),
+        );
     }
 }
 
@@ -368,14 +322,15 @@ impl Browser {
             .click()
             .await
             .expect("click");
-        let deadline = Instant::now() + PATIENCE;
-        while page.tag_name().await.is_ok() {
-            assert!(
-                Instant::now() < deadline,
-                "clicking {css} led to no new page"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let page = &page;
+        retry_async(PATIENCE, Duration::from_millis(20), || async move {
+            match page.tag_name().await {
+                Ok(_) => Err(()),
+                Err(_) => Ok(()),
+            }
+        })
+        .await
+        .unwrap_or_else(|()| panic!("clicking {css} led to no new page"));
     }
 
     /// Waits until the text of `css` satisfies `check`, and returns it.
@@ -385,21 +340,16 @@ impl Browser {
         what: &str,
         check: impl Fn(&str) -> bool,
     ) -> String {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
+        let check = &check;
+        retry_async(PATIENCE, Duration::from_millis(100), || async move {
             let text = match self.client.find(Locator::Css(css)).await {
                 Ok(element) => element.text().await.unwrap_or_default(),
                 Err(_) => String::new(),
             };
-            if check(&text) {
-                return text;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting until {what}; {css} says {text:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            if check(&text) { Ok(text) } else { Err(text) }
+        })
+        .await
+        .unwrap_or_else(|text| panic!("timed out waiting until {what}; {css} says {text:?}"))
     }
 
     /// Loads `url` again and again until the text of `css` satisfies
@@ -411,19 +361,14 @@ impl Browser {
         what: &str,
         check: impl Fn(&str) -> bool,
     ) {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
+        let check = &check;
+        retry_async(PATIENCE, Duration::from_millis(200), || async move {
             self.goto(url).await;
             let text = self.text(css).await;
-            if check(&text) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting until {what}; {css} says {text:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+            if check(&text) { Ok(()) } else { Err(text) }
+        })
+        .await
+        .unwrap_or_else(|text| panic!("timed out waiting until {what}; {css} says {text:?}"));
     }
 
     /// Ends the WebDriver session (closing Chromium), then chromedriver.
@@ -464,20 +409,14 @@ async fn connect(port: u16, chromium: &Path, profile: &Path) -> Client {
     };
     let connector = hyper_util::client::legacy::connect::HttpConnector::new();
     let webdriver = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        match ClientBuilder::new(connector.clone())
+    // chromedriver may still be starting.
+    let (connector, capabilities, webdriver) = (&connector, &capabilities, &webdriver);
+    retry_async(PATIENCE, Duration::from_millis(100), || async move {
+        ClientBuilder::new(connector.clone())
             .capabilities(capabilities.clone())
-            .connect(&webdriver)
+            .connect(webdriver)
             .await
-        {
-            Ok(client) => return client,
-            // chromedriver is still starting.
-            Err(error) if Instant::now() < deadline => {
-                let _ = error;
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(error) => panic!("cannot start Chromium through chromedriver: {error}"),
-        }
-    }
+    })
+    .await
+    .unwrap_or_else(|error| panic!("cannot start Chromium through chromedriver: {error}"))
 }
