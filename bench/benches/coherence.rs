@@ -45,10 +45,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use harness::{Cluster, Server, retry, retry_async};
 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 use redis_cached::{Cache, redis_cached};
-use redis_test::cluster::{RedisCluster, RedisClusterConfiguration};
-use redis_test::server::RedisServer;
 
 /// Reader processes.
 const READERS: usize = 6;
@@ -265,41 +264,23 @@ struct Row {
 
 /// The cache's deployment for one scenario.
 enum Deployment {
-    Server(RedisServer),
-    Cluster(RedisCluster),
+    Server(Box<Server>),
+    Cluster(Cluster),
 }
 
 impl Deployment {
     fn start(scenario: Scenario) -> Self {
         match scenario {
-            Scenario::Server => Self::Server(RedisServer::new()),
-            Scenario::Cluster | Scenario::Failover => {
-                Self::Cluster(RedisCluster::new(RedisClusterConfiguration {
-                    num_nodes: 6,
-                    num_replicas: 1,
-                    ..Default::default()
-                }))
-            }
-            Scenario::Reshard => Self::Cluster(RedisCluster::new(RedisClusterConfiguration {
-                num_nodes: 3,
-                num_replicas: 0,
-                ..Default::default()
-            })),
+            Scenario::Server => Self::Server(Box::new(Server::start())),
+            Scenario::Cluster | Scenario::Failover => Self::Cluster(Cluster::start_with(3, 1)),
+            Scenario::Reshard => Self::Cluster(Cluster::start_with(3, 0)),
         }
     }
 
     fn target(&self) -> String {
-        let url = |server: &RedisServer| {
-            let (host, port) = server.host_and_port().expect("a TCP server");
-            format!("redis://{host}:{port}")
-        };
         match self {
-            Self::Server(server) => url(server),
-            Self::Cluster(cluster) => cluster
-                .iter_servers()
-                .map(url)
-                .collect::<Vec<_>>()
-                .join(","),
+            Self::Server(server) => server.url().to_owned(),
+            Self::Cluster(cluster) => cluster.nodes.join(","),
         }
     }
 }
@@ -351,9 +332,8 @@ struct Report {
 }
 
 fn scenario_row(scenario: Scenario) -> Result<Row, Error> {
-    let db_server = RedisServer::new();
-    let (host, port) = db_server.host_and_port().ok_or("db address")?;
-    let db = format!("redis://{host}:{port}");
+    let db_server = Server::start();
+    let db = db_server.url().to_owned();
     let mut deployment = Deployment::start(scenario);
     let target = deployment.target();
     let mut db_conn = connect_retrying(&db)?;
@@ -406,13 +386,10 @@ fn scenario_row(scenario: Scenario) -> Result<Row, Error> {
         let k = i as u64 % KEYS;
         i += 1;
         let v: u64 = redis::cmd("INCR").arg(counter(k)).query(&mut db_conn)?;
-        let retry_until = Instant::now() + Duration::from_secs(60);
-        while let Err(e) = value_invalidate(k) {
-            if Instant::now() > retry_until {
-                return Err(format!("value_invalidate({k}) failed for a minute: {e}").into());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        retry(Duration::from_secs(60), Duration::from_millis(20), || {
+            value_invalidate(k)
+        })
+        .map_err(|e| format!("value_invalidate({k}) failed for a minute: {e}"))?;
         if let (Some(conn), true) = (&mut cluster, scenario != Scenario::Reshard) {
             wait_for_replica(conn, slots[k as usize]);
         }
@@ -534,17 +511,10 @@ impl EventState {
         let owner = owner_of(&mut conn, slot)?;
         match scenario {
             Scenario::Failover => {
-                let server = cluster
-                    .servers
-                    .iter_mut()
-                    .find(|s| s.host_and_port().is_some_and(|(_, p)| p == owner))
-                    .ok_or("the primary of key 0")?;
-                server.process.kill()?;
-                let _ = server.process.wait();
-                let survivors = (cluster.iter_servers())
-                    .filter_map(|s| s.host_and_port())
-                    .filter(|(_, port)| *port != owner)
-                    .map(|(host, port)| format!("redis://{host}:{port}"))
+                cluster.kill(owner);
+                let survivors = (cluster.nodes.iter())
+                    .filter(|node| port_of(node) != Some(owner))
+                    .cloned()
                     .collect();
                 Ok(Self::Failover {
                     killed_at: Instant::now(),
@@ -642,14 +612,16 @@ fn fastrand_u64(n: u64) -> u64 {
 
 fn connect_retrying(url: &str) -> Result<redis::Connection, Error> {
     let client = redis::Client::open(url)?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match client.get_connection() {
-            Ok(conn) => return Ok(conn),
-            Err(e) if Instant::now() > deadline => return Err(e.into()),
-            Err(_) => std::thread::sleep(Duration::from_millis(20)),
-        }
-    }
+    Ok(retry(
+        Duration::from_secs(10),
+        Duration::from_millis(20),
+        || client.get_connection(),
+    )?)
+}
+
+/// The port of a `redis://host:port` node URL.
+fn port_of(node: &str) -> Option<u16> {
+    node.rsplit(':').next()?.parse().ok()
 }
 
 fn cluster_conn(target: &str) -> Result<redis::cluster::ClusterConnection, Error> {
@@ -658,25 +630,19 @@ fn cluster_conn(target: &str) -> Result<redis::cluster::ClusterConnection, Error
         .connection_timeout(Duration::from_secs(1))
         .response_timeout(Duration::from_secs(2))
         .build()?;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        match client.get_connection() {
-            Ok(conn) => return Ok(conn),
-            Err(e) if Instant::now() > deadline => return Err(e.into()),
-            Err(_) => std::thread::sleep(Duration::from_millis(100)),
-        }
-    }
+    Ok(retry(
+        Duration::from_secs(20),
+        Duration::from_millis(100),
+        || client.get_connection(),
+    )?)
 }
 
 /// Waits until the cache answers, then stores every key's first value.
 fn wait_for_cache() -> Result<(), Error> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while CACHE.ping_blocking().is_err() {
-        if Instant::now() > deadline {
-            return Err("the cache never answered".into());
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    retry(Duration::from_secs(20), Duration::from_millis(100), || {
+        CACHE.ping_blocking()
+    })
+    .map_err(|_| "the cache never answered")?;
     for k in 0..KEYS {
         value_refresh(k);
     }
@@ -764,11 +730,11 @@ fn owner_of(conn: &mut impl redis::ConnectionLike, slot: u16) -> Result<u16, Err
 }
 
 /// Each primary's port and node id.
-fn node_ids(cluster: &RedisCluster) -> Result<Vec<(u16, String)>, Error> {
+fn node_ids(cluster: &Cluster) -> Result<Vec<(u16, String)>, Error> {
     let mut ids = Vec::new();
-    for server in cluster.iter_servers() {
-        let (host, port) = server.host_and_port().ok_or("address")?;
-        let mut conn = connect_retrying(&format!("redis://{host}:{port}"))?;
+    for node in &cluster.nodes {
+        let port = port_of(node).ok_or("address")?;
+        let mut conn = connect_retrying(node)?;
         let role: Vec<redis::Value> = redis::cmd("ROLE").query(&mut conn)?;
         let primary = matches!(role.first(), Some(redis::Value::BulkString(r)) if r == b"master");
         if primary {
@@ -857,20 +823,22 @@ fn reader(args: &[String]) -> Result<(), Error> {
             DB_ASYNC
                 .set(client.get_multiplexed_async_connection().await?)
                 .ok();
-            let deadline = Instant::now() + Duration::from_secs(30);
-            'warm: loop {
-                let before = CACHE.stats().local_hits;
-                for k in 0..KEYS {
-                    value_async(k).await;
-                }
-                if CACHE.stats().local_hits >= before + KEYS {
-                    break 'warm;
-                }
-                if Instant::now() > deadline {
-                    return Err::<(), Error>("the tier never answered".into());
-                }
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
+            retry_async(
+                Duration::from_secs(30),
+                Duration::from_millis(5),
+                || async {
+                    let before = CACHE.stats().local_hits;
+                    for k in 0..KEYS {
+                        value_async(k).await;
+                    }
+                    if CACHE.stats().local_hits >= before + KEYS {
+                        Ok(())
+                    } else {
+                        Err("the tier never answered")
+                    }
+                },
+            )
+            .await?;
             writeln!(out.lock(), "ready")?;
             while !stop.load(Ordering::SeqCst) {
                 for k in 0..KEYS {
@@ -884,7 +852,7 @@ fn reader(args: &[String]) -> Result<(), Error> {
                     tokio::task::yield_now().await;
                 }
             }
-            Ok(())
+            Ok::<(), Error>(())
         })?;
     }
     let stats = CACHE.stats();
@@ -906,20 +874,18 @@ fn reader(args: &[String]) -> Result<(), Error> {
 
 /// Calls until every key was answered by the tier.
 fn warm(mut call: impl FnMut(u64) -> u64) -> Result<(), Error> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    retry(Duration::from_secs(30), Duration::from_millis(5), || {
         let before = CACHE.stats().local_hits;
         for k in 0..KEYS {
             call(k);
         }
         if CACHE.stats().local_hits >= before + KEYS {
-            return Ok(());
+            Ok(())
+        } else {
+            Err("the tier never answered")
         }
-        if Instant::now() > deadline {
-            return Err("the tier never answered".into());
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    })?;
+    Ok(())
 }
 
 /// What a reader saw.

@@ -30,10 +30,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use harness::{Cluster, retry, retry_async};
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, ProtocolVersion, PushInfo, PushKind, Value};
 use redis_cached::{Cache, redis_cached};
-use redis_test::cluster::{RedisCluster, RedisClusterConfiguration};
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
 
@@ -94,16 +94,8 @@ enum Mode {
 
 /// Prints the fleet rows.
 pub(super) fn rows(rt: &Runtime) -> Result<(), BenchError> {
-    let cluster = RedisCluster::new(RedisClusterConfiguration {
-        num_nodes: 3,
-        num_replicas: 0,
-        ..Default::default()
-    });
-    let nodes: Vec<String> = cluster
-        .iter_servers()
-        .filter_map(|server| server.host_and_port())
-        .map(|(host, port)| format!("redis://{host}:{port}"))
-        .collect();
+    let cluster = Cluster::start();
+    let nodes = cluster.nodes.clone();
     FLEET.get_or_init(Default::default);
     // The keys and their values, stored by one instance without a tier.
     let writer = Cache::builder(&nodes.join(","))
@@ -111,13 +103,10 @@ pub(super) fn rows(rt: &Runtime) -> Result<(), BenchError> {
         .build()
         .map_err(|e| format!("fleet cache: {e}"))?;
     *FLEET.get().ok_or("fleet")?.write().map_err(|_| "lock")? = vec![writer.clone()];
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while rt.block_on(writer.ping()).is_err() {
-        if Instant::now() > deadline {
-            return Err("the fleet's cluster never answered".into());
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    retry(Duration::from_secs(20), Duration::from_millis(100), || {
+        rt.block_on(writer.ping())
+    })
+    .map_err(|_| "the fleet's cluster never answered")?;
     rt.block_on(async {
         for id in 0..KEYS {
             as_instance(0, id).await;
@@ -295,23 +284,25 @@ fn tenth(who: usize) -> impl Iterator<Item = u64> {
 
 /// Reads until every instance's tier holds its tenth.
 async fn warm(instances: usize) -> Result<(), BenchError> {
-    let deadline = Instant::now() + Duration::from_secs(60);
     let fleet = FLEET.get().ok_or("fleet")?;
     for who in 0..instances {
         let cache = fleet.read().map_err(|_| "lock")?[who].clone();
-        loop {
-            let before = cache.stats().local_hits;
-            for id in tenth(who) {
-                as_instance(who, id).await;
-            }
-            if cache.stats().local_hits >= before + KEYS / 10 {
-                break;
-            }
-            if Instant::now() > deadline {
-                return Err("the fleet's tiers never held their keys".into());
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        retry_async(
+            Duration::from_secs(60),
+            Duration::from_millis(5),
+            || async {
+                let before = cache.stats().local_hits;
+                for id in tenth(who) {
+                    as_instance(who, id).await;
+                }
+                if cache.stats().local_hits >= before + KEYS / 10 {
+                    Ok(())
+                } else {
+                    Err("the fleet's tiers never held their keys")
+                }
+            },
+        )
+        .await?;
     }
     Ok(())
 }
