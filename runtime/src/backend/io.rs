@@ -170,14 +170,33 @@ mod tests {
 
     #[test]
     fn blocking_waits_return_when_notified() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+
         let event = event_listener::Event::new();
         let listener = event.listen();
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                std::thread::sleep(Duration::from_millis(10));
-                event.notify(usize::MAX);
-            });
-            block_on(Blocking.wait(listener));
-        });
+        let notified = Arc::new(AtomicBool::new(false));
+        let (done, returned) = std::sync::mpsc::channel();
+        let waiter = {
+            let notified = Arc::clone(&notified);
+            std::thread::spawn(move || {
+                block_on(Blocking.wait(listener));
+                let _ = done.send(notified.load(Ordering::SeqCst));
+            })
+        };
+        assert!(
+            returned.recv_timeout(Duration::from_millis(50)).is_err(),
+            "the wait returned before any notification"
+        );
+        notified.store(true, Ordering::SeqCst);
+        event.notify(usize::MAX);
+        let after_notification = returned
+            .recv_timeout(Duration::from_secs(5))
+            .expect("the wait returns within 5 s of the notification");
+        assert!(
+            after_notification,
+            "the wait returned after the notification"
+        );
+        waiter.join().expect("the waiting thread");
     }
 }
