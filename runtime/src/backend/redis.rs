@@ -381,7 +381,7 @@ impl RedisBackend {
 
     /// Fails at once while the breaker is open (unless this command is its probe).
     fn available(&self) -> Result<Admit, Error> {
-        match self.breaker.admit(epoch_ms()) {
+        match self.breaker.admit(epoch_ms) {
             Admit::Refuse => Err(Error::Unavailable(self.timeouts.connect)),
             admitted => Ok(admitted),
         }
@@ -393,7 +393,7 @@ impl RedisBackend {
             Ok(_) => crate::error::Reach::Answered,
             Err(error) => error.reach(),
         };
-        match (self.breaker.record(admitted, reach, epoch_ms()), &result) {
+        match (self.breaker.record(admitted, reach, epoch_ms), &result) {
             (Some(Change::Opened(failures)), Err(error)) => tracing::warn!(
                 error = %Chain(error),
                 failures,
