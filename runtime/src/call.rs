@@ -51,6 +51,10 @@ pub(crate) async fn call<I: Io, R, V>(
     }
     let values = values.shaped(spec);
     let span = metrics::span(spec.name);
+    // A disabled span (`debug` off for the crate) is not entered at each poll.
+    if span.is_disabled() {
+        return answer(io, spec, cache, digest, values, unless, kit, body, &span).await;
+    }
     let call = answer(io, spec, cache, digest, values, unless, kit, body, &span);
     call.instrument(span.clone()).await
 }
@@ -109,6 +113,9 @@ where
     }
     let values = values.shaped(spec);
     let span = metrics::span(spec.name);
+    if span.is_disabled() {
+        return answer_spawning(spec, cache, digest, values, unless, kit, body, &span).await;
+    }
     let call = answer_spawning(spec, cache, digest, values, unless, kit, body, &span);
     call.instrument(span.clone()).await
 }
