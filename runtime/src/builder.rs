@@ -15,6 +15,7 @@ use crate::error::{self, public::Error};
 #[cfg(feature = "local")]
 use crate::local::Local;
 use crate::redact::redact;
+use crate::runtimes::RunOn;
 use crate::sign::{MIN_SECRET, Signer};
 use crate::store::Store;
 #[cfg(feature = "local")]
@@ -232,6 +233,12 @@ impl Cache {
 /// | [`local`](Self::local) | the in-process tier for every function (`local`) | [local tier](crate::guide::local_tier) |
 /// | [`signing_key`](Self::signing_key) | sign every value | [signing](crate::guide::signing) |
 /// | [`max_entries`](Self::max_entries) | the size of a `mem://` cache (`memory`) | [testing](crate::guide::testing) |
+/// | [`own_runtime`](Self::own_runtime) | run async commands on the crate's runtime, for callers on runtimes without IO or timers | |
+///
+/// An async call runs on the caller's tokio runtime, which must have IO and
+/// timers (`enable_all`, as `#[tokio::main]` and `#[tokio::test]` runtimes
+/// do); for callers on runtimes without them, see
+/// [`own_runtime`](Self::own_runtime).
 ///
 /// A setting whose Cargo feature is off doesn't exist (its documentation
 /// names the feature). Its `Debug` output shows the URL with its password
@@ -265,6 +272,8 @@ pub struct CacheBuilder {
     signing_key: Option<SigningKey>,
     /// Values encoded larger than this many bytes are compressed, if set.
     compress_above: Option<usize>,
+    /// Where async calls run their commands: [`own_runtime`](Self::own_runtime).
+    run_on: RunOn,
 }
 
 /// The secret of [`CacheBuilder::signing_key`], kept out of `Debug`.
@@ -302,6 +311,7 @@ impl CacheBuilder {
             sentinel: None,
             signing_key: None,
             compress_above: None,
+            run_on: RunOn::Caller,
         }
     }
 
@@ -595,6 +605,47 @@ impl CacheBuilder {
         self
     }
 
+    /// Runs every async call's Redis commands, and its waits for a `lock`,
+    /// on a one-thread tokio runtime of this crate, instead of on the
+    /// caller's tokio runtime.
+    ///
+    /// By default an async call on a tokio runtime sends its commands from
+    /// its own task, over a connection that lives on that runtime, and
+    /// waits on that runtime's timer: the runtime must have IO and timers,
+    /// as those of `#[tokio::main]`, `#[tokio::test]` and
+    /// `Builder::new_*().enable_all()` do. A call on a runtime built without
+    /// `enable_io` or `enable_time` panics with tokio's message saying which
+    /// is missing; the crate can't find out beforehand without a panic of
+    /// its own. Build a cache with `own_runtime()` for callers on such
+    /// runtimes: their commands are handed to the crate's runtime, which
+    /// costs each command two thread wake-ups. Calls outside any tokio
+    /// runtime (`futures::executor::block_on`, smol, async-std) take the
+    /// crate's runtime either way; sync calls never use a runtime.
+    ///
+    /// ```no_run
+    /// use redis_cached::redis_cached;
+    ///
+    /// static CACHE: std::sync::LazyLock<redis_cached::Cache> = std::sync::LazyLock::new(|| {
+    ///     redis_cached::Cache::builder("redis://127.0.0.1:6379")
+    ///         .own_runtime()
+    ///         .build()
+    ///         .unwrap()
+    /// });
+    ///
+    /// #[redis_cached(ttl = 60, cache = CACHE)]
+    /// async fn square(x: u64) -> u64 {
+    ///     x * x
+    /// }
+    ///
+    /// // A runtime with neither IO nor timers.
+    /// let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// assert_eq!(runtime.block_on(square(12)), 144);
+    /// ```
+    pub fn own_runtime(mut self) -> Self {
+        self.run_on = RunOn::Own;
+        self
+    }
+
     /// The cache; fails if the URL is malformed, the signing key too short,
     /// or TLS certificates were given that don't parse or go with a URL
     /// other than `rediss://`.
@@ -612,7 +663,8 @@ impl CacheBuilder {
         let local = self.local_tier(&backend);
         let store = Store::new(backend, self.prefix, self.max_value_size)
             .signed(signer)
-            .compressed_above(self.compress_above);
+            .compressed_above(self.compress_above)
+            .running_on(self.run_on);
         #[cfg(feature = "local")]
         let store = store.with_local(local);
         Ok(Cache::from_store(store))
@@ -761,7 +813,8 @@ impl std::fmt::Debug for CacheBuilder {
             .field("max_entries", &self.max_entries)
             .field("local", &self.local)
             .field("signing_key", &self.signing_key)
-            .field("compress_above", &self.compress_above);
+            .field("compress_above", &self.compress_above)
+            .field("own_runtime", &(self.run_on == RunOn::Own));
         #[cfg(feature = "sentinel")]
         shown.field(
             "sentinel",

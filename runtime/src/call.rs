@@ -51,39 +51,18 @@ pub(crate) async fn call<I: Io, R, V>(
     }
     let values = values.shaped(spec);
     let span = metrics::span(spec.name);
-    let call = answer(io, spec, cache, digest, values, unless, kit, body, &span);
-    call.instrument(span.clone()).await
-}
-
-/// [`call`] in its `span`.
-#[allow(clippy::too_many_arguments)] // Those of `call`, and its span.
-async fn answer<I: Io, R, V>(
-    io: I,
-    spec: &Spec<'_>,
-    cache: &Cache,
-    digest: Result<Digest, Error>,
-    values: Values<R, V>,
-    unless: Unless<R>,
-    kit: Option<Kit<V>>,
-    body: impl Future<Output = R>,
-    span: &Span,
-) -> R {
-    let store = cache.store();
-    let Some((key, found)) = look(io, spec, store, digest, values.codec, kit, span).await else {
-        return body.await;
-    };
-    match found {
-        Found::Fresh(value) => (values.rebuild)(value),
-        Found::Renew(_, claim) => {
-            let result = compute(io, store, key.text(), spec, values, unless, body).await;
-            drop(claim);
-            result
-        }
-        Found::Miss => {
-            let fill = Fill::new(store, &key, spec);
-            fill.run(io, values, unless, body).await
-        }
+    let body = || body;
+    // A disabled span (`debug` off for the crate) is not entered at each poll.
+    if span.is_disabled() {
+        return answer(
+            io, spec, cache, digest, values, unless, kit, body, Inline, &span,
+        )
+        .await;
     }
+    let call = answer(
+        io, spec, cache, digest, values, unless, kit, body, Inline, &span,
+    );
+    call.instrument(span.clone()).await
 }
 
 /// [`call`] for async functions with `stale` or `refresh` whose body owns
@@ -109,13 +88,23 @@ where
     }
     let values = values.shaped(spec);
     let span = metrics::span(spec.name);
-    let call = answer_spawning(spec, cache, digest, values, unless, kit, body, &span);
+    if span.is_disabled() {
+        return answer(
+            Async, spec, cache, digest, values, unless, kit, body, Spawned, &span,
+        )
+        .await;
+    }
+    let call = answer(
+        Async, spec, cache, digest, values, unless, kit, body, Spawned, &span,
+    );
     call.instrument(span.clone()).await
 }
 
-/// [`call_spawning`] in its `span`.
-#[allow(clippy::too_many_arguments)] // Those of `call_spawning`, and its span.
-async fn answer_spawning<R, V, F, Fut>(
+/// [`call`] and [`call_spawning`] in their `span`: steps 1 to 4 of the
+/// module docs, a claimed refresh run as `renew` says.
+#[allow(clippy::too_many_arguments)] // Those of `call`, how to renew, and the span.
+async fn answer<I: Io, R, V, F, Fut>(
+    io: I,
     spec: &Spec<'_>,
     cache: &Cache,
     digest: Result<Digest, Error>,
@@ -123,40 +112,115 @@ async fn answer_spawning<R, V, F, Fut>(
     unless: Unless<R>,
     kit: Option<Kit<V>>,
     body: F,
+    renew: impl Renew<I, R, V, F>,
     span: &Span,
 ) -> R
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = R>,
+{
+    let store = cache.store();
+    let Some((key, found)) = look(io, spec, store, digest, values.codec, kit, span).await else {
+        return body().await;
+    };
+    match found {
+        Found::Fresh(value) => (values.rebuild)(value),
+        Found::Renew(value, claim) => {
+            let refresh = Refresh {
+                io,
+                cache,
+                key: &key,
+                spec,
+                values,
+                unless,
+                body,
+            };
+            renew.renew(refresh, value, claim).await
+        }
+        Found::Miss => {
+            let fill = Fill::new(store, &key, spec);
+            fill.run(io, values, unless, body()).await
+        }
+    }
+}
+
+/// What a hit due for a refresh that it claimed has to refresh the entry.
+struct Refresh<'a, I, R, V, F> {
+    io: I,
+    cache: &'a Cache,
+    key: &'a Key<'a>,
+    spec: &'a Spec<'a>,
+    values: Values<R, V>,
+    unless: Unless<R>,
+    body: F,
+}
+
+/// How a call refreshes the entry of a hit that claimed its refresh: the
+/// one difference between [`call`] and [`call_spawning`].
+trait Renew<I, R, V, F> {
+    /// Refreshes, and answers with the value found (`value`) or the fresh one.
+    async fn renew(self, refresh: Refresh<'_, I, R, V, F>, value: V, claim: Claim) -> R;
+}
+
+/// The call runs the body and stores its result, and returns it.
+struct Inline;
+
+impl<I: Io, R, V, F, Fut> Renew<I, R, V, F> for Inline
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = R>,
+{
+    async fn renew(self, refresh: Refresh<'_, I, R, V, F>, _: V, claim: Claim) -> R {
+        let Refresh {
+            io,
+            cache,
+            key,
+            spec,
+            values,
+            unless,
+            body,
+        } = refresh;
+        let result = compute(io, cache.store(), key.text(), spec, values, unless, body()).await;
+        drop(claim);
+        result
+    }
+}
+
+/// The call returns the value it found; a task spawned on the caller's
+/// runtime runs the body and stores its result.
+struct Spawned;
+
+impl<R, V, F, Fut> Renew<Async, R, V, F> for Spawned
 where
     R: Send + 'static,
     V: Send + 'static,
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = R> + Send + 'static,
 {
-    let store = cache.store();
-    let Some((key, found)) = look(Async, spec, store, digest, values.codec, kit, span).await else {
-        return body().await;
-    };
-    match found {
-        Found::Fresh(value) => (values.rebuild)(value),
-        Found::Renew(value, claim) => {
-            let cache = cache.clone();
-            let key = key.text().to_owned();
-            let (spec, tags) = spec.detach();
-            let refresh = async move {
-                let store = cache.store();
-                let spec = spec.tags(&tags);
-                compute(Async, store, &key, &spec, values, unless, body()).await;
-                drop(claim);
-            };
-            // Without a tokio runtime to spawn on, the claim is dropped and a later hit retries.
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                runtime.spawn(refresh);
-            }
-            (values.rebuild)(value)
+    async fn renew(self, refresh: Refresh<'_, Async, R, V, F>, value: V, claim: Claim) -> R {
+        let Refresh {
+            cache,
+            key,
+            spec,
+            values,
+            unless,
+            body,
+            ..
+        } = refresh;
+        let cache = cache.clone();
+        let key = key.text().to_owned();
+        let (spec, tags) = spec.detach();
+        let refresh = async move {
+            let store = cache.store();
+            let spec = spec.tags(&tags);
+            compute(Async, store, &key, &spec, values, unless, body()).await;
+            drop(claim);
+        };
+        // Without a tokio runtime to spawn on, the claim is dropped and a later hit retries.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(refresh);
         }
-        Found::Miss => {
-            let fill = Fill::new(store, &key, spec);
-            fill.run(Async, values, unless, body()).await
-        }
+        (values.rebuild)(value)
     }
 }
 

@@ -2,13 +2,20 @@
 //! argument values.
 //!
 //! A key reads `<prefix><name>:{<digest>}`. `name` is `module::path::fn_name`
-//! (or the attribute's `name`), `digest` is BLAKE3 truncated to 128 bits (its
-//! first 16 bytes), as 32 hex digits, over, in order: the key format's tag,
-//! the name, every key argument's type name and bincode encoding (or those
-//! of the `key = …` value), the receiver's type, the function's type
-//! parameters and const parameter values, the 16 bytes of the stored type's
-//! shape (`shape.rs`: a build whose type changed shape uses other keys),
-//! and the attribute's `version` when it is not 0.
+//! (or the attribute's `name`), `digest` is keyed BLAKE3 truncated to 128
+//! bits (its first 16 bytes), as 32 hex digits.
+//!
+//! What is the same for every call of a function is hashed once per process,
+//! on its first call, into the function's 32-byte BLAKE3 key
+//! ([`FunctionKey`]): BLAKE3's `derive_key` with the key format's tag as
+//! context, over the name (its length as 8 bytes little-endian, then its
+//! bytes), the 16 bytes of the stored type's shape (`shape.rs`: a build whose
+//! type changed shape uses other keys) and the attribute's `version` (4
+//! bytes little-endian). A call hashes only its own parts, with BLAKE3 keyed
+//! by that key: every key argument's type name (length-prefixed as the
+//! name) and bincode encoding (or those of the `key = …` value), the
+//! receiver's type, the function's type parameters and const parameter
+//! values. A small argument is one 64-byte block, one BLAKE3 compression.
 //! Bytes are streamed into the hasher as bincode writes them, through a
 //! buffer on the stack (no allocation): bincode writes a few bytes at a
 //! time, and a BLAKE3 update costs far more than a copy.
@@ -18,7 +25,9 @@
 //! crafted argument could be made to collide with another user's key and so
 //! read that user's value or plant one where they read. Finding a collision
 //! of 128 bits of BLAKE3 takes about 2^64 work; a second preimage for a given
-//! key, 2^128.
+//! key, 2^128. Keyed BLAKE3 is BLAKE3 with the key in place of its IV, as
+//! collision resistant for a known key as the plain hash; two functions'
+//! keys differ unless their 256-bit derived keys collide.
 //!
 //! The digest alone tells calls apart (it covers the name), so the
 //! in-process tier keys its tables by it. The braces make it a Redis Cluster
@@ -33,31 +42,58 @@ use serde::Serialize;
 
 use crate::error::Error;
 
-/// The key format's tag, hashed first: bump it when what is hashed changes.
-const FORMAT: &[u8] = b"redis-cached/key/4";
+/// The key format's tag, the context of every function's derived key: bump
+/// it when what is hashed changes.
+const FORMAT: &str = "redis-cached/key/5";
+
+/// The BLAKE3 key of one function's digests: what is the same for each of
+/// its calls (its name, its values' shape, its `version`), hashed once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FunctionKey([u8; 32]);
+
+impl FunctionKey {
+    /// The key of the function `name` whose values have the shape `shape`
+    /// (`Traced::key`), at `version`.
+    pub(crate) fn new(name: &str, shape: &[u8; 16], version: u32) -> Self {
+        let mut hasher = blake3::Hasher::new_derive_key(FORMAT);
+        hasher.update(&(name.len() as u64).to_le_bytes());
+        hasher.update(name.as_bytes());
+        hasher.update(shape);
+        hasher.update(&version.to_le_bytes());
+        Self(*hasher.finalize().as_bytes())
+    }
+
+    /// The key kept as `bytes` (`shape::Known::digest_key`).
+    pub(crate) fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// The key's bytes, to keep.
+    pub(crate) fn to_bytes(self) -> [u8; 32] {
+        self.0
+    }
+}
 
 /// Accumulates the digest of one call's key parts.
 ///
 /// Generated code calls [`arg`](Self::arg) once per key argument; the first
 /// argument that fails to serialize is kept and reported by `Digest::of`.
-pub struct KeyHasher {
-    hasher: Buffered,
+pub struct KeyHasher<'k> {
+    hasher: Buffered<'k>,
     error: Option<bincode::error::EncodeError>,
 }
 
-impl KeyHasher {
-    fn new(name: &str) -> Self {
-        let mut hasher = Self {
+impl<'k> KeyHasher<'k> {
+    fn new(key: &'k FunctionKey) -> Self {
+        Self {
             hasher: Buffered {
+                key,
                 hasher: None,
                 buf: [0; BUF],
                 len: 0,
             },
             error: None,
-        };
-        hasher.hasher.update(FORMAT);
-        hasher.type_name(name);
-        hasher
+        }
     }
 
     /// Adds a value and its type's name.
@@ -81,17 +117,19 @@ impl KeyHasher {
 /// enough that a `KeyHasher` stays cheap to make and move.
 const BUF: usize = 256;
 
-/// BLAKE3 fed a chunk at a time; the same digest as feeding it every write.
-/// Most keys fit the buffer and are hashed in one `blake3::hash`; the
-/// streaming state (about 1.9 KiB) is made, boxed, only for longer ones, so
-/// that making and moving a `KeyHasher` stays cheap.
-struct Buffered {
+/// Keyed BLAKE3 fed a chunk at a time; the same digest as feeding it every
+/// write. Most keys fit the buffer and are hashed in one
+/// `blake3::keyed_hash`; the streaming state (about 1.9 KiB) is made, boxed,
+/// only for longer ones, so that making and moving a `KeyHasher` stays
+/// cheap.
+struct Buffered<'k> {
+    key: &'k FunctionKey,
     hasher: Option<Box<blake3::Hasher>>,
     buf: [u8; BUF],
     len: usize,
 }
 
-impl Buffered {
+impl Buffered<'_> {
     fn update(&mut self, bytes: &[u8]) {
         if self.len + bytes.len() > BUF {
             self.flush();
@@ -105,18 +143,27 @@ impl Buffered {
     }
 
     fn streaming(&mut self) -> &mut blake3::Hasher {
-        self.hasher.get_or_insert_with(Box::default)
+        let key = &self.key.0;
+        self.hasher
+            .get_or_insert_with(|| Box::new(blake3::Hasher::new_keyed(key)))
     }
 
     fn flush(&mut self) {
-        let Self { hasher, buf, len } = self;
-        hasher.get_or_insert_with(Box::default).update(&buf[..*len]);
+        let Self {
+            key,
+            hasher,
+            buf,
+            len,
+        } = self;
+        hasher
+            .get_or_insert_with(|| Box::new(blake3::Hasher::new_keyed(&key.0)))
+            .update(&buf[..*len]);
         *len = 0;
     }
 
     fn finalize(mut self) -> blake3::Hash {
         match &mut self.hasher {
-            None => blake3::hash(&self.buf[..self.len]),
+            None => blake3::keyed_hash(&self.key.0, &self.buf[..self.len]),
             Some(hasher) => {
                 hasher.update(&self.buf[..self.len]);
                 hasher.finalize()
@@ -126,9 +173,9 @@ impl Buffered {
 }
 
 /// Feeds what bincode writes into the hasher.
-struct Stream<'a>(&'a mut Buffered);
+struct Stream<'a, 'k>(&'a mut Buffered<'k>);
 
-impl bincode::enc::write::Writer for Stream<'_> {
+impl bincode::enc::write::Writer for Stream<'_, '_> {
     fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
         self.0.update(bytes);
         Ok(())
@@ -140,22 +187,15 @@ impl bincode::enc::write::Writer for Stream<'_> {
 pub struct Digest(pub(crate) u128);
 
 impl Digest {
-    /// The digest of a call of the function `name` whose values have the
-    /// shape `shape` (`Traced::key`), whose arguments `feed` adds; `version`
-    /// is mixed in when not 0. Fails with the error of the first argument
+    /// The digest of a call of the function whose key is `key`, whose
+    /// arguments `feed` adds. Fails with the error of the first argument
     /// that could not be serialized.
     pub(crate) fn of(
-        name: &str,
-        shape: &[u8; 16],
-        version: u32,
-        feed: impl FnOnce(&mut KeyHasher),
+        key: &FunctionKey,
+        feed: impl FnOnce(&mut KeyHasher<'_>),
     ) -> Result<Self, Error> {
-        let mut hasher = KeyHasher::new(name);
+        let mut hasher = KeyHasher::new(key);
         feed(&mut hasher);
-        hasher.hasher.update(shape);
-        if version != 0 {
-            hasher.arg(&version);
-        }
         match hasher.error {
             Some(error) => Err(error.into()),
             None => Ok(Self::from_hash(&hasher.hasher.finalize())),
@@ -261,6 +301,15 @@ mod tests {
     /// A stored type's shape (`shape::Traced::key`).
     const SHAPE: [u8; 16] = [7; 16];
 
+    fn digest_of(
+        name: &str,
+        shape: &[u8; 16],
+        version: u32,
+        feed: impl FnOnce(&mut KeyHasher<'_>),
+    ) -> Result<Digest, Error> {
+        Digest::of(&FunctionKey::new(name, shape, version), feed)
+    }
+
     #[test]
     fn the_name_of_a_key_or_its_lock() {
         let text = key(|h| h.arg(&1u8));
@@ -269,8 +318,8 @@ mod tests {
         assert_eq!(name_of("shop::price", "app:"), "shop::price");
     }
 
-    fn key(parts: impl FnOnce(&mut KeyHasher)) -> String {
-        let digest = Digest::of("shop::price", &SHAPE, 0, parts).unwrap();
+    fn key(parts: impl FnOnce(&mut KeyHasher<'_>)) -> String {
+        let digest = digest_of("shop::price", &SHAPE, 0, parts).unwrap();
         Key::new(digest, "app:", "shop::price").text().to_owned()
     }
 
@@ -278,26 +327,38 @@ mod tests {
     fn a_fixed_input_gives_a_fixed_key() {
         // Checked in on purpose: if this changes, every deployed cache entry is
         // orphaned. Change it only with a bump of FORMAT and a changelog note.
-        let k = key(|h| {
+        // The README's example: `shop::price(item: u64, region: &str) -> f64`
+        // called with 42 and "eu-west", fed as generated code feeds them.
+        let shape = crate::shape::traced::<f64>().key;
+        let digest = digest_of("shop::price", &shape, 0, |h| {
             h.arg(&42u64);
-            h.arg("eu-west");
-        });
-        assert_eq!(k, "app:shop::price:{b636a01d75b0ee4cdcf03c18c8e79b8d}");
+            h.arg(&"eu-west");
+        })
+        .unwrap();
+        let k = Key::new(digest, "app:", "shop::price").text().to_owned();
+        assert_eq!(k, "app:shop::price:{137411a04e9a5b0a432417386b2761ae}");
     }
 
     #[test]
-    fn the_digest_is_the_first_half_of_blake3_over_the_documented_stream() {
-        // The stream the module docs describe, written out by hand.
-        let mut stream = Vec::new();
-        stream.extend_from_slice(b"redis-cached/key/4");
-        for name in ["shop::price", "u64"] {
-            stream.extend_from_slice(&(name.len() as u64).to_le_bytes());
-            stream.extend_from_slice(name.as_bytes());
-        }
-        stream.push(42); // bincode's varint of 42u64
-        stream.extend_from_slice(&SHAPE);
-        let hex = blake3::hash(&stream).to_hex();
-        let k = key(|h| h.arg(&42u64));
+    fn the_digest_is_the_first_half_of_keyed_blake3_over_the_documented_streams() {
+        // The streams the module docs describe, written out by hand.
+        let mut constant = Vec::new();
+        constant.extend_from_slice(&11u64.to_le_bytes());
+        constant.extend_from_slice(b"shop::price");
+        constant.extend_from_slice(&SHAPE);
+        constant.extend_from_slice(&3u32.to_le_bytes());
+        let function_key = blake3::derive_key("redis-cached/key/5", &constant);
+        assert_eq!(
+            FunctionKey::new("shop::price", &SHAPE, 3),
+            FunctionKey(function_key)
+        );
+        let mut call = Vec::new();
+        call.extend_from_slice(&3u64.to_le_bytes());
+        call.extend_from_slice(b"u64");
+        call.push(42); // bincode's varint of 42u64
+        let hex = blake3::keyed_hash(&function_key, &call).to_hex();
+        let digest = digest_of("shop::price", &SHAPE, 3, |h| h.arg(&42u64)).unwrap();
+        let k = Key::new(digest, "app:", "shop::price").text().to_owned();
         assert_eq!(k, format!("app:shop::price:{{{}}}", &hex[..32]));
     }
 
@@ -306,11 +367,8 @@ mod tests {
         // Arguments across the buffer's edge and larger than it.
         let long: Vec<u8> = (0..3000).map(|i| i as u8).collect();
         let mut stream = Vec::new();
-        stream.extend_from_slice(b"redis-cached/key/4");
-        for name in ["f", "[u8]"] {
-            stream.extend_from_slice(&(name.len() as u64).to_le_bytes());
-            stream.extend_from_slice(name.as_bytes());
-        }
+        stream.extend_from_slice(&4u64.to_le_bytes());
+        stream.extend_from_slice(b"[u8]");
         stream.extend_from_slice(&[251, 0xb8, 0x0b]); // bincode's varint of 3000
         stream.extend_from_slice(&long);
         // A str is written in one piece, past the buffer.
@@ -319,13 +377,14 @@ mod tests {
         stream.extend_from_slice(b"str");
         stream.extend_from_slice(&[251, 0x58, 0x02]); // 600
         stream.extend_from_slice(text.as_bytes());
-        stream.extend_from_slice(&SHAPE);
-        let digest = Digest::of("f", &SHAPE, 0, |h| {
+        let function_key = FunctionKey::new("f", &SHAPE, 0);
+        let digest = Digest::of(&function_key, |h| {
             h.arg(&long[..]);
             h.arg(text.as_str());
         })
         .unwrap();
-        assert_eq!(digest, Digest::from_hash(&blake3::hash(&stream)));
+        let whole = blake3::keyed_hash(&function_key.0, &stream);
+        assert_eq!(digest, Digest::from_hash(&whole));
     }
 
     #[test]
@@ -342,7 +401,7 @@ mod tests {
     #[test]
     fn different_values_types_order_names_and_versions_give_different_digests() {
         let digest = |name: &str, version: u32, parts: fn(&mut KeyHasher)| {
-            Digest::of(name, &SHAPE, version, parts).unwrap()
+            digest_of(name, &SHAPE, version, parts).unwrap()
         };
         let a = digest("f", 0, |h| {
             h.arg(&1u32);
@@ -371,7 +430,7 @@ mod tests {
         assert_ne!(a, digest("f", 1, same), "the version is hashed");
         assert_ne!(
             a,
-            Digest::of("f", &[1; 16], 0, same).unwrap(),
+            digest_of("f", &[1; 16], 0, same).unwrap(),
             "so is the shape"
         );
     }
@@ -389,7 +448,7 @@ mod tests {
         assert_eq!(named("", ""), "{}");
         // What an attribute key looks like is a name's worth of text, never
         // a brace, after the prefix.
-        let digest = Digest::of("m::f", &SHAPE, 0, |h| h.arg(&7u8)).unwrap();
+        let digest = digest_of("m::f", &SHAPE, 0, |h| h.arg(&7u8)).unwrap();
         let attribute = Key::new(digest, "app:", "m::f");
         let suffix = attribute.text().strip_prefix("app:").unwrap();
         assert_ne!(named("app:", suffix), attribute.text());
@@ -399,7 +458,7 @@ mod tests {
     #[test]
     #[cfg(feature = "local")]
     fn a_key_parses_back_to_its_digest_and_nothing_else_does() {
-        let digest = Digest::of("m::f", &SHAPE, 0, |h| h.arg(&7u8)).unwrap();
+        let digest = digest_of("m::f", &SHAPE, 0, |h| h.arg(&7u8)).unwrap();
         let key = Key::new(digest, "p:", "m::f");
         assert_eq!(Digest::parse(key.text().as_bytes()), Some(digest));
         let lock = format!("{}:lock", key.text());
@@ -417,7 +476,7 @@ mod tests {
                 Err(serde::ser::Error::custom("no key for me"))
             }
         }
-        let err = Digest::of("f", &SHAPE, 0, |h| {
+        let err = digest_of("f", &SHAPE, 0, |h| {
             h.arg(&Refuses);
             h.arg(&1u8);
         })

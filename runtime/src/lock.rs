@@ -76,7 +76,7 @@ pub(crate) async fn acquire<I: Io>(io: I, store: &Store, key: &str, hold: Durati
             let Some(pause) = wait.pause() else {
                 return Acquired::Unlocked;
             };
-            io.sleep(pause).await;
+            store.pause(io, pause).await;
             match store.peek(io, key, &lock.key).await {
                 Ok((Some(bytes), _)) => return Acquired::Value(bytes),
                 Ok((None, true)) => {}

@@ -44,10 +44,9 @@ pub fn tag(tag: impl IntoTag) -> String {
 pub fn digest<R, V>(
     spec: &Spec<'_>,
     values: Values<R, V>,
-    feed: impl FnOnce(&mut KeyHasher),
+    feed: impl FnOnce(&mut KeyHasher<'_>),
 ) -> Result<Digest, Error> {
-    let shape = spec.traced(&values);
-    Digest::of(spec.name, &shape.key, spec.version, feed)
+    Digest::of(&spec.digest_key(&values), feed)
 }
 
 /// A cached call of an async function: on a hit return the stored value, on

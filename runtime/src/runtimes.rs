@@ -1,81 +1,42 @@
-//! Where async work runs: on the caller's own tokio runtime when it can
-//! drive a connection (it was built with IO and timers, as `#[tokio::main]`
-//! and `#[tokio::test]` runtimes are), else on a one-thread runtime owned by
-//! this crate ([`io_runtime`]): under another executor, under
-//! `futures::executor::block_on`, or on a runtime built without
-//! `enable_io`/`enable_time`.
+//! Where async work runs: on the caller's own tokio runtime, else on a
+//! one-thread runtime owned by this crate ([`io_runtime`]): under another
+//! executor (`futures::executor::block_on`, smol, …), outside any runtime,
+//! or for every call of a cache built with
+//! [`CacheBuilder::own_runtime`](crate::CacheBuilder::own_runtime).
 //!
-//! tokio has no way to ask a runtime whether it has IO and timers other than
-//! to use them, which panics if it has not; so the first call on each thread
-//! of each runtime tries both under `catch_unwind`, with the panic message
-//! kept quiet (see [`quietly`]). In a build with `panic = "abort"` nothing is
-//! tried, and async commands always run on the crate's own runtime.
+//! A caller's tokio runtime is taken as it is: it must have IO and timers
+//! (`enable_all`, as `#[tokio::main]` and `#[tokio::test]` runtimes do).
+//! tokio can't be asked whether a runtime has them without a panic where it
+//! has not, and finding out that way took a socket and a process-wide panic
+//! hook; a cache whose callers run on runtimes without them says so with
+//! `own_runtime` instead.
 
-use std::cell::Cell;
 use std::future::Future;
-use std::sync::{LazyLock, Once};
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use redis::RedisResult;
-use tokio::runtime::{Handle, Id, Runtime};
+use tokio::runtime::{Handle, Runtime};
 
 use crate::error::timed_out;
 
-thread_local! {
-    /// The runtime this thread last ran a call on, and whether it can drive connections.
-    static LAST: Cell<Option<(Id, bool)>> = const { Cell::new(None) };
-    /// Set while this thread probes a runtime: its panics are expected.
-    static PROBING: Cell<bool> = const { Cell::new(false) };
+/// Where a cache's async commands and waits run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum RunOn {
+    /// On the caller's tokio runtime, if the caller is on one; else on the
+    /// io runtime.
+    #[default]
+    Caller,
+    /// Always on the io runtime (`CacheBuilder::own_runtime`).
+    Own,
 }
 
-/// The caller's tokio runtime, if it can drive a connection: it has IO and
-/// timers. Cheap after the first call on a thread.
-pub(crate) fn current() -> Option<Handle> {
-    let handle = Handle::try_current().ok()?;
-    let id = handle.id();
-    let capable = match LAST.try_with(Cell::get) {
-        Ok(Some((last, capable))) if last == id => capable,
-        _ => {
-            let capable = can_drive_connections(&handle);
-            let _ = LAST.try_with(|last| last.set(Some((id, capable))));
-            capable
-        }
-    };
-    capable.then_some(handle)
-}
-
-/// Whether `handle`'s runtime has IO and timers.
-fn can_drive_connections(handle: &Handle) -> bool {
-    if cfg!(not(panic = "unwind")) {
-        return false;
+/// The caller's tokio runtime, where `run_on` lets async work run on it.
+pub(crate) fn current(run_on: RunOn) -> Option<Handle> {
+    match run_on {
+        RunOn::Caller => Handle::try_current().ok(),
+        RunOn::Own => None,
     }
-    let _entered = handle.enter();
-    quietly(|| {
-        drop(tokio::time::sleep(Duration::ZERO));
-        let socket = std::net::UdpSocket::bind((std::net::Ipv4Addr::LOCALHOST, 0))?;
-        socket.set_nonblocking(true)?;
-        tokio::net::UdpSocket::from_std(socket).map(drop)
-    })
-    .is_ok_and(|bound| bound.is_ok())
-}
-
-/// Runs `probe`, catching a panic without printing it. Installs, once, a
-/// panic hook that stays silent for panics of a probing thread and hands
-/// every other panic to the hook that was there before.
-fn quietly<T>(probe: impl FnOnce() -> T) -> std::thread::Result<T> {
-    static HOOK: Once = Once::new();
-    HOOK.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            if !PROBING.try_with(Cell::get).unwrap_or(false) {
-                previous(info);
-            }
-        }));
-    });
-    let _ = PROBING.try_with(|probing| probing.set(true));
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(probe));
-    let _ = PROBING.try_with(|probing| probing.set(false));
-    result
 }
 
 /// The runtime that runs async work for callers whose runtime can't: a
@@ -135,11 +96,12 @@ pub(crate) fn on_io_blocking<T: Send + 'static>(
     .unwrap_or_else(|| Err(timed_out(what)))
 }
 
-/// Waits for `duration`: on the caller's runtime's timer if it has one,
-/// else on the io runtime's (returning at once if that could not start:
-/// nothing else works then either, and the caller's next command fails).
-pub(crate) async fn sleep(duration: Duration) {
-    if current().is_some() {
+/// Waits for `duration`: on the caller's runtime's timer where `run_on`
+/// lets it, else on the io runtime's (returning at once if that could not
+/// start: nothing else works then either, and the caller's next command
+/// fails).
+pub(crate) async fn sleep(duration: Duration, run_on: RunOn) {
+    if current(run_on).is_some() {
         tokio::time::sleep(duration).await;
     } else if let Ok(runtime) = io_runtime() {
         // A JoinError means the runtime is shutting down: stop waiting.
@@ -159,22 +121,29 @@ mod tests {
     }
 
     #[test]
-    fn runtimes_with_io_and_timers_drive_their_own_connections() {
+    fn a_callers_tokio_runtime_is_used_as_it_is_unless_the_cache_says_otherwise() {
         let full = runtime(tokio::runtime::Builder::new_current_thread().enable_all());
-        assert!(full.block_on(async { current().is_some() }));
         let multi = runtime(tokio::runtime::Builder::new_multi_thread().enable_all());
-        assert!(multi.block_on(async { current().is_some() }));
+        let bare = runtime(&mut tokio::runtime::Builder::new_current_thread());
+        for rt in [&full, &multi, &bare] {
+            let id = rt.block_on(async { current(RunOn::Caller).map(|here| here.id()) });
+            assert_eq!(id, Some(rt.handle().id()), "nothing probed: taken as it is");
+            assert!(rt.block_on(async { current(RunOn::Own).is_none() }));
+        }
+        assert!(current(RunOn::Caller).is_none(), "outside any runtime");
+        assert!(futures_block_on(async { current(RunOn::Caller).is_none() }));
     }
 
-    #[test]
-    fn runtimes_without_io_or_timers_and_other_executors_do_not() {
-        let bare = runtime(&mut tokio::runtime::Builder::new_current_thread());
-        assert!(bare.block_on(async { current().is_none() }));
-        let no_io = runtime(tokio::runtime::Builder::new_current_thread().enable_time());
-        assert!(no_io.block_on(async { current().is_none() }));
-        let no_time = runtime(tokio::runtime::Builder::new_current_thread().enable_io());
-        assert!(no_time.block_on(async { current().is_none() }));
-        assert!(current().is_none(), "outside any runtime");
+    /// Another executor: polls `future` on this thread, outside any tokio runtime.
+    fn futures_block_on<F: Future>(future: F) -> F::Output {
+        let mut future = std::pin::pin!(future);
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        loop {
+            if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut context) {
+                return output;
+            }
+            std::thread::yield_now();
+        }
     }
 
     #[test]
@@ -197,10 +166,13 @@ mod tests {
     }
 
     #[test]
-    fn sleep_works_without_timers_on_the_callers_runtime() {
+    fn sleep_works_without_timers_on_the_callers_runtime_when_told_to() {
         let bare = runtime(&mut tokio::runtime::Builder::new_current_thread());
         let started = std::time::Instant::now();
-        bare.block_on(sleep(Duration::from_millis(20)));
+        bare.block_on(sleep(Duration::from_millis(20), RunOn::Own));
+        assert!(started.elapsed() >= Duration::from_millis(20));
+        let started = std::time::Instant::now();
+        futures_block_on(sleep(Duration::from_millis(20), RunOn::Caller));
         assert!(started.elapsed() >= Duration::from_millis(20));
     }
 }

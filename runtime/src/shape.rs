@@ -123,7 +123,17 @@ pub struct Shape {
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     of: &'static str,
-    traced: Traced,
+    known: Known,
+}
+
+/// What a function's first call works out for its stored type, kept for
+/// the others.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Known {
+    pub(crate) traced: Traced,
+    /// The key of the function's digests (`key::FunctionKey`), which covers
+    /// the shape.
+    pub(crate) digest_key: [u8; 32],
 }
 
 impl Entry {
@@ -144,24 +154,33 @@ impl Shape {
     }
 
     /// The function's [`Traced`] for its stored type `V`, traced by `trace`
-    /// on first use.
+    /// on first use, with the key of its digests, made from the shape by
+    /// `digest_key` then.
     #[inline]
-    pub(crate) fn of<V>(&self, trace: fn() -> Traced) -> Traced {
+    pub(crate) fn of<V>(
+        &self,
+        trace: fn() -> Traced,
+        digest_key: impl Fn(&[u8; 16]) -> [u8; 32],
+    ) -> Known {
         let of = std::any::type_name::<V>();
-        let first = self.first.get_or_init(|| Entry {
-            of,
-            traced: trace(),
-        });
+        let make = || {
+            let traced = trace();
+            Known {
+                traced,
+                digest_key: digest_key(&traced.key),
+            }
+        };
+        let first = self.first.get_or_init(|| Entry { of, known: make() });
         if first.is(of) {
-            return first.traced;
+            return first.known;
         }
         let mut others = self.others.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(entry) = others.iter().find(|entry| entry.is(of)) {
-            return entry.traced;
+            return entry.known;
         }
-        let traced = trace();
-        others.push(Entry { of, traced });
-        traced
+        let known = make();
+        others.push(Entry { of, known });
+        known
     }
 }
 

@@ -7,7 +7,8 @@ use std::time::Duration;
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::codec::Codec;
-use crate::shape::{Shape, Traced};
+use crate::key::FunctionKey;
+use crate::shape::{Known, Shape, Traced};
 use crate::ttl::{IntoTtl, Lifetime};
 
 /// What the attribute said about one function. Generated code keeps it in a
@@ -98,7 +99,20 @@ impl<'t> Spec<'t> {
     /// codec on the first call.
     #[inline]
     pub(crate) fn traced<R, V>(&self, values: &Values<R, V>) -> Traced {
-        self.shape.of::<V>(values.codec.trace)
+        self.known(values).traced
+    }
+
+    /// The key of the function's digests, made on the first call.
+    #[inline]
+    pub(crate) fn digest_key<R, V>(&self, values: &Values<R, V>) -> FunctionKey {
+        FunctionKey::from_bytes(self.known(values).digest_key)
+    }
+
+    #[inline]
+    fn known<R, V>(&self, values: &Values<R, V>) -> Known {
+        let digest_key =
+            |shape: &[u8; 16]| FunctionKey::new(self.name, shape, self.version).to_bytes();
+        self.shape.of::<V>(values.codec.trace, digest_key)
     }
 
     /// The TTL a hit resets its entry to: `ttl` if sliding (and not zero).

@@ -21,6 +21,7 @@ use crate::local::Local;
 use crate::local::{Kit, Tier};
 use crate::metrics::{Event, Metrics, Outcome, Stats, Timer};
 use crate::renew::{Claim, Renewals};
+use crate::runtimes::RunOn;
 use crate::shape::Check;
 use crate::sign::{Seal, Signer};
 use crate::tag;
@@ -42,6 +43,8 @@ pub(crate) struct Store {
     compress_above: Option<usize>,
     /// The functions a value of another shape was read for, logged once each.
     mismatched: Mutex<HashSet<Box<str>>>,
+    /// Where async commands and waits run: `CacheBuilder::own_runtime`.
+    run_on: RunOn,
 }
 
 impl Store {
@@ -58,7 +61,20 @@ impl Store {
             signer: None,
             compress_above: None,
             mismatched: Mutex::default(),
+            run_on: RunOn::Caller,
         }
+    }
+
+    /// This store, running async commands and waits where `run_on` says.
+    pub(crate) fn running_on(mut self, run_on: RunOn) -> Self {
+        self.backend.set_run_on(run_on);
+        self.run_on = run_on;
+        self
+    }
+
+    /// Pauses for `duration` (a lock wait), where this store's waits run.
+    pub(crate) async fn pause<I: Io>(&self, io: I, duration: Duration) {
+        io.sleep(duration, self.run_on).await;
     }
 
     /// This store, compressing values whose encoding is over `bytes`, if set.

@@ -15,7 +15,8 @@
 //!
 //! It only keeps state; it says when that state changed (see
 //! [`Change`]) so that the backend logs it once. Time is passed in, in ms,
-//! for the unit tests.
+//! for the unit tests, as a function read only when the answer depends on
+//! it: a closed breaker and an answered command never read the clock.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 
@@ -71,12 +72,13 @@ impl Breaker {
         self.opened_at.load(Relaxed) != 0
     }
 
-    /// Whether a command may go to Redis at `now`.
-    pub(crate) fn admit(&self, now: u64) -> Admit {
+    /// Whether a command may go to Redis at `now()`.
+    pub(crate) fn admit(&self, now: impl FnOnce() -> u64) -> Admit {
         let opened_at = self.opened_at.load(Relaxed);
         if opened_at == 0 {
             return Admit::Go;
         }
+        let now = now();
         if now.saturating_sub(opened_at) < self.pause_ms {
             return Admit::Refuse;
         }
@@ -93,16 +95,25 @@ impl Breaker {
         }
     }
 
-    /// Notes how a command ended, at `now`; `admitted` is what
+    /// Notes how a command ended, at `now()`; `admitted` is what
     /// [`admit`](Self::admit) said to it (a health check that skipped the
     /// breaker passes [`Admit::Probe`]).
-    pub(crate) fn record(&self, admitted: Admit, reach: Reach, now: u64) -> Option<Change> {
+    pub(crate) fn record(
+        &self,
+        admitted: Admit,
+        reach: Reach,
+        now: impl FnOnce() -> u64,
+    ) -> Option<Change> {
         if self.is_open() && admitted != Admit::Probe {
             return None;
         }
         match reach {
             Reach::Answered => {
-                self.lost.store(0, Relaxed);
+                // Written only when it changes: every worker's commands
+                // pass here, and a store would bounce the line between them.
+                if self.lost.load(Relaxed) != 0 {
+                    self.lost.store(0, Relaxed);
+                }
                 if self.opened_at.load(Relaxed) != 0 && self.opened_at.swap(0, Relaxed) != 0 {
                     self.probe_at.store(0, Relaxed);
                     return Some(Change::Closed);
@@ -110,6 +121,7 @@ impl Breaker {
                 None
             }
             Reach::Lost | Reach::Refused => {
+                let now = now();
                 if self.is_open() {
                     // A failed probe: another pause.
                     self.opened_at.store(now.max(1), Relaxed);
@@ -139,33 +151,33 @@ mod tests {
     #[test]
     fn a_few_lost_commands_dont_open_it_but_a_run_does() {
         let breaker = Breaker::new(100);
-        assert_eq!(breaker.record(Admit::Go, Reach::Lost, 10), None);
-        assert_eq!(breaker.record(Admit::Go, Reach::Lost, 11), None);
+        assert_eq!(breaker.record(Admit::Go, Reach::Lost, || 10), None);
+        assert_eq!(breaker.record(Admit::Go, Reach::Lost, || 11), None);
         assert_eq!(
-            breaker.record(Admit::Go, Reach::Answered, 12),
+            breaker.record(Admit::Go, Reach::Answered, || 12),
             None,
             "the run ends"
         );
-        assert_eq!(breaker.record(Admit::Go, Reach::Lost, 13), None);
-        assert_eq!(breaker.admit(14), Admit::Go);
-        assert_eq!(breaker.record(Admit::Go, Reach::Lost, 15), None);
+        assert_eq!(breaker.record(Admit::Go, Reach::Lost, || 13), None);
+        assert_eq!(breaker.admit(|| 14), Admit::Go);
+        assert_eq!(breaker.record(Admit::Go, Reach::Lost, || 15), None);
         assert_eq!(
-            breaker.record(Admit::Go, Reach::Lost, 16),
+            breaker.record(Admit::Go, Reach::Lost, || 16),
             Some(Change::Opened(3))
         );
-        assert_eq!(breaker.admit(17), Admit::Refuse);
+        assert_eq!(breaker.admit(|| 17), Admit::Refuse);
     }
 
     #[test]
     fn a_refused_connection_opens_it_at_once() {
         let breaker = Breaker::new(100);
         assert_eq!(
-            breaker.record(Admit::Go, Reach::Refused, 10),
+            breaker.record(Admit::Go, Reach::Refused, || 10),
             Some(Change::Opened(1))
         );
         assert!(breaker.is_open());
         assert_eq!(
-            breaker.record(Admit::Go, Reach::Refused, 11),
+            breaker.record(Admit::Go, Reach::Refused, || 11),
             None,
             "said once"
         );
@@ -174,31 +186,46 @@ mod tests {
     #[test]
     fn half_open_lets_one_probe_through() {
         let breaker = Breaker::new(100);
-        breaker.record(Admit::Go, Reach::Refused, 10);
-        assert_eq!(breaker.admit(109), Admit::Refuse);
-        assert_eq!(breaker.admit(110), Admit::Probe);
-        assert_eq!(breaker.admit(111), Admit::Refuse, "one probe at a time");
+        breaker.record(Admit::Go, Reach::Refused, || 10);
+        assert_eq!(breaker.admit(|| 109), Admit::Refuse);
+        assert_eq!(breaker.admit(|| 110), Admit::Probe);
+        assert_eq!(breaker.admit(|| 111), Admit::Refuse, "one probe at a time");
         // The probe fails: another pause.
-        assert_eq!(breaker.record(Admit::Probe, Reach::Lost, 120), None);
-        assert_eq!(breaker.admit(200), Admit::Refuse);
-        assert_eq!(breaker.admit(220), Admit::Probe);
+        assert_eq!(breaker.record(Admit::Probe, Reach::Lost, || 120), None);
+        assert_eq!(breaker.admit(|| 200), Admit::Refuse);
+        assert_eq!(breaker.admit(|| 220), Admit::Probe);
         // A command let through before it opened, ending now, changes nothing.
-        assert_eq!(breaker.record(Admit::Go, Reach::Answered, 221), None);
+        assert_eq!(breaker.record(Admit::Go, Reach::Answered, || 221), None);
         assert!(breaker.is_open());
         assert_eq!(
-            breaker.record(Admit::Probe, Reach::Answered, 221),
+            breaker.record(Admit::Probe, Reach::Answered, || 221),
             Some(Change::Closed)
         );
-        assert_eq!(breaker.admit(222), Admit::Go);
+        assert_eq!(breaker.admit(|| 222), Admit::Go);
         assert!(!breaker.is_open());
+    }
+
+    #[test]
+    fn a_closed_breaker_and_an_answer_read_no_clock() {
+        let breaker = Breaker::new(100);
+        let no_clock = || -> u64 { panic!("the clock was read") };
+        assert_eq!(breaker.admit(no_clock), Admit::Go);
+        assert_eq!(breaker.record(Admit::Go, Reach::Answered, no_clock), None);
+        breaker.record(Admit::Go, Reach::Lost, || 10);
+        assert_eq!(breaker.record(Admit::Go, Reach::Answered, no_clock), None);
+        assert_eq!(
+            breaker.record(Admit::Go, Reach::Lost, || 11),
+            None,
+            "the run ended"
+        );
     }
 
     #[test]
     fn a_probe_that_never_reports_is_replaced() {
         let breaker = Breaker::new(100);
-        breaker.record(Admit::Go, Reach::Refused, 10);
-        assert_eq!(breaker.admit(110), Admit::Probe);
-        assert_eq!(breaker.admit(150), Admit::Refuse);
-        assert_eq!(breaker.admit(210), Admit::Probe);
+        breaker.record(Admit::Go, Reach::Refused, || 10);
+        assert_eq!(breaker.admit(|| 110), Admit::Probe);
+        assert_eq!(breaker.admit(|| 150), Admit::Refuse);
+        assert_eq!(breaker.admit(|| 210), Admit::Probe);
     }
 }

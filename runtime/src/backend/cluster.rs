@@ -56,7 +56,7 @@ use super::tls::Tls;
 use crate::error::public::ErrorKind as Kind;
 use crate::error::{Error, timed_out};
 use crate::redact::redact;
-use crate::runtimes::{self, io_runtime};
+use crate::runtimes::{self, RunOn, io_runtime};
 
 /// Retries of a command after a connection error or during a failover;
 /// `MOVED` and `ASK` are followed within them. All of them fit in the
@@ -75,6 +75,8 @@ pub(crate) struct ClusterBackend {
     timeouts: Timeouts,
     #[cfg_attr(not(feature = "sync"), allow(dead_code))]
     pool_size: u32,
+    /// Where async commands run: `CacheBuilder::own_runtime`.
+    run_on: RunOn,
     /// The async connection of each runtime that calls come from.
     runtimes: Slots<ClusterConnection>,
     /// The async connection of calls from anywhere else, on the io runtime.
@@ -163,6 +165,7 @@ impl ClusterBackend {
             seeds: Vec::new(),
             timeouts,
             pool_size,
+            run_on: RunOn::Caller,
             runtimes: Slots::default(),
             own: Slot::new(None),
             #[cfg(feature = "sync")]
@@ -173,6 +176,11 @@ impl ClusterBackend {
             sync_refused: Arc::default(),
             auth_failure_logged: AtomicBool::new(false),
         }
+    }
+
+    /// Sends async commands where `run_on` says.
+    pub(crate) fn set_run_on(&mut self, run_on: RunOn) {
+        self.run_on = run_on;
     }
 
     /// Whether `error`, a failure of this backend, was logged already: a
@@ -262,7 +270,7 @@ impl ClusterBackend {
             }
         };
         let connect_error = |e| Error::Connect(named(e));
-        let result = match runtimes::current() {
+        let result = match runtimes::current(self.run_on) {
             Some(here) => {
                 let slot = runtime_slot(&self.runtimes, &here, here.id());
                 let conn = slot

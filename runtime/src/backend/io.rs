@@ -4,7 +4,7 @@
 //! `async fn`s generic over [`Io`]:
 //!
 //! - [`Async`] sends each command over a connection of the caller's runtime
-//!   (see `runtimes.rs`) and awaits;
+//!   (or the crate's own; see `runtimes.rs`) and awaits;
 //! - [`Blocking`] (the `sync` feature) sends it over a pooled sync
 //!   connection and returns a future that is already complete, so
 //!   [`block_on`] finishes the whole call in one poll, on the caller's
@@ -26,6 +26,7 @@ use redis::{Cmd, FromRedisValue};
 
 use super::redis::RedisBackend;
 use crate::error::Error;
+use crate::runtimes::RunOn;
 
 /// A Redis deployment commands are sent to: one server ([`RedisBackend`]),
 /// a cluster, or one node of a cluster.
@@ -67,8 +68,9 @@ pub(crate) trait Io: Copy + Send + Sync + 'static {
     /// Sends `PING` to `redis`, even while its breaker is open.
     fn ping(self, redis: &RedisBackend) -> impl Future<Output = Result<(), Error>> + Send;
 
-    /// Pauses for `duration`.
-    fn sleep(self, duration: Duration) -> impl Future<Output = ()> + Send;
+    /// Pauses for `duration`, an async call on the timer of the runtime
+    /// `run_on` names.
+    fn sleep(self, duration: Duration, run_on: RunOn) -> impl Future<Output = ()> + Send;
 
     /// Waits until `listener` is notified.
     fn wait(self, listener: EventListener) -> impl Future<Output = ()> + Send;
@@ -97,8 +99,8 @@ impl Io for Async {
         redis.query_async_now(redis::cmd("PING"))
     }
 
-    fn sleep(self, duration: Duration) -> impl Future<Output = ()> + Send {
-        crate::runtimes::sleep(duration)
+    fn sleep(self, duration: Duration, run_on: RunOn) -> impl Future<Output = ()> + Send {
+        crate::runtimes::sleep(duration, run_on)
     }
 
     fn wait(self, listener: EventListener) -> impl Future<Output = ()> + Send {
@@ -120,7 +122,7 @@ impl Io for Blocking {
         ready(redis.query_blocking_now(&redis::cmd("PING")))
     }
 
-    fn sleep(self, duration: Duration) -> impl Future<Output = ()> + Send {
+    fn sleep(self, duration: Duration, _: RunOn) -> impl Future<Output = ()> + Send {
         std::thread::sleep(duration);
         ready(())
     }
@@ -168,14 +170,33 @@ mod tests {
 
     #[test]
     fn blocking_waits_return_when_notified() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+
         let event = event_listener::Event::new();
         let listener = event.listen();
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                std::thread::sleep(Duration::from_millis(10));
-                event.notify(usize::MAX);
-            });
-            block_on(Blocking.wait(listener));
-        });
+        let notified = Arc::new(AtomicBool::new(false));
+        let (done, returned) = std::sync::mpsc::channel();
+        let waiter = {
+            let notified = Arc::clone(&notified);
+            std::thread::spawn(move || {
+                block_on(Blocking.wait(listener));
+                let _ = done.send(notified.load(Ordering::SeqCst));
+            })
+        };
+        assert!(
+            returned.recv_timeout(Duration::from_millis(50)).is_err(),
+            "the wait returned before any notification"
+        );
+        notified.store(true, Ordering::SeqCst);
+        event.notify(usize::MAX);
+        let after_notification = returned
+            .recv_timeout(Duration::from_secs(5))
+            .expect("the wait returns within 5 s of the notification");
+        assert!(
+            after_notification,
+            "the wait returned after the notification"
+        );
+        waiter.join().expect("the waiting thread");
     }
 }

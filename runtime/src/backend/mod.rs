@@ -34,6 +34,7 @@ pub(crate) use self::sentinel::Target;
 pub(crate) use self::sentinel::is_url as is_sentinel_url;
 pub(crate) use self::tls::Tls;
 use crate::error::{Error, Reach};
+use crate::runtimes::RunOn;
 
 /// Deletes `KEYS[1]` only if it holds `ARGV[1]`: a lock is released by its
 /// owner only, never by a process whose lock expired and was taken over.
@@ -62,6 +63,19 @@ pub(crate) enum Backend {
 }
 
 impl Backend {
+    /// Sends async commands where `run_on` says (the Redis deployments;
+    /// the others send none).
+    pub(crate) fn set_run_on(&mut self, run_on: RunOn) {
+        match self {
+            Self::Redis(redis) => redis.set_run_on(run_on),
+            #[cfg(feature = "cluster")]
+            Self::Cluster(cluster) => cluster.set_run_on(run_on),
+            #[cfg(feature = "memory")]
+            Self::Memory(_) => {}
+            Self::Unusable(_) => {}
+        }
+    }
+
     /// Whether `error`, a failure of this backend, was logged already: a
     /// refusal of the open breaker, a connection failure while the breaker
     /// is open (it logged why when it opened), a cluster's refused password

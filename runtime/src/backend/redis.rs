@@ -43,7 +43,7 @@ use super::sentinel::{SentinelPrimary, SentinelSpec};
 use super::tls::Tls;
 use crate::error::{Chain, Error, timed_out};
 use crate::redact::redact;
-use crate::runtimes::{self, io_runtime};
+use crate::runtimes::{self, RunOn, io_runtime};
 
 /// Connection settings a backend needs.
 #[derive(Debug, Clone)]
@@ -81,6 +81,8 @@ pub(crate) struct RedisBackend {
     timeouts: Timeouts,
     #[cfg_attr(not(feature = "sync"), allow(dead_code))]
     pool_size: u32,
+    /// Where async commands run: `CacheBuilder::own_runtime`.
+    run_on: RunOn,
     /// The async connection of each runtime that calls come from.
     runtimes: Slots,
     /// The async connection of calls from anywhere else, on the io runtime.
@@ -171,6 +173,7 @@ impl RedisBackend {
             target,
             timeouts,
             pool_size,
+            run_on: RunOn::Caller,
             runtimes: Arc::default(),
             own: Slot::new(None),
             #[cfg(feature = "sync")]
@@ -181,6 +184,11 @@ impl RedisBackend {
             #[cfg(feature = "sync")]
             sync_epoch: Arc::default(),
         }
+    }
+
+    /// Sends async commands where `run_on` says.
+    pub(crate) fn set_run_on(&mut self, run_on: RunOn) {
+        self.run_on = run_on;
     }
 
     /// Where this backend connects.
@@ -218,7 +226,7 @@ impl RedisBackend {
     where
         T: FromRedisValue + Send + 'static,
     {
-        match runtimes::current() {
+        match runtimes::current(self.run_on) {
             Some(here) => self.query_here(&here, cmd).await,
             None => self.query_on_io_runtime(cmd).await,
         }
@@ -373,7 +381,7 @@ impl RedisBackend {
 
     /// Fails at once while the breaker is open (unless this command is its probe).
     fn available(&self) -> Result<Admit, Error> {
-        match self.breaker.admit(epoch_ms()) {
+        match self.breaker.admit(epoch_ms) {
             Admit::Refuse => Err(Error::Unavailable(self.timeouts.connect)),
             admitted => Ok(admitted),
         }
@@ -385,7 +393,7 @@ impl RedisBackend {
             Ok(_) => crate::error::Reach::Answered,
             Err(error) => error.reach(),
         };
-        match (self.breaker.record(admitted, reach, epoch_ms()), &result) {
+        match (self.breaker.record(admitted, reach, epoch_ms), &result) {
             (Some(Change::Opened(failures)), Err(error)) => tracing::warn!(
                 error = %Chain(error),
                 failures,
@@ -673,7 +681,7 @@ mod tests {
                 .build()
                 .unwrap();
             runtime.block_on(async {
-                let here = runtimes::current().expect("a capable runtime");
+                let here = runtimes::current(RunOn::Caller).expect("a runtime");
                 let slot = backend.slot(&here);
                 assert!(Arc::ptr_eq(&slot, &backend.slot(&here)), "found again");
             });

@@ -7,6 +7,7 @@ use harness::Server;
 
 use super::{Backend, MemoryBackend, RedisBackend, Timeouts, match_prefix};
 use crate::backend::{Async, Blocking, Io, block_on};
+use crate::runtimes::RunOn;
 
 /// A prefix with every glob character Redis knows, so an unescaped `MATCH`
 /// would take the decoys below too.
@@ -51,7 +52,7 @@ async fn suite<I: Io>(io: I, store: &Backend) {
     assert_eq!(store.get(io, "k").await.unwrap(), None);
 
     store.set(io, "brief", b"v", 50).await.unwrap();
-    io.sleep(Duration::from_millis(80)).await;
+    io.sleep(Duration::from_millis(80), RunOn::Caller).await;
     assert_eq!(store.get(io, "brief").await.unwrap(), None);
     assert!(
         !store.del(io, "brief").await.unwrap(),

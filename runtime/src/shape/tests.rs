@@ -305,11 +305,18 @@ fn what_can_t_be_traced_is_checked_per_value() {
 #[test]
 fn a_shape_cell_keeps_one_entry_per_type() {
     let shape = Shape::new();
-    let a = shape.of::<v1::Bounds>(traced::<v1::Bounds>);
-    let b = shape.of::<v2::Bounds>(traced::<v2::Bounds>);
-    assert_ne!(a, b, "another instantiation gets its own");
-    assert_eq!(shape.of::<v1::Bounds>(|| unreachable!()), a);
-    assert_eq!(shape.of::<v2::Bounds>(|| unreachable!()), b);
+    // The digest key made from each shape: its first byte says whose it is.
+    let digest_key = |shape: &[u8; 16]| [shape[0]; 32];
+    let a = shape.of::<v1::Bounds>(traced::<v1::Bounds>, digest_key);
+    let b = shape.of::<v2::Bounds>(traced::<v2::Bounds>, digest_key);
+    assert_ne!(a.traced, b.traced, "another instantiation gets its own");
+    assert_eq!(a.digest_key, [a.traced.key[0]; 32]);
+    assert_eq!(b.digest_key, [b.traced.key[0]; 32]);
+    let made_again = |_: &[u8; 16]| unreachable!();
+    let again = shape.of::<v1::Bounds>(|| unreachable!(), made_again);
+    assert_eq!((again.traced, again.digest_key), (a.traced, a.digest_key));
+    let again = shape.of::<v2::Bounds>(|| unreachable!(), made_again);
+    assert_eq!((again.traced, again.digest_key), (b.traced, b.digest_key));
 }
 
 /// A value's tag, written from `Serialize` and read back through `read.rs`.
