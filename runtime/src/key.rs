@@ -161,7 +161,9 @@ impl Buffered<'_> {
         *len = 0;
     }
 
-    fn finalize(mut self) -> blake3::Hash {
+    /// The digest of what was fed; by reference, so that the buffer is not
+    /// copied to be read.
+    fn finalize(&mut self) -> blake3::Hash {
         match &mut self.hasher {
             None => blake3::keyed_hash(&self.key.0, &self.buf[..self.len]),
             Some(hasher) => {
