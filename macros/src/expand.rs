@@ -118,15 +118,15 @@ impl<'a> Parts<'a> {
             Ttl::Expr(expr) => (0, Some(quote!(.ttl(#expr)))),
         };
         let version = args.version;
-        let lock = args.lock_ms.map(|ms| quote!(.lock(#ms)));
+        let lock = args.lock.map(|ms| quote!(.lock(#ms)));
         let local = args.local.as_ref().map(|n| {
             let n = n.value;
             quote!(.local(#n))
         });
-        let stale = args.stale_ms.map(|ms| quote!(.stale(#ms)));
+        let stale = args.stale.map(|ms| quote!(.stale(#ms)));
         let sliding = sliding(args).then(|| quote!(.sliding()));
         let compress = args.compress.map(|on| quote!(.compress(#on)));
-        let xfetch = args.xfetch.then(|| {
+        let xfetch = args.refresh.then(|| {
             let beta = args.beta.as_ref().map_or(1.0, |beta| beta.value);
             quote!(.xfetch(#beta))
         });
@@ -199,7 +199,7 @@ impl<'a> Parts<'a> {
             unless,
             kit,
             bind_patterns: quote!(#(#bind_patterns)*),
-            spawning: (args.stale_ms.is_some() || args.xfetch)
+            spawning: (args.stale.is_some() || args.refresh)
                 && sig.asyncness.is_some()
                 && owns_its_arguments(signature),
             private,

@@ -22,27 +22,7 @@ mod validate;
 /// ```
 ///
 /// Arguments (only `ttl` is required):
-/// - `ttl = 60` or `ttl = "90s"` / `"5m"` / `"1h30m"` / `"250ms"`: how long a value lives (an integer is seconds), checked at compile time;
-///   or any expression of type `Duration` or `u64` (seconds), evaluated on every call (`ttl = settings().price_ttl`); zero then stores nothing.
-/// - `ttl_of = |v: &V| -> Duration` or a fn path: a stored value's own TTL, from the value (`V` is `T` for `Result<T, E>`); the entry lives the shorter of it and `ttl`; zero stores nothing.
-/// - `sliding = true`: time-to-idle; each hit resets the entry's TTL to a full `ttl` in the same round trip (`GETEX … PX`); not with `local`, `stale`, `refresh` or `ttl_of`, and no in-process tier.
-/// - `cache = EXPR`: the `redis_cached::Cache` to use, an expression that derefs to one (default: `redis_cached::default_cache()`).
-/// - `skip(a, self)`: leave these parameters (or the receiver) out of the key; they need not be `Serialize`.
-/// - `key = EXPR`: key on this `Serialize` value instead of the arguments (not with `skip`).
-/// - `name = "shop::price"`: the name keys use instead of `module::path::fn_name`.
-/// - `version = 2`: mixed into every key of the function (0, the default, changes nothing).
-/// - `cache_none = false`: on an `Option<T>` function, don't store `None`.
-/// - `cache_err = true`: on a `Result<T, E>` function, store `Err` too (then `E` needs serde).
-/// - `unless = |r: &R| …` or a `fn(&R) -> bool` path: don't store a result for which it returns true.
-/// - `when = EXPR`: a `bool` over the arguments, evaluated before each call; when `false` the call skips the cache (no read, no write) and runs the body; `f_refresh` then stores nothing.
-/// - `siblings = false`: don't generate `f_refresh`, `f_uncached`, `f_invalidate`, `f_invalidate_all` (needed in trait impls).
-/// - `lock = 5` or `lock = "5s"`: on a miss, hold the Redis lock `<key>:lock` while computing, so one process computes and the others wait, for at most this long.
-/// - `stale = "30s"`: keep a value this long past its `ttl`; a call that finds it stale returns it and has it refreshed.
-/// - `refresh = "xfetch"`: refresh hot values before they expire, with XFetch's probability.
-/// - `beta = 1.0`: XFetch's eagerness (larger refreshes earlier); only with `refresh`.
-/// - `crate = "my_dep::redis_cached"`: where generated code finds the runtime, for a renamed or re-exported dependency (default `::redis_cached`).
-/// - `local = 1000`: also keep up to this many decoded values in this process (no round trip on a hit), kept coherent by Redis client-side caching; the value type must be `Clone + Send + Sync + 'static`.
-/// - `compress = true`: store values compressed (LZ4) above the cache's `compress_above`, or above 1 KiB on a cache without one; `compress = false`: never, whatever the cache says.
+#[doc = args::argument_docs!()]
 ///
 /// Next to `f` it generates, with `f`'s visibility and `async`, and `f`'s
 /// receiver and parameters: `f_refresh(…) -> R` (run and store),
