@@ -21,6 +21,7 @@ pub use serde::de::DeserializeOwned;
 use crate::backend::Async;
 #[cfg(feature = "sync")]
 use crate::backend::{Blocking, block_on};
+use crate::body::{self, Slot};
 use crate::cache::Cache;
 use crate::call;
 use crate::error::Error;
@@ -46,7 +47,9 @@ pub fn digest<R: ?Sized>(
 }
 
 /// A cached call of an async function: on a hit return the stored value, on
-/// a miss await `body` and store its result. See `call.rs`.
+/// a miss await `body` and store its result. See `call.rs`; the body is
+/// polled beside the protocol (`body.rs`), which is then compiled once per
+/// `R` and `V`, not once per function.
 pub async fn call<R, V>(
     spec: &Spec<'_>,
     cache: &Cache,
@@ -56,7 +59,9 @@ pub async fn call<R, V>(
     kit: Option<Kit<V>>,
     body: impl Future<Output = R>,
 ) -> R {
-    call::call(Async, spec, cache, digest, values, unless, kit, body).await
+    let slot = Slot::new();
+    let protocol = call::call(Async, spec, cache, digest, values, unless, kit, slot.run());
+    body::drive(&slot, protocol, body).await
 }
 
 /// `call` for functions with `stale` or `refresh` whose body owns what it
@@ -88,7 +93,9 @@ pub async fn refresh<R, V>(
     unless: Unless<R>,
     body: impl Future<Output = R>,
 ) -> R {
-    call::refresh(Async, spec, cache, digest, values, unless, body).await
+    let slot = Slot::new();
+    let protocol = call::refresh(Async, spec, cache, digest, values, unless, slot.run());
+    body::drive(&slot, protocol, body).await
 }
 
 /// `f_invalidate`: deletes the entry of one call; whether there was one.
@@ -171,10 +178,18 @@ impl SyncDoors {
         kit: Option<Kit<V>>,
         body: impl FnOnce() -> R,
     ) -> R {
-        let body = async move { body() };
-        block_on(call::call(
-            Blocking, spec, cache, digest, values, unless, kit, body,
-        ))
+        let slot = Slot::new();
+        let protocol = call::call(
+            Blocking,
+            spec,
+            cache,
+            digest,
+            values,
+            unless,
+            kit,
+            slot.run(),
+        );
+        block_on(body::drive(&slot, protocol, async move { body() }))
     }
 
     /// [`refresh`](fn@refresh) for a plain function.
@@ -187,10 +202,9 @@ impl SyncDoors {
         unless: Unless<R>,
         body: impl FnOnce() -> R,
     ) -> R {
-        let body = async move { body() };
-        block_on(call::refresh(
-            Blocking, spec, cache, digest, values, unless, body,
-        ))
+        let slot = Slot::new();
+        let protocol = call::refresh(Blocking, spec, cache, digest, values, unless, slot.run());
+        block_on(body::drive(&slot, protocol, async move { body() }))
     }
 
     /// [`invalidate`](fn@invalidate) for a plain function.
