@@ -6,59 +6,11 @@
 mod support;
 
 use ::redis::Commands;
-use redis_cached::{Cache, CacheBuilder};
-use support::{CacheSlot, Calls, TestRedis};
+use redis_cached::Cache;
+use support::{CacheSlot, Calls, Store, TestRedis};
 
-/// The store under one test's cache.
-#[expect(clippy::large_enum_variant, reason = "one per test")]
-enum Store {
-    Redis(TestRedis),
-    Memory,
-}
-
-impl Store {
-    /// A throwaway `redis-server`, and `slot` pointed at a cache on it.
-    fn redis(slot: &CacheSlot, configure: impl FnOnce(CacheBuilder) -> CacheBuilder) -> Self {
-        let redis = TestRedis::start();
-        slot.set(
-            configure(Cache::builder(redis.url()))
-                .build()
-                .expect("valid url"),
-        );
-        Self::Redis(redis)
-    }
-
-    /// `slot` pointed at a fresh `mem://` cache.
-    fn memory(slot: &CacheSlot, configure: impl FnOnce(CacheBuilder) -> CacheBuilder) -> Self {
-        slot.set(
-            configure(Cache::builder("mem://"))
-                .build()
-                .expect("mem:// is valid"),
-        );
-        Self::Memory
-    }
-
-    /// The keys in Redis, sorted; `None` for the memory store.
-    fn keys(&self) -> Option<Vec<String>> {
-        match self {
-            Self::Redis(redis) => Some(redis.keys()),
-            Self::Memory => None,
-        }
-    }
-
-    /// Checks that Redis holds exactly one key, starting with `start`, whose
-    /// `PTTL` lies in `pttl`; nothing to look at for the memory store.
-    fn assert_only_key(&self, start: &str, pttl: std::ops::RangeInclusive<i64>) {
-        if let Self::Redis(redis) = self {
-            let key = redis.only_key();
-            assert!(key.starts_with(start), "{key} should start with {start}");
-            let left = redis.pttl(&key);
-            assert!(pttl.contains(&left), "PTTL {left}");
-        }
-    }
-}
-
-/// The suite, as module `$module` of tests on the store made by `Store::$store`.
+/// The suite, as module `$module` of tests on the store made by `Store::$store`
+/// (`redis_with` or `memory_with`).
 macro_rules! suite {
     ($module:ident, $store:ident) => {
         mod $module {
@@ -252,8 +204,8 @@ macro_rules! suite {
     };
 }
 
-suite!(on_redis, redis);
-suite!(in_memory, memory);
+suite!(on_redis, redis_with);
+suite!(in_memory, memory_with);
 
 /// Keys written by something else under the cache's prefix go too, past one
 /// `SCAN` batch; keys that an unescaped glob would match stay.

@@ -11,14 +11,14 @@ use redis_cached::{Cache, redis_cached};
 use serde::{Deserialize, Serialize};
 use support::{CacheSlot, Calls, TestRedis};
 
-/// Format 2: a value as it is.
-const PLAIN: u8 = 2;
-/// Format 4: a value compressed.
-const COMPRESSED: u8 = 4;
-/// Format 5: a value compressed, then signed.
-const SIGNED_COMPRESSED: u8 = 5;
-/// Bytes of the format byte and the header.
-const HEADER: usize = 1 + 12;
+/// The format byte of a value as it is.
+const PLAIN: u8 = 0x10;
+/// The format byte of a value compressed (flag 2).
+const COMPRESSED: u8 = PLAIN | 2;
+/// The format byte of a value compressed, then signed (flag 1).
+const SIGNED_COMPRESSED: u8 = COMPRESSED | 1;
+/// Bytes of the format byte and the header (times, shape).
+const HEADER: usize = 1 + 20;
 
 /// The kind of value worth compressing: rows of an order list, whose strings
 /// repeat from row to row.

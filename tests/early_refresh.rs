@@ -4,20 +4,12 @@
 
 mod support;
 
+use std::future::ready;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use redis_cached::redis_cached;
-use support::{CacheSlot, Calls, TestRedis};
-
-/// Waits (bounded) until `done` holds; the refresh runs in the background.
-async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
+use support::{CacheSlot, Calls, TestRedis, eventually_async};
 
 #[tokio::test]
 async fn stale_async_returns_the_old_value_and_refreshes_in_the_background() {
@@ -47,11 +39,13 @@ async fn stale_async_returns_the_old_value_and_refreshes_in_the_background() {
         "db v1",
         "stale value served at once"
     );
-    eventually("the background refresh", || CALLS.get() == 2).await;
-    eventually("the refreshed value", || {
-        redis
-            .get_raw(&key)
-            .is_some_and(|bytes| bytes.ends_with(b"db v2"))
+    eventually_async("the background refresh", || ready(CALLS.get() == 2)).await;
+    eventually_async("the refreshed value", || {
+        ready(
+            redis
+                .get_raw(&key)
+                .is_some_and(|bytes| bytes.ends_with(b"db v2")),
+        )
     })
     .await;
     assert_eq!(config("db".into()).await, "db v2");
@@ -130,10 +124,10 @@ async fn xfetch_refreshes_a_hot_key_before_it_expires() {
         30,
         "the hit answers with the value it found"
     );
-    eventually("the early refresh", || CALLS.get() == 2).await;
+    eventually_async("the early refresh", || ready(CALLS.get() == 2)).await;
     let key = redis.only_key();
-    eventually("the refreshed entry", || {
-        redis.get_raw(&key).is_some_and(|b| b != first)
+    eventually_async("the refreshed entry", || {
+        ready(redis.get_raw(&key).is_some_and(|b| b != first))
     })
     .await;
     assert!(redis.pttl(&key) > 59_000);
@@ -157,7 +151,7 @@ async fn one_refresh_at_a_time_per_key() {
     for _ in 0..50 {
         assert_eq!(slow(1).await, 1);
     }
-    eventually("the one refresh", || CALLS.get() == 2).await;
+    eventually_async("the one refresh", || ready(CALLS.get() == 2)).await;
     tokio::time::sleep(Duration::from_millis(350)).await;
     assert!(
         CALLS.get() <= 3,

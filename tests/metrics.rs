@@ -190,10 +190,19 @@ async fn local_hits_are_hits_too() {
     }
 
     // The tier takes values once its tracking connection is up.
-    while CACHE.stats().local_hits == 0 {
-        local(1).await;
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    support::eventually_async_within(
+        support::PATIENCE,
+        Duration::from_millis(5),
+        "a hit in the tier",
+        || async {
+            if CACHE.stats().local_hits > 0 {
+                return true;
+            }
+            local(1).await;
+            false
+        },
+    )
+    .await;
     let stats = CACHE.stats();
     assert_eq!(
         counters("metrics_local"),

@@ -64,44 +64,12 @@ fn one_cache_serves_runtimes_that_come_and_go_and_those_without_io_or_timers() {
     drop((bare, no_time));
 }
 
-/// A `redis-server` on `port`, killed when dropped.
-struct Server(std::process::Child);
-
-impl Server {
-    fn start(port: u16) -> Self {
-        let child = std::process::Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server on PATH");
-        Self(child)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test]
 async fn a_broken_connection_is_made_again_when_redis_comes_back() {
     static CALLS: Calls = Calls::new();
     static CACHE: CacheSlot = CacheSlot::new();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port();
-    let url = format!("redis://127.0.0.1:{port}");
-    let server = Server::start(port);
+    let server = support::TestRedis::start();
+    let (url, port) = (server.url().to_owned(), server.port());
     CACHE.set(
         redis_cached::Cache::builder(&url)
             .connect_timeout(std::time::Duration::from_millis(200))
@@ -124,14 +92,21 @@ async fn a_broken_connection_is_made_again_when_redis_comes_back() {
     assert_eq!(double(1).await, 2, "Redis is gone: the body runs");
     assert_eq!(CALLS.get(), 2);
 
-    let _server = Server::start(port);
+    let _server = support::TestRedis::start_on(port, &[]);
     // The breaker waits out one connect timeout; then a call connects anew.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while CACHE.stats().stores < 2 {
-        assert!(std::time::Instant::now() < deadline, "never stored again");
-        assert_eq!(double(5).await, 10);
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    support::eventually_async_within(
+        support::PATIENCE,
+        std::time::Duration::from_millis(20),
+        "stored again",
+        || async {
+            if CACHE.stats().stores >= 2 {
+                return true;
+            }
+            assert_eq!(double(5).await, 10);
+            false
+        },
+    )
+    .await;
     let runs = CALLS.get();
     assert_eq!(double(5).await, 10);
     assert_eq!(CALLS.get(), runs, "a hit over the new connection");

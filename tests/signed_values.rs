@@ -11,10 +11,10 @@ use support::{CacheSlot, Calls, TestRedis};
 
 const SECRET: &str = "the signing secret of these tests";
 const ROTATED: &str = "the next signing secret, after rotation";
-/// Format 3: a signed value.
-const SIGNED: u8 = 3;
-/// Format 2: an unsigned value.
-const UNSIGNED: u8 = 2;
+/// The format byte of a signed value (format 0x10, flag 1).
+const SIGNED: u8 = 0x11;
+/// The format byte of an unsigned value.
+const UNSIGNED: u8 = 0x10;
 /// The HMAC-SHA256 tag at the end of a signed value.
 const TAG: usize = 32;
 
@@ -51,7 +51,7 @@ fn a_signed_value_round_trips_and_hits() {
     let raw = redis.get_raw(&redis.only_key()).expect("stored");
     assert_eq!(raw[0], SIGNED);
     assert!(
-        raw.len() > 1 + 12 + TAG,
+        raw.len() > 1 + 20 + TAG,
         "header, value and tag: {} bytes",
         raw.len()
     );

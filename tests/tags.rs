@@ -8,20 +8,11 @@ mod support;
 mod test_cluster;
 
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use redis_cached::{Cache, redis_cached};
-use support::{CacheSlot, Calls, TestRedis};
+use support::{CacheSlot, Calls, TestRedis, eventually, eventually_async};
 use test_cluster::TestCluster;
-
-/// Calls `check` until it returns true; fails after 5 s.
-fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !check() {
-        assert!(Instant::now() < deadline, "never: {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
 
 /// The keys of `keys` that contain `part`.
 fn with(keys: &[String], part: &str) -> Vec<String> {
@@ -383,11 +374,7 @@ async fn tags_work_with_stale_lock_and_refresh() {
     tokio::time::sleep(Duration::from_millis(250)).await;
     VERSION.store(2, SeqCst);
     assert_eq!(report(1).await, 101, "stale");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while report(1).await != 102 {
-        assert!(Instant::now() < deadline, "never refreshed");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually_async("the refresh", || async { report(1).await == 102 }).await;
     let set = "{report:1}:tag";
     assert!(redis.pttl(set) > 59_000, "raised by the refresh");
     VERSION.store(3, SeqCst);
@@ -413,11 +400,7 @@ async fn on_mem_a_refreshed_entry_keeps_its_tags() {
     assert_eq!(refreshed(1).await, 1);
     tokio::time::sleep(Duration::from_millis(150)).await;
     assert_eq!(refreshed(1).await, 1, "stale, refreshed in a task");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while refreshed(1).await != 2 {
-        assert!(Instant::now() < deadline, "never refreshed");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually_async("the refresh", || async { refreshed(1).await == 2 }).await;
     assert_eq!(CACHE.invalidate_tag("r").await.unwrap(), 1);
     assert_eq!(refreshed(1).await, 3);
 }

@@ -4,12 +4,14 @@
 //! `name = value`, [`Skip`] for `skip(a, b)`), and [`Draft`]'s `Parse` impl
 //! dispatches on `input.peek(kw::…)`.
 //!
-//! Every argument is written once, in the [`arguments!`] table below: its
-//! docs (the attribute's rustdoc is made from them), its name, the type of
-//! its value, whether it is required or has a default, its form and how its
-//! value is read. The keyword, the field of [`Args`], its place in
-//! [`Draft`], the dispatch, the "did you mean" list and the docs all come
-//! from that one entry.
+//! Every argument is declared once, in the [`arguments!`] table below: its
+//! name, the type of its value, whether it is required or has a default,
+//! its form and how its value is read. The keyword, the field of [`Args`],
+//! its place in [`Draft`], the dispatch and the "did you mean" list all come
+//! from that one entry. What an argument means is documented once too, on
+//! the attribute (`lib.rs`, the section named after the argument, which
+//! the README's table links to); an entry's comment says only how its
+//! value is held here.
 //!
 //! Each value is checked on its own here; checks against the function live in
 //! `validate.rs`. A bad value, a repeated argument or an unknown one (with a
@@ -29,7 +31,7 @@ use crate::duration;
 /// The table of arguments. Each entry:
 ///
 /// ```text
-/// /// Its docs: a bullet of the attribute's rustdoc (first line), and more lines.
+/// /// How its value is held (the doc of its field in `Args`).
 /// field: ValueType, kind, Form => |arg| parse(arg);
 /// ```
 ///
@@ -43,8 +45,9 @@ use crate::duration;
 ///   (`name(a, b)`); `parse` turns it into the value, or an error at the
 ///   user's token.
 ///
-/// The order of the table is the order of the docs and of the "expected
-/// one of" list.
+/// The order of the table is that of the "expected one of" list, and of
+/// the attribute's docs. A new argument is one entry here, its section in
+/// the attribute's docs and its row in the README's table.
 macro_rules! arguments {
     ($(
         #[doc = $first:literal] $(#[doc = $rest:literal])*
@@ -56,7 +59,8 @@ macro_rules! arguments {
             $(arguments!(@keyword $field $($token)?);)*
         }
 
-        /// Everything `#[redis_cached(...)]` can say; see the table.
+        /// Everything `#[redis_cached(...)]` can say, one field per argument
+        /// of the table.
         pub(crate) struct Args {
             $(
                 #[doc = $first] $(#[doc = $rest])*
@@ -100,14 +104,6 @@ macro_rules! arguments {
                 })
             }
         }
-
-        /// The attribute's docs of its arguments: a bullet each, in table order.
-        macro_rules! argument_docs {
-            () => {
-                concat!($("-", $first, "\n", $("  ", $rest, "\n",)*)*)
-            };
-        }
-        pub(crate) use argument_docs;
     };
 
     (@keyword $field:ident) => {
@@ -133,49 +129,48 @@ macro_rules! arguments {
 }
 
 arguments! {
-    /// `ttl = 60` or `ttl = "90s"` / `"5m"` / `"1h30m"` / `"250ms"`: how long a value lives (an integer is seconds), checked at compile time;
-    /// or any expression of type `Duration` or `u64` (seconds), evaluated on every call (`ttl = settings().price_ttl`); zero then stores nothing.
+    /// `ttl`: see [`Ttl`].
     ttl: Ttl, required("missing `ttl`: write `#[redis_cached(ttl = 60)]` (seconds) or `ttl = \"5m\"`"),
         Assign => |arg| time_to_live(arg.value);
-    /// `ttl_of = |v: &V| -> Duration` or a fn path: a stored value's own TTL, from the value (`V` is `T` for `Result<T, E>`); the entry lives the shorter of it and `ttl`; zero stores nothing.
+    /// `ttl_of = EXPR` (a closure or fn path), as written.
     ttl_of: Expr, optional, Assign => |arg| Ok(arg.value);
-    /// `sliding = true`: time-to-idle; each hit resets the entry's TTL to a full `ttl` in the same round trip (`GETEX … PX`); not with `local`, `stale`, `refresh`, `ttl_of` or `tags`, and no in-process tier.
+    /// `sliding = bool`.
     sliding: Given<bool>, optional, Assign => |arg| flag(&arg.value).map(|b| arg.given(b));
-    /// `cache = EXPR`: the `redis_cached::Cache` to use, an expression that derefs to one (default: `redis_cached::default_cache()`).
+    /// `cache = EXPR`, as written.
     cache: Expr, optional, Assign => |arg| Ok(arg.value);
-    /// `skip(a, self)`: leave these parameters (or the receiver) out of the key; they need not be `Serialize`.
+    /// `skip(a, self)`: the names, as written.
     skip: Given<Vec<Ident>>, optional, Skip => |arg| arg.items.map(|items| given(&arg.name, items));
-    /// `key = EXPR`: key on this `Serialize` value instead of the arguments (not with `skip`).
+    /// `key = EXPR`, as written.
     key: Given<Expr>, optional, Assign => |arg| Ok(given(&arg.name, arg.value));
-    /// `name = "shop::price"`: the name keys use instead of `module::path::fn_name`.
+    /// `name = "…"`, checked here.
     name: LitStr, optional, Assign => |arg| key_name(&arg.value);
-    /// `version = 2`: mixed into every key of the function (0, the default, changes nothing).
+    /// `version = N`; 0 when absent.
     version: u32, default(0), Assign => |arg| int(&arg.value, "version");
-    /// `cache_none = false`: on an `Option<T>` function, don't store `None`.
+    /// `cache_none = bool`.
     cache_none: Given<bool>, optional, Assign => |arg| flag(&arg.value).map(|b| arg.given(b));
-    /// `cache_err = true`: on a `Result<T, E>` function, store `Err` too (then `E` needs serde).
+    /// `cache_err = bool`.
     cache_err: Given<bool>, optional, Assign => |arg| flag(&arg.value).map(|b| arg.given(b));
-    /// `unless = |r: &R| …` or a `fn(&R) -> bool` path: don't store a result for which it returns true.
+    /// `unless = EXPR` (a closure or fn path), as written.
     unless: Expr, optional, Assign => |arg| Ok(arg.value);
-    /// `when = EXPR`: a `bool` over the arguments, evaluated before each call; when `false` the call skips the cache (no read, no write) and runs the body; `f_refresh` then stores nothing.
+    /// `when = EXPR`, as written.
     when: Expr, optional, Assign => |arg| Ok(arg.value);
-    /// `siblings = false`: don't generate `f_refresh`, `f_uncached`, `f_invalidate`, `f_invalidate_all` (needed in trait impls).
+    /// `siblings = bool`; `true` when absent.
     siblings: bool, default(true), Assign => |arg| flag(&arg.value);
-    /// `lock = 5` or `lock = "5s"`: on a miss, hold the Redis lock `<key>:lock` while computing, so one process computes and the others wait, for at most this long.
+    /// `lock`, in milliseconds (positive).
     lock: u64, optional, Assign => |arg| duration("lock", ZERO_LOCK, &arg.value);
-    /// `stale = "30s"`: keep a value this long past its `ttl`; a call that finds it stale returns it and has it refreshed.
+    /// `stale`, in milliseconds.
     stale: u64, optional, Assign => |arg| duration("stale", ZERO_STALE, &arg.value);
-    /// `refresh = "xfetch"`: refresh hot values before they expire, with XFetch's probability.
+    /// `refresh = "xfetch"` was given.
     refresh: bool, default(false), Assign => |arg| refresh(&arg.value);
-    /// `beta = 1.0`: XFetch's eagerness (larger refreshes earlier); only with `refresh`.
+    /// `beta = F`.
     beta: Given<f64>, optional, Assign => |arg| positive_float(&arg.value).map(|b| arg.given(b));
-    /// `local = 1000`: also keep up to this many decoded values in this process (no round trip on a hit), kept coherent by Redis client-side caching; the value type must be `Clone + Send + Sync + 'static`.
+    /// `local = N` (positive).
     local: Given<u64>, optional, Assign => |arg| entries(&arg.value).map(|n| arg.given(n));
-    /// `compress = true`: store values compressed (LZ4) above the cache's `compress_above`, or above 1 KiB on a cache without one; `compress = false`: never, whatever the cache says.
+    /// `compress = bool`.
     compress: bool, optional, Assign => |arg| flag(&arg.value);
-    /// `tags = [format!("user:{user_id}"), "profiles"]`: string expressions over the arguments, evaluated on every call; `Cache::invalidate_tag` of any of them deletes the entry (not with `sliding`).
+    /// `tags = [EXPR, …]`, as written.
     tags: Given<Vec<Expr>>, optional, Assign => |arg| tag_list(&arg.value).map(|list| arg.given(list));
-    /// `crate = "my_dep::redis_cached"`: where generated code finds the runtime, for a renamed or re-exported dependency (default `::redis_cached`).
+    /// `crate = "path"` or `crate = path`.
     krate("crate", syn::token::Crate): syn::Path, optional, Assign => |arg| runtime_path(&arg.value);
 }
 
@@ -892,20 +887,24 @@ mod tests {
         }
     }
 
+    /// An argument of the table is documented where users read it: a
+    /// section of the attribute's rustdoc and a row of its summary table
+    /// (`lib.rs`), and a row of the README's table, each in table order.
     #[test]
-    fn the_docs_have_one_bullet_per_argument_in_table_order() {
-        let bullets: Vec<&str> = super::argument_docs!()
-            .lines()
-            .filter_map(|line| line.strip_prefix("- `"))
-            .collect();
-        assert_eq!(bullets.len(), KNOWN.len(), "{bullets:#?}");
-        for (bullet, known) in bullets.iter().zip(KNOWN) {
-            assert!(
-                bullet.starts_with(&format!("{known} "))
-                    || bullet.starts_with(&format!("{known}(")),
-                "{known}: {bullet}"
-            );
-        }
+    fn every_argument_of_the_table_has_its_docs_in_table_order() {
+        let lib = include_str!("lib.rs");
+        let readme = include_str!("../../README.md");
+        let found = |text: &str, prefix: &str| -> Vec<String> {
+            text.lines()
+                .filter_map(|line| line.strip_prefix(prefix))
+                .filter_map(|rest| rest.split('`').next())
+                .map(str::to_owned)
+                .collect()
+        };
+        let known: Vec<String> = KNOWN.iter().map(|k| k.to_string()).collect();
+        assert_eq!(found(lib, "/// ## `"), known, "the sections of lib.rs");
+        assert_eq!(found(lib, "/// | [`"), known, "the summary table of lib.rs");
+        assert_eq!(found(readme, "| [`"), known, "the README's table");
     }
 
     #[test]

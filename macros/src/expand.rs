@@ -143,8 +143,9 @@ impl<'a> Parts<'a> {
             quote!(.xfetch(#beta))
         });
         let spec = quote! {
+            static __RC_SHAPE: #private::Shape = #private::Shape::new();
             static __RC_SPEC: #private::Spec =
-                #private::Spec::new(#name, #ttl_ms).version(#version)#lock #stale #xfetch #local #sliding #compress;
+                #private::Spec::new(#name, #ttl_ms, &__RC_SHAPE).version(#version)#lock #stale #xfetch #local #sliding #compress;
         };
         // Evaluated first among the call's arguments, before the body takes them.
         let when = args.when.as_ref().map(|expr| quote!(.when(#expr)));
@@ -221,7 +222,7 @@ impl<'a> Parts<'a> {
             holder,
             call_spec,
             cache,
-            key: key(args, signature, &private),
+            key: key(args, signature, &private, &values),
             values,
             asserts,
             unless,
@@ -556,8 +557,14 @@ fn respan(tokens: TokenStream, span: Span) -> TokenStream {
 /// skipped (each spanned at its type, so a missing `Serialize` is reported
 /// there); then, in every case, the receiver's type (so same-named methods
 /// of two types differ even with `skip(self)`) and the function's own type
-/// and const parameters (so each instantiation has its own entries).
-fn key(args: &Args, signature: &Signature, private: &TokenStream) -> TokenStream {
+/// and const parameters (so each instantiation has its own entries). The
+/// runtime adds the shape of the stored type, which it traces from `values`.
+fn key(
+    args: &Args,
+    signature: &Signature,
+    private: &TokenStream,
+    stored: &TokenStream,
+) -> TokenStream {
     let sig = &signature.func.sig;
     let skipped = |name: &str| {
         args.skip
@@ -599,9 +606,8 @@ fn key(args: &Args, signature: &Signature, private: &TokenStream) -> TokenStream
     }
     let type_params = (!type_params.is_empty())
         .then(|| quote!(__rc_key.type_name(::core::any::type_name::<(#(#type_params,)*)>());));
-    let output = &signature.output;
     quote! {
-        #private::digest::<#output>(&__RC_SPEC, |__rc_key| {
+        #private::digest(&__RC_SPEC, #stored, |__rc_key| {
             #(#values)* #self_type #type_params #(__rc_key.arg(&#const_params);)*
         })
     }

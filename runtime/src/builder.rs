@@ -193,11 +193,51 @@ impl Cache {
     }
 }
 
-/// Settings for a [`Cache`]; start from [`Cache::builder`].
+/// Settings for a [`Cache`]; start from [`Cache::builder`] (one server, a
+/// cluster given as comma-separated URLs, `redis+sentinel://`, or `mem://`),
+/// `CacheBuilder::cluster` (`cluster`) or `CacheBuilder::sentinel` (`sentinel`).
 ///
-/// Its `Debug` output shows the URL with its password replaced by `***`,
-/// and no password given with [`password`](Self::password), nor any TLS
-/// certificate or key.
+/// Every setting, with its default:
+///
+/// ```no_run
+/// use std::time::Duration;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let cache = redis_cached::Cache::builder("redis://10.0.0.5:6379/1")
+///     .username("app")                               // ACL user, default: the URL's, else `default`
+///     .password(std::env::var("REDIS_PASSWORD")?)   // default: the URL's, else none
+///     .prefix("myapp:")                              // default: none
+///     .connect_timeout(Duration::from_millis(500))   // default: 1 s
+///     .response_timeout(Duration::from_millis(200))  // default: 500 ms
+///     .max_value_size(4 << 20)                       // default: 16 MiB
+///     .compress_above(4096)                          // LZ4 over 4 KiB; default: off
+///     .pool_size(16)                                 // sync connections (`sync`), default: 8
+///     .local(10_000)                                 // in-process tier (`local`), default: off
+///     .signing_key(std::env::var("CACHE_SIGNING_KEY")?) // default: values are not signed
+///     .build()?;                                     // fails only on a malformed setting
+/// redis_cached::set_default(cache).expect("before the first cached call");
+/// # Ok(())
+/// # }
+/// ```
+///
+/// | setting | what for | guide |
+/// |---|---|---|
+/// | [`username`](Self::username), [`password`](Self::password) | credentials, in place of the URL's | [deploying](crate::guide::deploying#authentication-and-acl-users) |
+/// | `tls_ca`, `tls_client_cert` | a private CA, mTLS (`tls`) | [tls](crate::guide::tls) |
+/// | [`prefix`](Self::prefix) | a string before every key | [key format](crate::guide::key_format) |
+/// | [`connect_timeout`](Self::connect_timeout), [`response_timeout`](Self::response_timeout) | how long a call waits for Redis | [errors](crate::guide::errors#timeouts) |
+/// | [`pool_size`](Self::pool_size) | sync connections held at once (`sync`) | [errors](crate::guide::errors#timeouts) |
+/// | [`max_value_size`](Self::max_value_size) | the largest value stored or read | |
+/// | [`compress_above`](Self::compress_above) | compress values over this size | [`compress`](macro@crate::redis_cached#compress) |
+/// | [`local`](Self::local) | the in-process tier for every function (`local`) | [local tier](crate::guide::local_tier) |
+/// | [`signing_key`](Self::signing_key) | sign every value | [signing](crate::guide::signing) |
+/// | [`max_entries`](Self::max_entries) | the size of a `mem://` cache (`memory`) | [testing](crate::guide::testing) |
+///
+/// A setting whose Cargo feature is off doesn't exist (its documentation
+/// names the feature). Its `Debug` output shows the URL with its password
+/// replaced by `***`, and no password given with
+/// [`password`](Self::password), nor any TLS certificate, key or signing
+/// key.
 #[derive(Clone)]
 #[must_use]
 pub struct CacheBuilder {
@@ -269,8 +309,10 @@ impl CacheBuilder {
     /// or more of its nodes (seed nodes; the others are discovered). Keys
     /// carry their digest as a hash tag (`…:{digest}`), so a value and its
     /// lock live in one slot; `invalidate_all` scans every primary. The
-    /// in-process tier (`local`) tracks writes on every primary, and is
-    /// flushed while any primary's tracking is down. Several comma-separated URLs given to
+    /// in-process tier (`local`) keeps a tracking connection to every
+    /// primary, hears only of writes to the keys it holds, and drops a
+    /// primary's entries while that primary's tracking is down or when its
+    /// slots move. Several comma-separated URLs given to
     /// [`Cache::builder`] or in `REDIS_CACHED_URL` mean the same. The user
     /// and password (the builder's, else the first URL's) and the TLS
     /// certificates (with `rediss://` nodes) apply to every node.
@@ -304,7 +346,7 @@ impl CacheBuilder {
     /// `primary`. Each connection goes to the node the sentinels name at the
     /// time; after a failover, connections to the old primary are dropped
     /// when Sentinel closes them or the node answers `READONLY`, and the
-    /// next call connects to the new one (see the README, "Sentinel").
+    /// next call connects to the new one (see the [Sentinel guide](crate::guide::sentinel)).
     ///
     /// A user and password in the sentinels' URLs are the sentinels' own
     /// (the same for all); [`username`](Self::username) and
@@ -362,7 +404,7 @@ impl CacheBuilder {
     /// The password to authenticate with, in place of the URL's, if any;
     /// keeps it out of a URL that may end up in a log. A wrong one makes
     /// [`Cache::ping`] fail with [`ErrorKind::Auth`](crate::ErrorKind::Auth),
-    /// and cached calls run uncached (see the README, "Errors").
+    /// and cached calls run uncached (see the [errors guide](crate::guide::errors)).
     pub fn password(mut self, password: impl Into<String>) -> Self {
         self.credentials.password = Some(password.into());
         self
@@ -425,7 +467,7 @@ impl CacheBuilder {
     /// How long one attempt to connect may take (default 1 s). While Redis is
     /// unreachable, this bounds the extra time a cached call spends; it is
     /// also how long cached calls skip Redis after it failed, before one of
-    /// them tries it again (see the README, "Configuring the connection").
+    /// them tries it again (see [the breaker](crate::guide::errors#the-breaker)).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.timeouts.connect = timeout;
         self
@@ -478,7 +520,7 @@ impl CacheBuilder {
     /// later): when any client writes or deletes a key, Redis tells this
     /// process, which drops its copy; while that channel is down, calls read
     /// Redis. An in-memory (`mem://`) cache has no separate tier and ignores
-    /// this. See the README section "In-process tier (`local`)".
+    /// this. See the [local tier guide](crate::guide::local_tier).
     ///
     /// ```
     /// let cache = redis_cached::Cache::builder("redis://127.0.0.1:6379")
@@ -695,11 +737,9 @@ impl CacheBuilder {
             #[cfg(feature = "cluster")]
             Backend::Cluster(_) if self.cluster_client.is_some() => return None,
             #[cfg(feature = "cluster")]
-            Backend::Cluster(cluster) => Start::cluster(
-                cluster.seeds().to_vec(),
-                self.prefix.clone(),
-                cluster.timeouts().clone(),
-            ),
+            Backend::Cluster(cluster) => {
+                Start::cluster(cluster.seeds().to_vec(), cluster.timeouts().clone())
+            }
             _ => return None,
         };
         Some(Local::new(self.local, start))

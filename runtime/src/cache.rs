@@ -131,8 +131,8 @@ impl Cache {
     /// with `tags = [...]`, across functions) and returns how many were
     /// deleted: the next call of each recomputes.
     ///
-    /// On Redis the entries are found in the tag's set (see the README's
-    /// "Key format"), which this empties; only keys of this cache's entries
+    /// On Redis the entries are found in the tag's set (see the
+    /// [key format](crate::guide::key_format)), which this empties; only keys of this cache's entries
     /// are ever deleted, whatever the set holds. A call that stores a value
     /// while this runs may keep it. Unlike a cached call, this does not
     /// fail open: a Redis error is returned, and calling again finishes

@@ -49,6 +49,7 @@ pub(crate) async fn call<I: Io, R, V>(
     if !spec.when {
         return body.await;
     }
+    let values = values.shaped(spec);
     let span = metrics::span(spec.name);
     let call = answer(io, spec, cache, digest, values, unless, kit, body, &span);
     call.instrument(span.clone()).await
@@ -106,6 +107,7 @@ where
     if !spec.when {
         return body().await;
     }
+    let values = values.shaped(spec);
     let span = metrics::span(spec.name);
     let call = answer_spawning(spec, cache, digest, values, unless, kit, body, &span);
     call.instrument(span.clone()).await
@@ -172,6 +174,7 @@ pub(crate) async fn refresh<I: Io, R, V>(
     if !spec.when {
         return body.await;
     }
+    let values = values.shaped(spec);
     let store = cache.store();
     match accept(spec, store, digest) {
         Some(key) => compute(io, store, key.text(), spec, values, unless, body).await,
@@ -204,7 +207,10 @@ pub(crate) async fn call_named<I: Io, R, V>(
     body: impl Future<Output = R>,
 ) -> R {
     let store = cache.store();
-    if let (Some((value, _)), _) = store.read(io, key, TYPED, values.codec.decode, None).await {
+    if let (Some((value, _)), _) = store
+        .read(io, key, TYPED, values.codec.reading(), None)
+        .await
+    {
         return (values.rebuild)(value);
     }
     let fill = Fill {

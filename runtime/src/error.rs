@@ -49,10 +49,15 @@ pub enum Error {
     /// it keeps bincode's text, which names the failing field, not its error.
     #[error("a value could not be encoded: {0}")]
     Encode(String),
-    /// Stored bytes could not be decoded: written by another type, another
-    /// format version, or not by this crate at all.
+    /// Stored bytes could not be decoded: garbage, an unknown format, or not
+    /// written by this crate at all.
     #[error("a stored value could not be decoded: {0}")]
     Decode(String),
+    /// A stored value has another serde shape than the reader's type (see
+    /// `shape.rs`), or a format from before shapes: not an error of the
+    /// cache, a miss, counted in `Stats::shape_mismatches`.
+    #[error("a stored value has another shape: {0}")]
+    Shape(&'static str),
     /// The operating system gave no random bytes for a `lock = …` token.
     #[error("no random bytes for a lock token: {0}")]
     Random(String),
@@ -93,7 +98,7 @@ impl Error {
             Self::Pool(_) => ErrorKind::Timeout,
             Self::Config(_) => ErrorKind::Config,
             Self::Encode(_) => ErrorKind::Encode,
-            Self::Decode(_) => ErrorKind::Decode,
+            Self::Decode(_) | Self::Shape(_) => ErrorKind::Decode,
             Self::Random(_) => ErrorKind::Other,
             Self::TooLarge { .. } => ErrorKind::TooLarge,
         }

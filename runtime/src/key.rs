@@ -3,10 +3,12 @@
 //!
 //! A key reads `<prefix><name>:{<digest>}`. `name` is `module::path::fn_name`
 //! (or the attribute's `name`), `digest` is BLAKE3 truncated to 128 bits (its
-//! first 16 bytes), as 32 hex digits, over, in order: the key format's tag, the name, every key argument's type name
-//! and bincode encoding (or those of the `key = …` value), the receiver's
-//! type, the function's type parameters and const parameter values, the
-//! return type's name, and the attribute's `version` when it is not 0.
+//! first 16 bytes), as 32 hex digits, over, in order: the key format's tag,
+//! the name, every key argument's type name and bincode encoding (or those
+//! of the `key = …` value), the receiver's type, the function's type
+//! parameters and const parameter values, the 16 bytes of the stored type's
+//! shape (`shape.rs`: a build whose type changed shape uses other keys),
+//! and the attribute's `version` when it is not 0.
 //! Bytes are streamed into the hasher as bincode writes them, through a
 //! buffer on the stack (no allocation): bincode writes a few bytes at a
 //! time, and a BLAKE3 update costs far more than a copy.
@@ -32,7 +34,7 @@ use serde::Serialize;
 use crate::error::Error;
 
 /// The key format's tag, hashed first: bump it when what is hashed changes.
-const FORMAT: &[u8] = b"redis-cached/key/3";
+const FORMAT: &[u8] = b"redis-cached/key/4";
 
 /// Accumulates the digest of one call's key parts.
 ///
@@ -138,17 +140,19 @@ impl bincode::enc::write::Writer for Stream<'_> {
 pub struct Digest(pub(crate) u128);
 
 impl Digest {
-    /// The digest of a call of the function `name` returning `R`, whose
-    /// arguments `feed` adds; `version` is mixed in when not 0. Fails with
-    /// the error of the first argument that could not be serialized.
-    pub(crate) fn of<R: ?Sized>(
+    /// The digest of a call of the function `name` whose values have the
+    /// shape `shape` (`Traced::key`), whose arguments `feed` adds; `version`
+    /// is mixed in when not 0. Fails with the error of the first argument
+    /// that could not be serialized.
+    pub(crate) fn of(
         name: &str,
+        shape: &[u8; 16],
         version: u32,
         feed: impl FnOnce(&mut KeyHasher),
     ) -> Result<Self, Error> {
         let mut hasher = KeyHasher::new(name);
         feed(&mut hasher);
-        hasher.type_name(std::any::type_name::<R>());
+        hasher.hasher.update(shape);
         if version != 0 {
             hasher.arg(&version);
         }
@@ -254,6 +258,9 @@ pub(crate) fn name_of<'k>(text: &'k str, prefix: &str) -> &'k str {
 mod tests {
     use super::*;
 
+    /// A stored type's shape (`shape::Traced::key`).
+    const SHAPE: [u8; 16] = [7; 16];
+
     #[test]
     fn the_name_of_a_key_or_its_lock() {
         let text = key(|h| h.arg(&1u8));
@@ -263,7 +270,7 @@ mod tests {
     }
 
     fn key(parts: impl FnOnce(&mut KeyHasher)) -> String {
-        let digest = Digest::of::<f64>("shop::price", 0, parts).unwrap();
+        let digest = Digest::of("shop::price", &SHAPE, 0, parts).unwrap();
         Key::new(digest, "app:", "shop::price").text().to_owned()
     }
 
@@ -275,21 +282,20 @@ mod tests {
             h.arg(&42u64);
             h.arg("eu-west");
         });
-        assert_eq!(k, "app:shop::price:{d1e3e474f3ea04c9ed32c37937c6462b}");
+        assert_eq!(k, "app:shop::price:{b636a01d75b0ee4cdcf03c18c8e79b8d}");
     }
 
     #[test]
     fn the_digest_is_the_first_half_of_blake3_over_the_documented_stream() {
         // The stream the module docs describe, written out by hand.
         let mut stream = Vec::new();
-        stream.extend_from_slice(b"redis-cached/key/3");
+        stream.extend_from_slice(b"redis-cached/key/4");
         for name in ["shop::price", "u64"] {
             stream.extend_from_slice(&(name.len() as u64).to_le_bytes());
             stream.extend_from_slice(name.as_bytes());
         }
         stream.push(42); // bincode's varint of 42u64
-        stream.extend_from_slice(&3u64.to_le_bytes());
-        stream.extend_from_slice(b"f64");
+        stream.extend_from_slice(&SHAPE);
         let hex = blake3::hash(&stream).to_hex();
         let k = key(|h| h.arg(&42u64));
         assert_eq!(k, format!("app:shop::price:{{{}}}", &hex[..32]));
@@ -300,7 +306,7 @@ mod tests {
         // Arguments across the buffer's edge and larger than it.
         let long: Vec<u8> = (0..3000).map(|i| i as u8).collect();
         let mut stream = Vec::new();
-        stream.extend_from_slice(b"redis-cached/key/3");
+        stream.extend_from_slice(b"redis-cached/key/4");
         for name in ["f", "[u8]"] {
             stream.extend_from_slice(&(name.len() as u64).to_le_bytes());
             stream.extend_from_slice(name.as_bytes());
@@ -313,9 +319,8 @@ mod tests {
         stream.extend_from_slice(b"str");
         stream.extend_from_slice(&[251, 0x58, 0x02]); // 600
         stream.extend_from_slice(text.as_bytes());
-        stream.extend_from_slice(&2u64.to_le_bytes());
-        stream.extend_from_slice(b"u8");
-        let digest = Digest::of::<u8>("f", 0, |h| {
+        stream.extend_from_slice(&SHAPE);
+        let digest = Digest::of("f", &SHAPE, 0, |h| {
             h.arg(&long[..]);
             h.arg(text.as_str());
         })
@@ -337,7 +342,7 @@ mod tests {
     #[test]
     fn different_values_types_order_names_and_versions_give_different_digests() {
         let digest = |name: &str, version: u32, parts: fn(&mut KeyHasher)| {
-            Digest::of::<u8>(name, version, parts).unwrap()
+            Digest::of(name, &SHAPE, version, parts).unwrap()
         };
         let a = digest("f", 0, |h| {
             h.arg(&1u32);
@@ -364,7 +369,11 @@ mod tests {
         assert_eq!(a, digest("f", 0, same));
         assert_ne!(a, digest("g", 0, same), "the name is hashed");
         assert_ne!(a, digest("f", 1, same), "the version is hashed");
-        assert_ne!(a, Digest::of::<u16>("f", 0, same).unwrap(), "so is R");
+        assert_ne!(
+            a,
+            Digest::of("f", &[1; 16], 0, same).unwrap(),
+            "so is the shape"
+        );
     }
 
     #[test]
@@ -380,7 +389,7 @@ mod tests {
         assert_eq!(named("", ""), "{}");
         // What an attribute key looks like is a name's worth of text, never
         // a brace, after the prefix.
-        let digest = Digest::of::<u8>("m::f", 0, |h| h.arg(&7u8)).unwrap();
+        let digest = Digest::of("m::f", &SHAPE, 0, |h| h.arg(&7u8)).unwrap();
         let attribute = Key::new(digest, "app:", "m::f");
         let suffix = attribute.text().strip_prefix("app:").unwrap();
         assert_ne!(named("app:", suffix), attribute.text());
@@ -390,7 +399,7 @@ mod tests {
     #[test]
     #[cfg(feature = "local")]
     fn a_key_parses_back_to_its_digest_and_nothing_else_does() {
-        let digest = Digest::of::<u8>("m::f", 0, |h| h.arg(&7u8)).unwrap();
+        let digest = Digest::of("m::f", &SHAPE, 0, |h| h.arg(&7u8)).unwrap();
         let key = Key::new(digest, "p:", "m::f");
         assert_eq!(Digest::parse(key.text().as_bytes()), Some(digest));
         let lock = format!("{}:lock", key.text());
@@ -408,7 +417,7 @@ mod tests {
                 Err(serde::ser::Error::custom("no key for me"))
             }
         }
-        let err = Digest::of::<u8>("f", 0, |h| {
+        let err = Digest::of("f", &SHAPE, 0, |h| {
             h.arg(&Refuses);
             h.arg(&1u8);
         })

@@ -38,7 +38,21 @@
 //! [`Cache::get_or_compute`] has the attribute's single flight and fails open
 //! (`_blocking` forms for sync code).
 //!
-//! See the README for every argument of the attribute and the key format.
+//! # Where to read on
+//!
+//! - [`redis_cached`](macro@redis_cached): what can be cached, every
+//!   argument of the attribute (one section each, with an example), the
+//!   generated functions, and which combinations are refused.
+//! - [`Cache`] and [`CacheBuilder`]: a cache of your own, every setting
+//!   with its default; [`default_cache`] and [`set_default`].
+//! - [`guide`]: the longer pages: [connecting](guide::connecting), [when
+//!   Redis fails](guide::errors), [stampedes and early
+//!   refresh](guide::consistency), [the in-process tier](guide::local_tier),
+//!   [the typed API](guide::typed_api), [key format](guide::key_format),
+//!   [testing with `mem://`](guide::testing), [metrics](guide::metrics),
+//!   [deploying](guide::deploying), [TLS](guide::tls),
+//!   [signing](guide::signing), [Redis Cluster](guide::cluster),
+//!   [Sentinel](guide::sentinel), and the [Cargo features](guide::features).
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -51,6 +65,7 @@ mod codec;
 mod error;
 mod flight;
 mod global;
+pub mod guide;
 mod key;
 mod local;
 mod lock;
@@ -59,6 +74,7 @@ mod miss;
 mod redact;
 mod renew;
 mod runtimes;
+mod shape;
 mod sign;
 mod spec;
 mod store;

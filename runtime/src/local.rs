@@ -23,11 +23,11 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use crate::codec::Meta;
-use crate::key::Digest;
+use crate::key::{Digest, Key};
 #[cfg(feature = "local")]
 pub(crate) use crate::tables::Ticket;
 #[cfg(feature = "local")]
-use crate::tables::{Table, Tables};
+use crate::tables::{Kept, Table, Tables};
 #[cfg(feature = "local")]
 use crate::tracking::{Start, Tracker};
 
@@ -61,7 +61,7 @@ impl<V: Clone + Send + Sync + 'static> Kit<V> {
 /// One function's part of the tier: its table, and how its values are kept.
 #[cfg(feature = "local")]
 pub(crate) struct Tier<'a, V> {
-    tables: &'a Tables,
+    tables: &'a Arc<Tables>,
     table: Table,
     kit: Kit<V>,
     /// How long past its `ttl` Redis keeps a value (`stale`).
@@ -78,16 +78,33 @@ impl<V> Tier<'_, V> {
     }
 
     /// A ticket for keeping what a `GET` of `key` is about to read; `None`
-    /// (keep nothing) while tracking is down.
-    pub(crate) fn ticket(&self, key: Digest) -> Option<Ticket> {
+    /// (keep nothing) while the tracking that would report its next write
+    /// is down.
+    pub(crate) fn ticket(&self, key: &Key<'_>) -> Option<Ticket> {
         self.tables.ticket(key)
     }
 
-    /// Keeps a clone of `value`, read from Redis under `ticket`.
-    pub(crate) fn keep(&self, ticket: Ticket, key: Digest, value: &V, meta: Meta) {
-        let keep = || (self.kit.keep)(value);
-        self.tables
-            .insert(&self.table, ticket, key, keep, meta, self.stale);
+    /// Keeps a clone of `value`, decoded from `bytes`, which a `GET` of
+    /// `key` read under `ticket`, once the tracking connection has read the
+    /// same bytes (in the background: the caller does not wait).
+    pub(crate) fn keep(
+        &self,
+        ticket: Ticket,
+        key: &Key<'_>,
+        value: &V,
+        meta: Meta,
+        bytes: Vec<u8>,
+    ) {
+        let kept = self.kept(value, meta);
+        self.tables.fill(&self.table, ticket, key, kept, bytes);
+    }
+
+    fn kept(&self, value: &V, meta: Meta) -> Kept {
+        Kept {
+            value: (self.kit.keep)(value),
+            meta,
+            stale: self.stale,
+        }
     }
 }
 
@@ -138,6 +155,11 @@ impl Local {
         })
     }
 
+    /// How many keys Redis reported written to this tier's tracking.
+    pub(crate) fn invalidated(&self) -> u64 {
+        self.tables.invalidated()
+    }
+
     fn start_tracking(&self) {
         let start = self
             .start
@@ -162,11 +184,11 @@ impl<V> Tier<'_, V> {
         match self.0 {}
     }
 
-    pub(crate) fn ticket(&self, _: Digest) -> Option<Ticket> {
+    pub(crate) fn ticket(&self, _: &Key<'_>) -> Option<Ticket> {
         match self.0 {}
     }
 
-    pub(crate) fn keep(&self, ticket: Ticket, _: Digest, _: &V, _: Meta) {
+    pub(crate) fn keep(&self, ticket: Ticket, _: &Key<'_>, _: &V, _: Meta, _: Vec<u8>) {
         match ticket {}
     }
 }
@@ -174,13 +196,6 @@ impl<V> Tier<'_, V> {
 /// Without the `local` feature: no value of this type, as of [`Tier`].
 #[cfg(not(feature = "local"))]
 pub(crate) enum Ticket {}
-
-#[cfg(not(feature = "local"))]
-impl Ticket {
-    pub(crate) fn reader(&self) -> Option<&redis::aio::MultiplexedConnection> {
-        match *self {}
-    }
-}
 
 #[cfg(all(test, feature = "local"))]
 mod tests {
@@ -209,9 +224,20 @@ mod tests {
             .unwrap()
     }
 
+    /// A ticket as [`Tier::ticket`] gives one, without its reader.
+    fn ticket<V>(tier: &Tier<'_, V>, key: Digest) -> Option<Ticket> {
+        tier.tables.bare_ticket(key, 0)
+    }
+
+    /// Keeps `value` under `ticket` as a fill that read the same bytes does.
+    fn keep<V>(tier: &Tier<'_, V>, ticket: Ticket, key: Digest, value: &V, meta: Meta) {
+        let kept = tier.kept(value, meta);
+        tier.tables.insert(&tier.table, ticket, key, kept);
+    }
+
     fn read<V: Clone + Send + Sync + 'static>(tier: &Tier<'_, V>, key: Digest, value: V) {
-        let ticket = tier.ticket(key).unwrap();
-        tier.keep(ticket, key, &value, META);
+        let ticket = ticket(tier, key).unwrap();
+        keep(tier, ticket, key, &value, META);
     }
 
     /// The Redis key name of `key`, as an invalidation message carries it.
@@ -238,9 +264,9 @@ mod tests {
     fn an_invalidation_between_ticket_and_insert_keeps_the_value_out() {
         let local = live_tier();
         let tier = tier::<u8>(&local, "f");
-        let ticket = tier.ticket(K).unwrap();
+        let ticket = ticket(&tier, K).unwrap();
         local.tables.invalidate(&[name(K)]);
-        tier.keep(ticket, K, &1, META);
+        keep(&tier, ticket, K, &1, META);
         assert_eq!(tier.get(K), None);
     }
 
@@ -274,12 +300,28 @@ mod tests {
         let local = live_tier();
         let tier = tier::<u8>(&local, "f");
         read(&tier, K, 1);
-        let pending = tier.ticket(J).unwrap();
+        let pending = ticket(&tier, J).unwrap();
         local.tables.set_live(false);
         assert_eq!(tier.get(K), None);
-        assert!(tier.ticket(K).is_none());
-        tier.keep(pending, J, &1, META);
+        assert!(ticket(&tier, K).is_none());
+        keep(&tier, pending, J, &1, META);
         assert_eq!(tier.get(J), None);
+    }
+
+    #[test]
+    fn a_flush_of_some_slots_drops_only_their_entries() {
+        let local = live_tier();
+        let tier = tier::<u8>(&local, "f");
+        for (key, slot) in [(K, 1), (J, 2)] {
+            let ticket = local.tables.bare_ticket(key, slot).unwrap();
+            keep(&tier, ticket, key, &1, META);
+        }
+        let pending = local.tables.bare_ticket(Digest(3), 2).unwrap();
+        local.tables.flush_slots(|slot| slot == 1);
+        assert_eq!(tier.get(K), None, "slot 1 flushed");
+        assert_eq!(tier.get(J), Some((1, META)), "slot 2 kept");
+        keep(&tier, pending, Digest(3), &1, META);
+        assert_eq!(tier.get(Digest(3)), None, "read before the flush: not kept");
     }
 
     #[test]
@@ -303,12 +345,12 @@ mod tests {
             compute_ms: 0,
         };
         let plain = tier::<u8>(&local, "f");
-        plain.keep(plain.ticket(K).unwrap(), K, &1, past);
+        keep(&plain, ticket(&plain, K).unwrap(), K, &1, past);
         assert_eq!(plain.get(K), None);
         let stale = local
             .tier("f", None, Some(Kit::<u8>::of()), Duration::from_secs(60))
             .unwrap();
-        stale.keep(stale.ticket(K).unwrap(), K, &1, past);
+        keep(&stale, ticket(&stale, K).unwrap(), K, &1, past);
         assert_eq!(stale.get(K), Some((1, past)), "`stale` values live on");
     }
 }

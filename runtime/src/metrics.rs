@@ -23,6 +23,7 @@ pub(crate) struct Metrics {
     misses: AtomicU64,
     stores: AtomicU64,
     errors: AtomicU64,
+    shape_mismatches: AtomicU64,
 }
 
 /// What the counters of a [`Cache`](crate::Cache) read at one moment.
@@ -50,6 +51,17 @@ pub struct Stats {
     /// logged: at `warn`, or at `debug` when its cause was logged already
     /// (Redis known to be down, an unusable default cache).
     pub errors: u64,
+    /// Values found under a key but written by a type of another serde
+    /// shape (another build, another type behind the same typed-API key),
+    /// or by a release before shapes were recorded. Each was a miss, also
+    /// counted in [`misses`](Self::misses); the first of each function was
+    /// logged at `warn`. See [shapes](crate::guide::key_format#shapes).
+    pub shape_mismatches: u64,
+    /// Keys of the in-process tier (`local`) that Redis reported written,
+    /// deleted or expired, through client-side caching: Redis reports a
+    /// key only to the processes whose tier read it, so this counts what
+    /// the tier's coherence costs this process (and Redis, which sent each).
+    pub invalidations: u64,
 }
 
 /// One thing a cached call did, for [`Metrics::record`].
@@ -66,6 +78,8 @@ pub(crate) enum Event {
     Store,
     /// A failure of the cache access `op` (`read`, `write`, `key`, `lock`…).
     Error(&'static str, ErrorKind),
+    /// A value of another shape was read: a miss, not an error.
+    Mismatch,
     /// A miss found another process holding the key's lock, and waited.
     LockWait,
     /// A hit due for a refresh (`stale`, `refresh`) claimed it.
@@ -87,12 +101,23 @@ impl Metrics {
             Event::Miss => &self.misses,
             Event::Store => &self.stores,
             Event::Error(..) => &self.errors,
+            Event::Mismatch => &self.shape_mismatches,
             Event::LockWait | Event::Refresh | Event::Lookup(_) | Event::Body(_) => {
                 return export(name, event);
             }
         };
         counter.fetch_add(1, Relaxed);
         export(name, event);
+    }
+
+    /// [`snapshot`](Self::snapshot), with the in-process tier's count of
+    /// invalidations, which the tier keeps.
+    #[cfg(feature = "local")]
+    pub(crate) fn snapshot_with(&self, invalidations: u64) -> Stats {
+        Stats {
+            invalidations,
+            ..self.snapshot()
+        }
     }
 
     pub(crate) fn snapshot(&self) -> Stats {
@@ -103,6 +128,8 @@ impl Metrics {
             misses: self.misses.load(Relaxed),
             stores: self.stores.load(Relaxed),
             errors: self.errors.load(Relaxed),
+            shape_mismatches: self.shape_mismatches.load(Relaxed),
+            invalidations: 0,
         }
     }
 }

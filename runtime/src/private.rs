@@ -28,6 +28,7 @@ use crate::error::Error;
 pub use crate::global::default_cache;
 pub use crate::key::{Digest, KeyHasher};
 pub use crate::local::Kit;
+pub use crate::shape::Shape;
 pub use crate::spec::{Always, OkOnly, Policy, SomeOnly, Spec, Unless, Values, values};
 pub use crate::tag::IntoTag;
 pub use crate::ttl::IntoTtl;
@@ -37,13 +38,17 @@ pub fn tag(tag: impl IntoTag) -> String {
     tag.into_tag()
 }
 
-/// The digest of a call of the function `spec` describes, returning `R`,
-/// whose arguments `feed` adds; an error if one of them would not serialize.
-pub fn digest<R: ?Sized>(
+/// The digest of a call of the function `spec` describes, storing the
+/// values `values` says, whose arguments `feed` adds; an error if one of
+/// them would not serialize. Traces the values' shape on the first call.
+#[inline]
+pub fn digest<R, V>(
     spec: &Spec<'_>,
+    values: Values<R, V>,
     feed: impl FnOnce(&mut KeyHasher),
 ) -> Result<Digest, Error> {
-    Digest::of::<R>(spec.name, spec.version, feed)
+    let shape = spec.traced(&values);
+    Digest::of(spec.name, &shape.key, spec.version, feed)
 }
 
 /// A cached call of an async function: on a hit return the stored value, on

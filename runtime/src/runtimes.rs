@@ -115,9 +115,10 @@ pub(crate) async fn on_io<T: Send + 'static>(
         .unwrap_or_else(|_| Err(timed_out(what)))
 }
 
-/// [`on_io`] for a thread that blocks: waits at most `limit` if given
-/// (else until the work ends, which its own timeouts bound).
-#[cfg(feature = "sync")]
+/// [`on_io`] for a thread that blocks (a Sentinel lookup from a sync
+/// call): waits at most `limit` if given (else until the work ends, which
+/// its own timeouts bound).
+#[cfg(all(feature = "sync", feature = "sentinel"))]
 pub(crate) fn on_io_blocking<T: Send + 'static>(
     work: impl Future<Output = RedisResult<T>> + Send + 'static,
     limit: Option<Duration>,

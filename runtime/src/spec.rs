@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::codec::Codec;
+use crate::shape::{Shape, Traced};
 use crate::ttl::{IntoTtl, Lifetime};
 
 /// What the attribute said about one function. Generated code keeps it in a
@@ -16,6 +17,8 @@ use crate::ttl::{IntoTtl, Lifetime};
 #[derive(Debug, Clone, Copy)]
 pub struct Spec<'t> {
     pub(crate) name: &'static str,
+    /// The function's value type's shape, traced on first use.
+    shape: &'static Shape,
     pub(crate) lifetime: Lifetime,
     pub(crate) version: u32,
     /// `lock = …`: how long a miss may hold the cross-process lock.
@@ -38,10 +41,11 @@ pub struct Spec<'t> {
 impl Spec<'static> {
     /// `name` is `module::path::fn_name` or the attribute's `name`; `ttl_ms`
     /// was checked positive by the macro, or is 0 for a `ttl = EXPR` that
-    /// each call sets with [`Spec::ttl`].
-    pub const fn new(name: &'static str, ttl_ms: u64) -> Self {
+    /// each call sets with [`Spec::ttl`]; `shape` is the function's own.
+    pub const fn new(name: &'static str, ttl_ms: u64, shape: &'static Shape) -> Self {
         Self {
             name,
+            shape,
             lifetime: Lifetime {
                 ttl: Duration::from_millis(ttl_ms),
                 stale: None,
@@ -88,6 +92,13 @@ impl<'t> Spec<'t> {
     pub const fn sliding(mut self) -> Self {
         self.sliding = true;
         self
+    }
+
+    /// The shape of the function's values, `V`, traced with `values`'s
+    /// codec on the first call.
+    #[inline]
+    pub(crate) fn traced<R, V>(&self, values: &Values<R, V>) -> Traced {
+        self.shape.of::<V>(values.codec.trace)
     }
 
     /// The TTL a hit resets its entry to: `ttl` if sliding (and not zero).
@@ -226,6 +237,17 @@ pub fn values<P: Policy<R>, R>() -> Values<R, P::Value> {
 }
 
 impl<R, V> Values<R, V> {
+    /// These values, read and written with the shape check of `spec`'s
+    /// function (traced on its first call).
+    #[inline]
+    pub(crate) fn shaped(self, spec: &Spec<'_>) -> Self {
+        let check = spec.traced(&self).check;
+        Self {
+            codec: self.codec.checking(check),
+            ..self
+        }
+    }
+
     /// `ttl_of = …`: each stored value lives its own TTL, as `ttl_of`
     /// computes it from the value, but never longer than the function's
     /// `ttl`.

@@ -4,22 +4,24 @@
 //! and is the one place a cached call's cache failures are logged.
 //! Everything a call does to Redis goes through it, written once over [`Io`].
 
+use std::collections::HashSet;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use redis::Cmd;
 use serde::Serialize;
 
 use crate::backend::Backend;
 use crate::backend::Io;
-use crate::codec::{self, COMPRESS_ABOVE, Codec, Decode, Meta};
+use crate::codec::{self, COMPRESS_ABOVE, Codec, Meta, Reading};
 use crate::error::{Chain, Error};
 use crate::flight::Flights;
 use crate::key::{self, Digest, Key};
 #[cfg(feature = "local")]
 use crate::local::Local;
-use crate::local::{Kit, Ticket, Tier};
+use crate::local::{Kit, Tier};
 use crate::metrics::{Event, Metrics, Outcome, Stats, Timer};
 use crate::renew::{Claim, Renewals};
+use crate::shape::Check;
 use crate::sign::{Seal, Signer};
 use crate::tag;
 
@@ -38,6 +40,8 @@ pub(crate) struct Store {
     signer: Option<Signer>,
     /// `CacheBuilder::compress_above`: values encoded larger are compressed.
     compress_above: Option<usize>,
+    /// The functions a value of another shape was read for, logged once each.
+    mismatched: Mutex<HashSet<Box<str>>>,
 }
 
 impl Store {
@@ -53,6 +57,7 @@ impl Store {
             local: None,
             signer: None,
             compress_above: None,
+            mismatched: Mutex::default(),
         }
     }
 
@@ -99,6 +104,10 @@ impl Store {
 
     /// What the counters read now.
     pub(crate) fn stats(&self) -> Stats {
+        #[cfg(feature = "local")]
+        if let Some(local) = &self.local {
+            return self.metrics.snapshot_with(local.invalidated());
+        }
         self.metrics.snapshot()
     }
 
@@ -184,31 +193,33 @@ impl Store {
             return (Some(hit), Outcome::LocalHit);
         }
         let timer = Timer::start();
+        let reading = codec.reading();
         // `GETEX` writes: Redis would not track the key; keep nothing.
-        let mut ticket = tier
+        let ticket = tier
             .filter(|_| slide.is_none())
-            .and_then(|tier| tier.ticket(key.digest));
-        let (found, outcome) = match ticket.as_ref().and_then(Ticket::reader).cloned() {
-            // Tracked: read over the tracking connection, so that Redis
-            // reports this key's next write to it. Should that connection
-            // have just failed, tracking is going down: read elsewhere, keep
-            // nothing.
-            Some(reader) => match io.query_on(reader, Cmd::get(key.text())).await {
-                Ok(fetched) => self.decoded(key.text(), key.name(), codec.decode, fetched),
-                Err(_) => {
-                    ticket = None;
-                    self.read(io, key.text(), key.name(), codec.decode, None)
-                        .await
+            .and_then(|tier| tier.ticket(key));
+        let (found, outcome, bytes) = match &ticket {
+            // Read as any call does, keeping the bytes: the tier keeps the
+            // value once its tracking connection has read the same bytes.
+            Some(_) => match self.backend.get(io, key.text()).await {
+                Ok(fetched) => {
+                    let read = self.decoded(key.text(), key.name(), reading, fetched.as_deref());
+                    (read.0, read.1, fetched)
+                }
+                Err(error) => {
+                    let read = self.read_failed(key.text(), key.name(), &error);
+                    (read.0, read.1, None)
                 }
             },
             None => {
-                self.read(io, key.text(), key.name(), codec.decode, slide)
-                    .await
+                let read = (self.read(io, key.text(), key.name(), reading, slide)).await;
+                (read.0, read.1, None)
             }
         };
         self.metrics.record(key.name(), timer.lookup());
-        if let (Some(found), Some(tier), Some(ticket)) = (&found, tier, ticket) {
-            tier.keep(ticket, key.digest, &found.0, found.1);
+        if let (Some(found), Some(tier), Some(ticket), Some(bytes)) = (&found, tier, ticket, bytes)
+        {
+            tier.keep(ticket, key, &found.0, found.1, bytes);
         }
         (found, outcome)
     }
@@ -221,56 +232,59 @@ impl Store {
         io: I,
         key: &str,
         name: &str,
-        decode: Decode<T>,
+        reading: Reading<T>,
         slide: Option<Duration>,
     ) -> (Option<(T, Meta)>, Outcome) {
-        self.try_read(io, key, name, decode, slide)
+        self.try_read(io, key, name, reading, slide)
             .await
-            .unwrap_or_else(|error| {
-                self.failed("read", key, &error);
-                self.metrics.record(name, Event::Miss);
-                (None, Outcome::Error)
-            })
+            .unwrap_or_else(|error| self.read_failed(key, name, &error))
+    }
+
+    /// A read of `key` (of the function `name`) that Redis failed: logged,
+    /// counted, and a miss.
+    fn read_failed<T>(&self, key: &str, name: &str, error: &Error) -> (Option<(T, Meta)>, Outcome) {
+        self.failed("read", key, error);
+        self.metrics.record(name, Event::Miss);
+        (None, Outcome::Error)
     }
 
     /// Reads the value of `key` with one `GET` (or, with `slide`, a
-    /// `GETEX … PX`) and decodes it with `decode` (a codec's), counting a hit
-    /// or a miss of the function `name`. Bytes that don't decode (garbage,
-    /// another type, a bad signature) are logged, counted and a miss
-    /// ([`Outcome::Error`]); a Redis failure is returned, uncounted.
+    /// `GETEX … PX`) and decodes it as `reading` says, counting a hit or a miss
+    /// of the function `name`. Bytes that don't decode (garbage, a bad
+    /// signature) are logged, counted and a miss ([`Outcome::Error`]); a value
+    /// of another shape is a miss, counted apart; a Redis failure is
+    /// returned, uncounted.
     pub(crate) async fn try_read<I: Io, T>(
         &self,
         io: I,
         key: &str,
         name: &str,
-        decode: Decode<T>,
+        reading: Reading<T>,
         slide: Option<Duration>,
     ) -> Result<(Option<(T, Meta)>, Outcome), Error> {
         let fetched = match slide {
             Some(ttl) => self.backend.get_ex(io, key, millis(ttl)).await,
             None => self.backend.get(io, key).await,
         }?;
-        Ok(self.decoded(key, name, decode, fetched))
+        Ok(self.decoded(key, name, reading, fetched.as_deref()))
     }
 
-    /// `fetched`, the bytes under `key`, decoded with `decode`, counted as a
+    /// `fetched`, the bytes under `key`, decoded as `reading` says, counted as a
     /// hit or a miss of the function `name`; bytes that don't decode are
-    /// logged, counted and a miss ([`Outcome::Error`]).
+    /// logged, counted and a miss ([`Outcome::Error`]), a value of another
+    /// shape a miss ([`Outcome::Miss`]) counted apart.
     fn decoded<T>(
         &self,
         key: &str,
         name: &str,
-        decode: Decode<T>,
-        fetched: Option<Vec<u8>>,
+        reading: Reading<T>,
+        fetched: Option<&[u8]>,
     ) -> (Option<(T, Meta)>, Outcome) {
         let (found, outcome) = match fetched {
             None => (None, Outcome::Miss),
-            Some(bytes) => match decode(&bytes, self.seal(key), self.max_value_size) {
+            Some(bytes) => match reading.decode(bytes, self.seal(key), self.max_value_size) {
                 Ok(found) => (Some(found), Outcome::Hit),
-                Err(error) => {
-                    self.failed("read", key, &error);
-                    (None, Outcome::Error)
-                }
+                Err(error) => (None, self.unread(key, name, &error)),
             },
         };
         let event = if found.is_some() {
@@ -285,10 +299,43 @@ impl Store {
     /// Decodes bytes another call computed or stored; a failure is logged
     /// and counted, and the caller computes the value itself.
     pub(crate) fn decode<T>(&self, codec: Codec<T>, key: &str, bytes: &[u8]) -> Option<T> {
-        (codec.decode)(bytes, self.seal(key), self.max_value_size)
-            .inspect_err(|error| self.failed("read", key, error))
+        codec
+            .decode(bytes, self.seal(key), self.max_value_size)
+            .inspect_err(|error| {
+                self.unread(key, self.name_of(key), error);
+            })
             .ok()
             .map(|(value, _)| value)
+    }
+
+    /// Logs and counts bytes under `key` (of the function `name`) that
+    /// could not be read: a value of another shape is counted as such and
+    /// logged at `warn` once per function; anything else is a failure
+    /// ([`failed`](Self::failed)). How the lookup ended.
+    fn unread(&self, key: &str, name: &str, error: &Error) -> Outcome {
+        let Error::Shape(why) = error else {
+            self.failed("read", key, error);
+            return Outcome::Error;
+        };
+        self.metrics.record(name, Event::Mismatch);
+        let mut logged = self
+            .mismatched
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if logged.contains(name) {
+            tracing::debug!(
+                function = name,
+                "redis-cached: a cached value {why}; the function runs and its value replaces it"
+            );
+        } else {
+            logged.insert(name.into());
+            tracing::warn!(
+                function = name,
+                "redis-cached: a cached value {why}; the function runs and its value replaces it \
+                 (logged once per function)"
+            );
+        }
+        Outcome::Miss
     }
 
     /// Encodes `value` for `key`, compressed as the function's `compress`
@@ -303,7 +350,8 @@ impl Store {
         compress: Option<bool>,
     ) -> Option<Vec<u8>> {
         let above = self.compress_above(compress);
-        (codec.encode)(value, meta, self.seal(key), self.max_value_size, above)
+        codec
+            .encode(value, meta, self.seal(key), self.max_value_size, above)
             .inspect_err(|error| self.failed("write", key, error))
             .ok()
     }
@@ -319,7 +367,8 @@ impl Store {
         meta: Meta,
     ) -> Result<Vec<u8>, Error> {
         let above = self.compress_above(None);
-        codec::encode(value, meta, self.seal(key), self.max_value_size, above)
+        let seal = self.seal(key);
+        codec::encode(value, Check::Value, meta, seal, self.max_value_size, above)
     }
 
     /// Stores encoded `bytes` under `key`; failures are logged and counted.

@@ -22,7 +22,7 @@ use crate::backend::{Async, Io};
 use crate::backend::{Blocking, block_on};
 use crate::cache::Cache;
 use crate::call;
-use crate::codec;
+use crate::codec::Reading;
 use crate::error::public::Error;
 use crate::key::TYPED;
 use crate::spec::{Always, OkOnly, values};
@@ -38,7 +38,7 @@ impl Cache {
     /// logged. A Redis failure is returned, as by
     /// [`invalidate_all`](Self::invalidate_all). Counts a hit or a miss.
     ///
-    /// The Redis key is `<prefix>{<key>}` (see the README's "Key format");
+    /// The Redis key is `<prefix>{<key>}` (see the [key format](crate::guide::key_format));
     /// no attribute's key is ever one of these.
     ///
     /// ```
@@ -246,7 +246,7 @@ impl Cache {
         let key = self.named(key);
         let (found, _) = self
             .store()
-            .try_read(io, &key, TYPED, codec::decode::<T>, None)
+            .try_read(io, &key, TYPED, Reading::of(), None)
             .await?;
         Ok(found.map(|(value, _)| value))
     }

@@ -5,8 +5,8 @@
 //! [`throughput`]; [`write`] draws them once every one of those rows ran.
 //!
 //! It is written to `target/bench-chart.svg`, not over the committed
-//! `bench/chart.svg`: a run's chart is copied there by hand when the README's
-//! table is updated from the same run (see the README, "Benchmark").
+//! `bench/chart.svg`: a run's chart is copied there by hand when
+//! bench/README.md's table is updated from the same run.
 
 use std::path::PathBuf;
 use std::sync::Mutex;

@@ -1,30 +1,21 @@
 //! The cluster rows: ours on a local Redis Cluster of 3 primaries (started
-//! here with `redis-test`, all on this machine) against ours on the one
+//! here by the workspace's test harness, all on this machine) against ours on the one
 //! server of the other rows, `u64` values: a hit and a miss (async and sync,
 //! one caller), and 64 tasks' hits per second. Ratio = cluster / one server.
 
 use std::marker::PhantomData;
-use std::sync::{LazyLock, OnceLock};
 use std::time::Duration;
 
 use redis_cached::{Cache, redis_cached};
-use redis_test::cluster::{RedisCluster, RedisClusterConfiguration};
 
 use super::{
     AsyncCall, Bench, BenchError, CACHE, Kind, LATENCY_ROUND, OursAsync, OursSync, ROUNDS, Samples,
-    Small, SyncCall, Target, Unit, calls_for, check, counted, hits_per_sec, small, time_sync,
+    Slot, Small, SyncCall, Target, Unit, calls_for, check, counted, hits_per_sec, small, time_sync,
 };
 
-/// The cluster's seed nodes, comma-separated.
-static NODES: OnceLock<String> = OnceLock::new();
-
-/// Ours on the cluster.
-static CLUSTER: LazyLock<Cache> = LazyLock::new(|| {
-    Cache::builder(NODES.get().map_or("", String::as_str))
-        .prefix("ours-cluster:")
-        .build()
-        .unwrap_or_else(|_| Cache::in_memory())
-});
+/// Ours on the cluster, set by [`start`]: if it can't be built the run
+/// fails, rather than time another cache under the cluster rows' name.
+static CLUSTER: Slot = Slot::new();
 
 #[redis_cached(ttl = 600, cache = CLUSTER)]
 async fn cluster_async_small(id: u64) -> u64 {
@@ -53,30 +44,24 @@ impl SyncCall<u64> for ClusterSync {
     }
 }
 
-/// Starts the cluster; it stops when the returned value is dropped.
-pub(super) fn start() -> Result<RedisCluster, BenchError> {
-    let cluster = RedisCluster::new(RedisClusterConfiguration::default());
-    let nodes: Vec<String> = cluster
-        .iter_servers()
-        .filter_map(|server| server.host_and_port())
-        .map(|(host, port)| format!("redis://{host}:{port}"))
-        .collect();
-    NODES
-        .set(nodes.join(","))
-        .map_err(|_| "cluster nodes set twice")?;
+/// Starts the cluster (3 primaries, serving every slot) and our cache on
+/// it; the cluster stops when the returned value is dropped.
+pub(super) fn start() -> Result<harness::Cluster, BenchError> {
+    let cluster = harness::Cluster::start();
+    CLUSTER.set(
+        "ours on the cluster",
+        Cache::builder(&cluster.url()).prefix("ours-cluster:"),
+    )?;
     Ok(cluster)
 }
 
 impl Bench {
     /// The cluster rows; [`start`] must have run.
     pub(super) fn cluster(&mut self) -> Result<(), BenchError> {
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while let Err(e) = self.one.block_on(CLUSTER.ping()) {
-            if std::time::Instant::now() > deadline {
-                return Err(format!("ours on the cluster: ping: {e}").into());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        harness::retry(Duration::from_secs(20), Duration::from_millis(100), || {
+            self.one.block_on(CLUSTER.ping())
+        })
+        .map_err(|e| format!("ours on the cluster: ping: {e}"))?;
         for kind in [Kind::Hit, Kind::Miss] {
             self.cluster_latency(kind)?;
         }
@@ -195,5 +180,5 @@ impl Bench {
 
 /// Our counters on the cluster, for the summary.
 pub(super) fn stats() -> redis_cached::Stats {
-    CLUSTER.stats()
+    CLUSTER.get().map(Cache::stats).unwrap_or_default()
 }

@@ -14,13 +14,14 @@
 //!   would, so its share stays tracked.
 //!
 //! The rounds of the rows are interleaved and each row's figure is the
-//! median. Everything (`redis-server`, `redis-benchmark`, the trackers'
+//! median. The same on a Redis Cluster, with the tier's own instances,
+//! follows (`fleet.rs`). Everything (`redis-server`, `redis-benchmark`, the trackers'
 //! drains) shares this machine's CPUs: on 2 busy cores the absolute figures
 //! are low and noisy, the ratios between rows are what to read.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, ProtocolVersion, PushInfo, PushKind, Value};
@@ -28,6 +29,9 @@ use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
 
 use super::BenchError;
+
+#[path = "fleet.rs"]
+mod fleet;
 
 /// The keys `redis-benchmark -r` writes: `key:000000000000` and on.
 const KEYS: u64 = 100_000;
@@ -47,21 +51,11 @@ enum Mode {
 
 /// Prints the rows.
 pub(super) fn rows(rt: &Runtime) -> Result<(), BenchError> {
-    let server = redis_test::server::RedisServer::new();
-    let (host, port) = server
-        .host_and_port()
-        .ok_or("redis-test gave no TCP address")?;
-    let client = Client::open(format!("redis://{host}:{port}"))?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut admin = loop {
-        match client.get_connection() {
-            Ok(conn) => break conn,
-            Err(e) if Instant::now() > deadline => {
-                return Err(format!("redis-server never answered: {e}").into());
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(20)),
-        }
-    };
+    // Its own server, started (and answering) by the workspace's test harness.
+    let server = harness::Server::start();
+    let (host, port) = ("127.0.0.1", server.port());
+    let client = Client::open(server.url())?;
+    let mut admin = client.get_connection()?;
     let rows = [
         (0, Mode::Broadcast),
         (10, Mode::Broadcast),
@@ -81,10 +75,18 @@ pub(super) fn rows(rt: &Runtime) -> Result<(), BenchError> {
             std::thread::sleep(Duration::from_millis(200));
             pushes[row] += received.load(Ordering::Relaxed);
             drop(held);
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while connected(&mut admin)? > baseline && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
+            // Give the closed connections up to 10 s to be gone from the
+            // server; the next round goes on either way.
+            harness::retry(
+                Duration::from_secs(10),
+                Duration::from_millis(20),
+                || match connected(&mut admin) {
+                    Ok(n) if n > baseline => Err(None),
+                    Ok(_) => Ok(()),
+                    Err(e) => Err(Some(e)),
+                },
+            )
+            .or_else(|e| e.map_or(Ok(()), Err))?;
         }
     }
     println!();
@@ -111,7 +113,7 @@ pub(super) fn rows(rt: &Runtime) -> Result<(), BenchError> {
             sets / base
         );
     }
-    Ok(())
+    fleet::rows(rt)
 }
 
 /// The trackers of some instances: their connections and the tasks that

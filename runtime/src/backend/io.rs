@@ -22,7 +22,6 @@ use std::time::Duration;
 use event_listener::EventListener;
 #[cfg(feature = "sync")]
 use event_listener::Listener;
-use redis::aio::MultiplexedConnection;
 use redis::{Cmd, FromRedisValue};
 
 use super::redis::RedisBackend;
@@ -65,14 +64,6 @@ pub(crate) trait Io: Copy + Send + Sync + 'static {
         cmd: Cmd,
     ) -> impl Future<Output = Result<T, Error>> + Send;
 
-    /// Runs one command on `conn`, a connection that lives on the io runtime
-    /// (the in-process tier's tracking connection).
-    fn query_on<T: FromRedisValue + Send + 'static>(
-        self,
-        conn: MultiplexedConnection,
-        cmd: Cmd,
-    ) -> impl Future<Output = Result<T, Error>> + Send;
-
     /// Sends `PING` to `redis`, even while its breaker is open.
     fn ping(self, redis: &RedisBackend) -> impl Future<Output = Result<(), Error>> + Send;
 
@@ -102,22 +93,6 @@ impl Io for Async {
         redis.query_async(cmd)
     }
 
-    async fn query_on<T: FromRedisValue + Send + 'static>(
-        self,
-        mut conn: MultiplexedConnection,
-        cmd: Cmd,
-    ) -> Result<T, Error> {
-        // On the caller's task where its runtime has timers; else handed
-        // to the io runtime.
-        if crate::runtimes::current().is_some() {
-            return cmd.query_async(&mut conn).await.map_err(Error::Redis);
-        }
-        let query = async move { cmd.query_async(&mut conn).await };
-        crate::runtimes::on_io(query, "command task")
-            .await
-            .map_err(Error::Redis)
-    }
-
     fn ping(self, redis: &RedisBackend) -> impl Future<Output = Result<(), Error>> + Send {
         redis.query_async_now(redis::cmd("PING"))
     }
@@ -139,18 +114,6 @@ impl Io for Blocking {
         cmd: Cmd,
     ) -> impl Future<Output = Result<T, Error>> + Send {
         ready(redis.query_blocking(&cmd))
-    }
-
-    fn query_on<T: FromRedisValue + Send + 'static>(
-        self,
-        mut conn: MultiplexedConnection,
-        cmd: Cmd,
-    ) -> impl Future<Output = Result<T, Error>> + Send {
-        // The connection's driver runs on the io runtime; this thread waits
-        // for the reply, which the connection's response timeout bounds.
-        let query = async move { cmd.query_async(&mut conn).await };
-        let reply = crate::runtimes::on_io_blocking(query, None, "command task");
-        ready(reply.map_err(Error::Redis))
     }
 
     fn ping(self, redis: &RedisBackend) -> impl Future<Output = Result<(), Error>> + Send {

@@ -1,9 +1,9 @@
 //! The Redis and in-memory backends give the same answers to the same
 //! operations: one suite, run on a throwaway `redis-server` and on memory.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use redis_test::server::RedisServer;
+use harness::Server;
 
 use super::{Backend, MemoryBackend, RedisBackend, Timeouts, match_prefix};
 use crate::backend::{Async, Blocking, Io, block_on};
@@ -15,15 +15,16 @@ const DECOYS: [&str; 4] = [r"a*b?[1]\:f", r"aXbY1\:f:{0}", r"a*b?[1]\:g:{0}", "f
 /// More than one `SCAN … COUNT 500` step returns.
 const MATCHING: usize = 1_200;
 
-fn redis() -> (RedisServer, Backend) {
-    let server = RedisServer::new();
-    let (host, port) = server.host_and_port().expect("a TCP server");
+/// A throwaway `redis-server` (the workspace's test harness starts it and
+/// waits until it answers), and a backend on it.
+fn redis() -> (Server, Backend) {
+    let server = Server::start();
     let timeouts = Timeouts {
         connect: Duration::from_secs(1),
         response: Duration::from_secs(1),
     };
     let backend = RedisBackend::new(
-        &format!("redis://{host}:{port}"),
+        server.url(),
         &Default::default(),
         &Default::default(),
         timeouts,
@@ -31,11 +32,7 @@ fn redis() -> (RedisServer, Backend) {
     )
     .unwrap();
     let backend = Backend::Redis(backend);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while let Err(e) = block_on(backend.ping(Blocking)) {
-        assert!(Instant::now() < deadline, "redis-server did not start: {e}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    block_on(backend.ping(Blocking)).expect("the backend reaches the server");
     (server, backend)
 }
 

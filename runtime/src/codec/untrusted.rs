@@ -18,6 +18,26 @@ const META: Meta = Meta {
     compute_ms: 250,
 };
 const KEY: &str = "app:m::f:{0123456789abcdef0123456789abcdef}";
+/// A type's fingerprint, for the fast check (counted: a type that holds strings).
+const TYPE: Check = Check::Type {
+    fingerprint: 0x5eed_5eed_5eed_5eed,
+    holds_strings: true,
+};
+
+/// The checks a reader of a type that `holds_strings` (or not) may make:
+/// its fingerprint (decoded uncounted if it holds none), and each value's
+/// own tag. A reader never claims to hold no string when it does: its
+/// check comes from tracing its own type.
+fn checks(holds_strings: bool) -> [Check; 2] {
+    let fingerprint = 0x5eed_5eed_5eed_5eed;
+    [
+        Check::Type {
+            fingerprint,
+            holds_strings,
+        },
+        Check::Value,
+    ]
+}
 
 fn signer() -> &'static Signer {
     static SIGNER: std::sync::OnceLock<Signer> = std::sync::OnceLock::new();
@@ -128,19 +148,21 @@ impl Mutation {
 /// Decodes `bytes` as each of the tested types, unsigned and signed: none
 /// may panic, and no signed decode may return a value unless `signed_ok`.
 fn decode_as_everything(bytes: &[u8], signed_ok: bool) -> Result<(), TestCaseError> {
-    let _ = decode::<u64>(bytes, None, LIMIT);
-    let _ = decode::<String>(bytes, None, LIMIT);
-    let _ = decode::<Vec<f64>>(bytes, None, LIMIT);
-    let _ = decode::<Record>(bytes, None, LIMIT);
-    let _ = decode::<Nested>(bytes, None, LIMIT);
-    let _ = decode::<Vec<u8>>(bytes, None, LIMIT);
-    if !signed_ok {
-        prop_assert!(decode::<u64>(bytes, seal(), LIMIT).is_err());
-        prop_assert!(decode::<String>(bytes, seal(), LIMIT).is_err());
-        prop_assert!(decode::<Vec<f64>>(bytes, seal(), LIMIT).is_err());
-        prop_assert!(decode::<Record>(bytes, seal(), LIMIT).is_err());
-        prop_assert!(decode::<Nested>(bytes, seal(), LIMIT).is_err());
-        prop_assert!(decode::<Vec<u8>>(bytes, seal(), LIMIT).is_err());
+    for (strings, plain) in checks(true).into_iter().zip(checks(false)) {
+        let _ = decode::<u64>(bytes, plain, None, LIMIT);
+        let _ = decode::<String>(bytes, strings, None, LIMIT);
+        let _ = decode::<Vec<f64>>(bytes, plain, None, LIMIT);
+        let _ = decode::<Record>(bytes, strings, None, LIMIT);
+        let _ = decode::<Nested>(bytes, plain, None, LIMIT);
+        let _ = decode::<Vec<u8>>(bytes, plain, None, LIMIT);
+        if !signed_ok {
+            prop_assert!(decode::<u64>(bytes, plain, seal(), LIMIT).is_err());
+            prop_assert!(decode::<String>(bytes, strings, seal(), LIMIT).is_err());
+            prop_assert!(decode::<Vec<f64>>(bytes, plain, seal(), LIMIT).is_err());
+            prop_assert!(decode::<Record>(bytes, strings, seal(), LIMIT).is_err());
+            prop_assert!(decode::<Nested>(bytes, plain, seal(), LIMIT).is_err());
+            prop_assert!(decode::<Vec<u8>>(bytes, plain, seal(), LIMIT).is_err());
+        }
     }
     Ok(())
 }
@@ -150,26 +172,34 @@ fn decode_as_everything(bytes: &[u8], signed_ok: bool) -> Result<(), TestCaseErr
 /// them decodes without a panic and is refused by a signed cache.
 fn check<T: Serialize + DeserializeOwned>(
     value: &T,
+    holds_strings: bool,
     change: &Mutation,
 ) -> Result<(), TestCaseError> {
-    for compress in [None, Some(0)] {
-        let plain = encode(value, META, None, LIMIT, compress).unwrap();
-        let signed = encode(value, META, seal(), LIMIT, compress).unwrap();
-        let (back, meta) = decode::<T>(&plain, None, LIMIT).unwrap();
+    let checks = checks(holds_strings);
+    for (check, compress) in checks.into_iter().flat_map(|c| [(c, None), (c, Some(0))]) {
+        let plain = encode(value, check, META, None, LIMIT, compress).unwrap();
+        let signed = encode(value, check, META, seal(), LIMIT, compress).unwrap();
+        let (back, meta) = decode::<T>(&plain, check, None, LIMIT).unwrap();
         prop_assert_eq!(meta, META);
-        prop_assert_eq!(&encode(&back, META, None, LIMIT, compress).unwrap(), &plain);
-        let (back, _) = decode::<T>(&signed, seal(), LIMIT).unwrap();
         prop_assert_eq!(
-            &encode(&back, META, seal(), LIMIT, compress).unwrap(),
+            &encode(&back, check, META, None, LIMIT, compress).unwrap(),
+            &plain
+        );
+        let (back, _) = decode::<T>(&signed, check, seal(), LIMIT).unwrap();
+        prop_assert_eq!(
+            &encode(&back, check, META, seal(), LIMIT, compress).unwrap(),
             &signed
         );
-        prop_assert!(decode::<T>(&plain, seal(), LIMIT).is_err(), "unsigned");
+        prop_assert!(
+            decode::<T>(&plain, check, seal(), LIMIT).is_err(),
+            "unsigned"
+        );
 
         for valid in [plain, signed] {
             let bad = change.apply(&valid);
             prop_assert_ne!(&bad, &valid);
-            let _ = decode::<T>(&bad, None, LIMIT);
-            prop_assert!(decode::<T>(&bad, seal(), LIMIT).is_err());
+            let _ = decode::<T>(&bad, check, None, LIMIT);
+            prop_assert!(decode::<T>(&bad, check, seal(), LIMIT).is_err());
             decode_as_everything(&bad, false)?;
         }
     }
@@ -177,7 +207,7 @@ fn check<T: Serialize + DeserializeOwned>(
 }
 
 /// Records that share most of their strings: values that compress, so that
-/// their envelopes are formats 4 and 5.
+/// their envelopes are compressed.
 fn compressible() -> impl Strategy<Value = Vec<Record>> {
     let names = prop::sample::select(vec![
         "alice",
@@ -199,9 +229,9 @@ fn compressible() -> impl Strategy<Value = Vec<Record>> {
     })
 }
 
-/// An envelope (format 2) whose value starts with a length prefix of `claimed`.
+/// An envelope whose value starts with a length prefix of `claimed`.
 fn claiming(claimed: u64, tail: &[u8]) -> Vec<u8> {
-    let mut bytes = encode(&(), META, None, LIMIT, None).unwrap();
+    let mut bytes = encode(&(), TYPE, META, None, LIMIT, None).unwrap();
     bincode::serde::encode_into_std_write(claimed, &mut bytes, CONFIG).unwrap();
     bytes.extend_from_slice(tail);
     bytes
@@ -217,7 +247,7 @@ proptest! {
     #[test]
     fn random_bytes_never_panic_and_never_pass_a_signed_cache(
         format in prop_oneof![
-            Just(FORMAT), Just(SIGNED), Just(COMPRESSED), Just(SIGNED_COMPRESSED), any::<u8>()
+            (0..8u8).prop_map(|flags| FORMAT | flags), Just(2), Just(5), any::<u8>()
         ],
         rest in prop::collection::vec(any::<u8>(), 0..300),
     ) {
@@ -229,35 +259,35 @@ proptest! {
 
     #[test]
     fn mutated_u64s(value in any::<u64>(), change in mutation()) {
-        check(&value, &change)?;
+        check(&value, false, &change)?;
     }
 
     #[test]
     fn mutated_strings(value in any::<String>(), change in mutation()) {
-        check(&value, &change)?;
+        check(&value, true, &change)?;
     }
 
     #[test]
     fn mutated_f64_vecs(value in prop::collection::vec(any::<f64>(), 0..64), change in mutation()) {
-        check(&value, &change)?;
+        check(&value, false, &change)?;
     }
 
     #[test]
     fn mutated_records(value in record(), change in mutation()) {
-        check(&value, &change)?;
+        check(&value, true, &change)?;
     }
 
     #[test]
     fn mutated_nested_options_and_vecs(value in nested(), change in mutation()) {
-        check(&value, &change)?;
+        check(&value, false, &change)?;
     }
 
     #[test]
     fn mutated_compressed_records(value in compressible(), change in mutation()) {
-        // They do compress: the mutations hit formats 4 and 5.
-        let bytes = encode(&value, META, None, LIMIT, Some(0)).unwrap();
-        prop_assert_eq!(bytes[0], COMPRESSED);
-        check(&value, &change)?;
+        // They do compress: the mutations hit compressed envelopes.
+        let bytes = encode(&value, TYPE, META, None, LIMIT, Some(0)).unwrap();
+        prop_assert_eq!(bytes[0], FORMAT | COMPRESSED);
+        check(&value, true, &change)?;
     }
 
     #[test]
@@ -265,13 +295,13 @@ proptest! {
         claimed in any::<u32>(),
         block in prop::collection::vec(any::<u8>(), 0..300),
     ) {
-        let mut bytes = encode(&(), META, None, LIMIT, None).unwrap();
-        bytes[0] = COMPRESSED;
+        let mut bytes = encode(&(), TYPE, META, None, LIMIT, None).unwrap();
+        bytes[0] |= COMPRESSED;
         bytes.extend_from_slice(&claimed.to_le_bytes());
         bytes.extend_from_slice(&block);
         decode_as_everything(&bytes, false)?;
         if claimed as usize > LIMIT {
-            let text = decode::<Vec<u8>>(&bytes, None, LIMIT).unwrap_err().to_string();
+            let text = decode::<Vec<u8>>(&bytes, TYPE, None, LIMIT).unwrap_err().to_string();
             prop_assert!(text.contains("over the limit"), "{}", text);
         }
     }
@@ -283,7 +313,7 @@ proptest! {
     ) {
         // One byte each on the wire, eight in memory: valid values claim
         // far more than their bytes, and must still decode.
-        check(&value, &change)?;
+        check(&value, false, &change)?;
     }
 
     #[test]
@@ -294,14 +324,19 @@ proptest! {
         let bytes = claiming(claimed, &tail);
         // Strings (and bincode's byte buffers) allocate what they claim:
         // bincode's limit refuses the claim first.
-        let text = decode::<String>(&bytes, None, LIMIT).unwrap_err().to_string();
+        let text = decode::<String>(&bytes, TYPE, None, LIMIT).unwrap_err().to_string();
         prop_assert!(text.contains("LimitExceeded"), "{}", text);
         // Sequences decoded through serde: refused (serde preallocates at
         // most 1 MiB for a claimed length, then the bytes run out).
-        prop_assert!(decode::<Vec<u8>>(&bytes, None, LIMIT).is_err());
-        prop_assert!(decode::<Vec<u64>>(&bytes, None, LIMIT).is_err());
-        prop_assert!(decode::<Vec<Vec<u8>>>(&bytes, None, LIMIT).is_err());
-        prop_assert!(decode::<Nested>(&bytes, None, LIMIT).is_err());
+        prop_assert!(decode::<Vec<u8>>(&bytes, TYPE, None, LIMIT).is_err());
+        prop_assert!(decode::<Vec<u64>>(&bytes, TYPE, None, LIMIT).is_err());
+        prop_assert!(decode::<Vec<Vec<u8>>>(&bytes, TYPE, None, LIMIT).is_err());
+        prop_assert!(decode::<Nested>(&bytes, TYPE, None, LIMIT).is_err());
+        // Uncounted, as a type without strings is read: serde's cap alone.
+        let [plain, _] = checks(false);
+        prop_assert!(decode::<Vec<u8>>(&bytes, plain, None, LIMIT).is_err());
+        prop_assert!(decode::<Vec<u64>>(&bytes, plain, None, LIMIT).is_err());
+        prop_assert!(decode::<Nested>(&bytes, plain, None, LIMIT).is_err());
     }
 }
 
@@ -309,9 +344,9 @@ proptest! {
 fn a_gibibyte_string_in_a_few_bytes_is_a_limit_error_not_an_allocation() {
     let bytes = claiming(1 << 30, b"abc");
     assert!(bytes.len() < 32);
-    let err = decode::<String>(&bytes, None, LIMIT).unwrap_err();
+    let err = decode::<String>(&bytes, TYPE, None, LIMIT).unwrap_err();
     assert!(err.to_string().contains("LimitExceeded"), "{err}");
-    let err = decode::<Box<str>>(&bytes, None, LIMIT).unwrap_err();
+    let err = decode::<Box<str>>(&bytes, TYPE, None, LIMIT).unwrap_err();
     assert!(err.to_string().contains("LimitExceeded"), "{err}");
     // Under the cache's own limit the bytes are fine: it is bincode's limit,
     // scaled to the stored size, that refuses the claim.
@@ -323,10 +358,13 @@ fn a_vec_of_small_integers_counting_8_times_its_bytes_decodes() {
     // 4096 one-byte varints: a 4 KiB payload that bincode counts as 32 KiB.
     // Under the old limit of 4 times the payload it was refused, as garbage.
     let value = vec![1u64; 4096];
-    let bytes = encode(&value, META, None, LIMIT, None).unwrap();
-    let (back, _) = decode::<Vec<u64>>(&bytes, None, LIMIT).unwrap();
+    let bytes = encode(&value, TYPE, META, None, LIMIT, None).unwrap();
+    let (back, _) = decode::<Vec<u64>>(&bytes, TYPE, None, LIMIT).unwrap();
     assert_eq!(back, value);
     let value = vec![1u128; 4000];
-    let bytes = encode(&value, META, None, LIMIT, None).unwrap();
-    assert_eq!(decode::<Vec<u128>>(&bytes, None, LIMIT).unwrap().0, value);
+    let bytes = encode(&value, TYPE, META, None, LIMIT, None).unwrap();
+    assert_eq!(
+        decode::<Vec<u128>>(&bytes, TYPE, None, LIMIT).unwrap().0,
+        value
+    );
 }

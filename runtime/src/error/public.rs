@@ -39,8 +39,8 @@ pub struct Error(Box<super::Error>);
 #[non_exhaustive]
 pub enum ErrorKind {
     /// Redis failed moments ago (connections refused, or several commands in
-    /// a row lost), so it is not asked again for a while; see the README
-    /// section "Configuring the connection".
+    /// a row lost), so it is not asked again for a while; see
+    /// [the breaker](crate::guide::errors#the-breaker).
     Unavailable,
     /// No connection could be made, or an open one broke.
     Connection,

@@ -29,6 +29,8 @@ pub(crate) const MISSES: &str = "redis_cached_misses_total";
 pub(crate) const STORES: &str = "redis_cached_stores_total";
 /// Failures of the cache, by `op` and `kind`; each call still got its value.
 pub(crate) const ERRORS: &str = "redis_cached_errors_total";
+/// Values read back by a type of another shape (a miss each; see `shape.rs`).
+pub(crate) const SHAPE_MISMATCHES: &str = "redis_cached_shape_mismatches_total";
 /// Misses that waited for another process's `lock`.
 pub(crate) const LOCK_WAITS: &str = "redis_cached_lock_waits_total";
 /// Refreshes of values due for one (`stale`, `refresh`).
@@ -71,6 +73,11 @@ pub(super) fn record(name: &str, event: Event) {
         let kind = kind_label(kind);
         metrics::counter!(ERRORS, FUNCTION => name.to_owned(), "op" => op, "kind" => kind)
             .increment(1);
+        return;
+    }
+    // Rare, as errors are: registered each time.
+    if let Event::Mismatch = event {
+        metrics::counter!(SHAPE_MISMATCHES, FUNCTION => name.to_owned()).increment(1);
         return;
     }
     // Nothing is reported from a thread-local's destructor, nor from a
@@ -123,7 +130,7 @@ impl Handles {
             Event::Refresh => self.refreshes.increment(1),
             Event::Lookup(took) => self.lookup.record(took),
             Event::Body(took) => self.body.record(took),
-            Event::Error(..) => {}
+            Event::Error(..) | Event::Mismatch => {}
         }
     }
 }
@@ -138,6 +145,10 @@ fn describe() {
     metrics::describe_counter!(MISSES, "Calls that found nothing usable and ran the body");
     metrics::describe_counter!(STORES, "Values written to the cache");
     metrics::describe_counter!(ERRORS, "Failures of the cache; the call ran uncached");
+    metrics::describe_counter!(
+        SHAPE_MISMATCHES,
+        "Values read back by a type of another shape; each was a miss"
+    );
     metrics::describe_counter!(LOCK_WAITS, "Misses that waited for another process's lock");
     metrics::describe_counter!(REFRESHES, "Refreshes of values due for one");
     metrics::describe_histogram!(LOOKUP_SECONDS, Unit::Seconds, "Reads that asked Redis");

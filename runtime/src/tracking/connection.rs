@@ -1,9 +1,8 @@
-//! The tracking connection itself: RESP3, named [`CLIENT_NAME`], with
-//! `CLIENT TRACKING ON` (default mode: Redis reports writes of the keys this
-//! connection read) or `CLIENT TRACKING ON BCAST PREFIX <prefix>` (every
-//! write under the prefix), its pushes applied to the tables as they are
-//! read.
+//! A tracking connection: RESP3, named [`CLIENT_NAME`], with `CLIENT
+//! TRACKING ON` (default mode: Redis reports writes of the keys this
+//! connection read), its pushes applied to the tables as they are read.
 
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -14,44 +13,47 @@ use tokio::sync::Notify;
 use crate::backend::Timeouts;
 use crate::tables::Tables;
 
-/// The name the tracking connection gives itself (`CLIENT SETNAME`).
+/// The name every tracking connection gives itself (`CLIENT SETNAME`).
 pub(crate) const CLIENT_NAME: &str = "redis-cached-tracking";
 
 /// The longest wait between two attempts to re-establish tracking.
 pub(super) const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-/// What a tracking connection asks Redis to report.
-pub(super) enum Mode<'a> {
-    /// The keys that this connection itself reads (`CLIENT TRACKING ON`).
-    Read,
-    /// Every key under this prefix (`CLIENT TRACKING ON BCAST PREFIX`): on
-    /// a Redis Cluster only.
-    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
-    Broadcast(&'a str),
+/// Where the pushes of one tracking connection go.
+#[derive(Clone)]
+pub(super) struct Sink {
+    pub(super) tables: Weak<Tables>,
+    /// Told when the connection ends.
+    pub(super) down: Arc<Notify>,
 }
 
-/// Opens the tracking connection; its pushes invalidate `tables`, and its
-/// end notifies `down`.
+/// A number for a new connection, unique in this process: the tables know
+/// each connection by it (see `Readers`).
+fn next_serial() -> u64 {
+    static SERIAL: AtomicU64 = AtomicU64::new(1);
+    SERIAL.fetch_add(1, Relaxed)
+}
+
+/// Opens a tracking connection to the server `client` names; returns it
+/// with its serial. Its pushes invalidate `sink.tables` (a flush of the
+/// server's database, or the connection's end, drops the entries of the
+/// slots it serves: all of them on one server), and its end notifies
+/// `sink.down`.
 pub(super) async fn connect(
     client: &Client,
-    mode: Mode<'_>,
     timeouts: &Timeouts,
-    tables: &Weak<Tables>,
-    down: &Arc<Notify>,
-) -> redis::RedisResult<MultiplexedConnection> {
+    sink: Sink,
+) -> redis::RedisResult<(u64, MultiplexedConnection)> {
+    let serial = next_serial();
     let info = client.get_connection_info().clone();
     let settings = info
         .redis_settings()
         .clone()
         .set_protocol(ProtocolVersion::RESP3);
     let client = Client::open(info.set_redis_settings(settings))?;
-    let pushes = {
-        let tables = tables.clone();
-        let down = down.clone();
-        move |push: PushInfo| {
-            receive(&tables, &down, push);
-            Ok::<(), std::convert::Infallible>(())
-        }
+    let pushes = move |push: PushInfo| {
+        receive(&sink, serial, push);
+        Ok::<(), std::convert::Infallible>(())
     };
     let config = AsyncConnectionConfig::new()
         .set_connection_timeout(Some(timeouts.connect))
@@ -65,21 +67,17 @@ pub(super) async fn connect(
         .arg(CLIENT_NAME)
         .query_async::<()>(&mut conn)
         .await?;
-    let mut tracking = redis::cmd("CLIENT");
-    tracking.arg("TRACKING").arg("ON");
-    if let Mode::Broadcast(prefix) = mode {
-        tracking.arg("BCAST");
-        if !prefix.is_empty() {
-            tracking.arg("PREFIX").arg(prefix);
-        }
-    }
-    tracking.query_async::<()>(&mut conn).await?;
-    Ok(conn)
+    redis::cmd("CLIENT")
+        .arg("TRACKING")
+        .arg("ON")
+        .query_async::<()>(&mut conn)
+        .await?;
+    Ok((serial, conn))
 }
 
-/// Applies one push of the tracking connection.
-fn receive(tables: &Weak<Tables>, down: &Notify, push: PushInfo) {
-    let Some(tables) = tables.upgrade() else {
+/// Applies one push of the tracking connection numbered `serial`.
+fn receive(sink: &Sink, serial: u64, push: PushInfo) {
+    let Some(tables) = sink.tables.upgrade() else {
         return;
     };
     match push.kind {
@@ -94,12 +92,12 @@ fn receive(tables: &Weak<Tables>, down: &Notify, push: PushInfo) {
                     .collect();
                 tables.invalidate(&keys);
             }
-            // A null key list: the database was flushed.
-            _ => tables.flush(),
+            // A null key list: the server's database was flushed.
+            _ => tables.flushed_by(serial),
         },
         PushKind::Disconnection => {
-            tables.set_live(false);
-            down.notify_one();
+            tables.lost(serial);
+            sink.down.notify_one();
         }
         _ => {}
     }

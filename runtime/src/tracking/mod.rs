@@ -1,25 +1,25 @@
 //! Keeps the [L1 tier](crate::local)'s tables (`tables.rs`) coherent with
-//! Redis through client-side caching, over one dedicated RESP3 connection
-//! per cache (`connection.rs`), named `redis-cached-tracking`:
+//! Redis through client-side caching in default mode (`CLIENT TRACKING
+//! ON`), over dedicated RESP3 connections (`connection.rs`), named
+//! `redis-cached-tracking`: one per cache on one server (`server.rs`), one
+//! per primary on a Redis Cluster (`cluster.rs`, which also follows the
+//! slot map).
 //!
-//! - on one server (`server.rs`), in default mode (`CLIENT TRACKING ON`):
-//!   the values the tier keeps are read over this connection itself (see
-//!   `tables.rs`), so Redis remembers exactly the keys this process keeps
-//!   and reports a write only to the processes that read the key. No other
-//!   connection takes part: data connections that break and are remade need
-//!   nothing, and no `REDIRECT` has to follow this connection's client id.
-//! - on a Redis Cluster (`cluster.rs`), in broadcast mode (`CLIENT TRACKING
-//!   ON BCAST PREFIX <cache prefix>`) on a connection to every primary:
-//!   Redis reports every write under the prefix, to every process. Reads
-//!   keep going over the cluster client, whose node connections we can't
-//!   reach.
+//! A value is kept only once the tracking connection of its server (of its
+//! slot's primary) has read it too (a *fill*, see `tables.rs`), so Redis
+//! remembers exactly the keys this process keeps and reports a write only
+//! to the processes that read the key. No other connection takes part: data
+//! connections (and the cluster client's node connections) that break and
+//! are remade need nothing, and no `REDIRECT` has to follow a tracking
+//! connection's client id.
 //!
 //! Redis pushes an `invalidate` message with the names of the keys written,
 //! deleted or expired; a null one when the database is flushed. Each is
-//! applied as it is read, on the io runtime. The tier is live (takes
-//! inserts) only while tracking is: when a connection drops (a disconnection
-//! push, or a failed `PING`), the tier is flushed and calls read Redis until
-//! it is re-established, in the background, with backoff.
+//! applied as it is read, on the io runtime. Values are kept only while
+//! tracking is up: when a connection drops (a disconnection push, or a
+//! failed `PING`), the entries it covered (all of them on one server, its
+//! primary's slots on a cluster) are dropped and calls read Redis until it
+//! is re-established, in the background, with backoff.
 
 #[cfg(feature = "cluster")]
 mod cluster;
@@ -36,16 +36,13 @@ use crate::backend::{Target, Timeouts};
 use crate::runtimes::io_runtime;
 use crate::tables::Tables;
 
-/// What tracking needs to start: the Redis deployment, and for a cluster
-/// the prefix.
+/// What tracking needs to start: the Redis deployment.
 pub(crate) struct Start {
     target: Option<(Target, Timeouts)>,
-    /// A Redis Cluster's seed nodes and the prefix to track on every primary
+    /// A Redis Cluster's seed nodes, through which its primaries are found
     /// (`cluster.rs`); no seeds: one server.
     #[cfg(feature = "cluster")]
     seeds: Vec<Client>,
-    #[cfg(feature = "cluster")]
-    prefix: String,
 }
 
 /// A running tracking task; it ends when this is dropped.
@@ -62,21 +59,18 @@ impl Start {
             target: Some((target, timeouts)),
             #[cfg(feature = "cluster")]
             seeds: Vec::new(),
-            #[cfg(feature = "cluster")]
-            prefix: String::new(),
         }
     }
 
-    /// Tracking of the keys under `prefix` on every primary of the Redis
-    /// Cluster that `seeds` belong to; no tracking without seeds.
+    /// Tracking of the keys that the tier reads from the Redis Cluster that
+    /// `seeds` belong to, on each of its primaries; no tracking without seeds.
     #[cfg(feature = "cluster")]
-    pub(crate) fn cluster(seeds: Vec<Client>, prefix: String, timeouts: Timeouts) -> Self {
+    pub(crate) fn cluster(seeds: Vec<Client>, timeouts: Timeouts) -> Self {
         Self {
             target: seeds
                 .first()
                 .map(|seed| (Target::Server(seed.clone()), timeouts)),
             seeds,
-            prefix,
         }
     }
 
@@ -87,8 +81,6 @@ impl Start {
             target: None,
             #[cfg(feature = "cluster")]
             seeds: Vec::new(),
-            #[cfg(feature = "cluster")]
-            prefix: String::new(),
         }
     }
 
@@ -102,13 +94,7 @@ impl Start {
         let (stop, stopped) = oneshot::channel();
         #[cfg(feature = "cluster")]
         if !self.seeds.is_empty() {
-            runtime.spawn(cluster::track(
-                self.seeds,
-                self.prefix,
-                timeouts,
-                tables,
-                stopped,
-            ));
+            runtime.spawn(cluster::track(self.seeds, timeouts, tables, stopped));
             return Some(Tracker { _stop: stop });
         }
         runtime.spawn(server::track(target, timeouts, tables, stopped));

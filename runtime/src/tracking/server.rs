@@ -1,16 +1,16 @@
-//! Tracking on one server, in default mode: the connection, kept up with a
-//! `PING` every few seconds and re-established with backoff, is also the
-//! tier's reader (see `tables.rs`); while it is down the tier is flushed and
-//! takes nothing.
+//! Tracking on one server: the connection, kept up with a `PING` every few
+//! seconds and re-established with backoff, is the one the values kept are
+//! confirmed over (see `tables.rs`); while it is down the tier is flushed
+//! and takes nothing.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use tokio::sync::{Notify, oneshot};
 
-use super::connection::{MAX_BACKOFF, Mode, connect};
+use super::connection::{MAX_BACKOFF, Sink, connect};
 use crate::backend::{Target, Timeouts};
-use crate::tables::Tables;
+use crate::tables::{Readers, Tables};
 
 /// How often the tracking connection is checked with `PING`.
 const PING_EVERY: Duration = Duration::from_secs(5);
@@ -28,14 +28,18 @@ pub(super) async fn track(
     let mut reported = false;
     loop {
         let down = Arc::new(Notify::new());
+        let sink = Sink {
+            tables: tables.clone(),
+            down: down.clone(),
+        };
         let connected = match target.client(timeouts.connect).await {
-            Ok(client) => connect(&client, Mode::Read, &timeouts, &tables, &down).await,
+            Ok(client) => connect(&client, &timeouts, sink).await,
             Err(error) => Err(error),
         };
         match connected {
-            Ok(mut conn) => {
+            Ok((serial, mut conn)) => {
                 let Some(live) = tables.upgrade() else { return };
-                live.set_reader(Some(conn.clone()));
+                live.set_readers(Some(Readers::one(serial, conn.clone())));
                 live.set_live(true);
                 drop(live);
                 backoff = Duration::from_millis(50);
@@ -65,10 +69,10 @@ pub(super) async fn track(
             }
         }
         match tables.upgrade() {
-            // The reader first: a ticket that still got the old one took
+            // The readers first: a ticket that still got the old one took
             // its generation before this flush, so its value is not kept.
             Some(tables) => {
-                tables.set_reader(None);
+                tables.set_readers(None);
                 tables.set_live(false);
             }
             None => return,
