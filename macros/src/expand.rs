@@ -82,6 +82,8 @@ struct Parts<'a> {
     runtime: TokenStream,
     private: TokenStream,
     spec: TokenStream,
+    /// The function's name in keys: `name = …`, else its module path and name.
+    name: TokenStream,
     /// The spec a call runs under: `&__RC_SPEC`, or a copy with this call's
     /// `when`, `ttl` and `tags` values.
     call_spec: TokenStream,
@@ -219,6 +221,7 @@ impl<'a> Parts<'a> {
             signature,
             outer,
             spec,
+            name,
             holder,
             call_spec,
             cache,
@@ -401,16 +404,20 @@ impl<'a> Parts<'a> {
 
     /// `f_invalidate_all()`: deletes every entry of the function.
     fn invalidate_all(&self, name: &str, cfgs: &[Attribute]) -> TokenStream {
-        let Self { spec, cache, .. } = self;
+        let Self {
+            name: key_name,
+            cache,
+            ..
+        } = self;
         let vis = &self.signature.func.vis;
         let ident = sibling(name, "invalidate_all");
         let asyncness = &self.signature.func.sig.asyncness;
         let runtime = &self.runtime;
         let door = self.door();
         let call = if asyncness.is_some() {
-            quote!(#door::invalidate_all(&__RC_SPEC, #cache).await)
+            quote!(#door::invalidate_all(#key_name, #cache).await)
         } else {
-            quote!(#door.invalidate_all(&__RC_SPEC, #cache))
+            quote!(#door.invalidate_all(#key_name, #cache))
         };
         let doc = doc(format!(
             "Deletes every cached value of `{name}`, for all arguments; returns how many."
@@ -420,7 +427,6 @@ impl<'a> Parts<'a> {
             #doc
             #[allow(dead_code)]
             #vis #asyncness fn #ident() -> ::core::result::Result<u64, #runtime::Error> {
-                #spec
                 #call
             }
         }

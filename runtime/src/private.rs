@@ -112,9 +112,10 @@ pub async fn invalidate(
     Ok(call::invalidate(Async, spec, cache, digest).await?)
 }
 
-/// `f_invalidate_all`: deletes every entry of the function.
-pub async fn invalidate_all(spec: &Spec<'_>, cache: &Cache) -> Result<u64, crate::Error> {
-    cache.invalidate_all(spec.name).await
+/// `f_invalidate_all`: deletes every entry of the function named `name`
+/// in keys.
+pub async fn invalidate_all(name: &str, cache: &Cache) -> Result<u64, crate::Error> {
+    cache.invalidate_all(name).await
 }
 
 /// A Cargo feature of redis-cached that is on: the type the feature doors'
@@ -223,8 +224,8 @@ impl SyncDoors {
     }
 
     /// [`invalidate_all`](fn@invalidate_all) for a plain function.
-    pub fn invalidate_all(self, spec: &Spec<'_>, cache: &Cache) -> Result<u64, crate::Error> {
-        cache.invalidate_all_blocking(spec.name)
+    pub fn invalidate_all(self, name: &str, cache: &Cache) -> Result<u64, crate::Error> {
+        cache.invalidate_all_blocking(name)
     }
 }
 
