@@ -18,7 +18,7 @@
 //! asked for it (the call's span), as it was when the protocol held it.
 
 use std::future::Future;
-use std::pin::{Pin, pin};
+use std::pin::Pin;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
@@ -84,21 +84,27 @@ impl<R> Future for Run<'_, R> {
 }
 
 /// Runs `protocol`, which awaits `slot.run()` at most once, and, when it
-/// does, `body`, whose result it then receives.
-pub(crate) async fn drive<R>(
-    slot: &Slot<R>,
-    protocol: impl Future<Output = R>,
-    body: impl Future<Output = R>,
-) -> R {
+/// does, `body`, whose result it then receives. The caller pins both where
+/// it stands (`pin!`), so that this is no future of its own to compile
+/// for each body.
+pub(crate) fn drive<'a, R, P, B>(
+    slot: &'a Slot<R>,
+    protocol: Pin<&'a mut P>,
+    body: Pin<&'a mut B>,
+) -> Drive<'a, R, P, B>
+where
+    P: Future<Output = R>,
+    B: Future<Output = R>,
+{
     Drive {
         slot,
-        protocol: pin!(protocol),
-        body: Some(pin!(body)),
+        protocol,
+        body: Some(body),
     }
-    .await
 }
 
-struct Drive<'a, R, P, B> {
+/// The future [`drive`] returns.
+pub(crate) struct Drive<'a, R, P, B> {
     slot: &'a Slot<R>,
     protocol: Pin<&'a mut P>,
     /// `None` once it has returned.
@@ -118,10 +124,9 @@ where
             if this.slot.wanted.load(Ordering::Relaxed) {
                 if let Some(body) = &mut this.body {
                     let span = this.slot.lock().span.clone();
-                    let polled = match &span {
-                        Some(span) => span.in_scope(|| body.as_mut().poll(cx)),
-                        None => body.as_mut().poll(cx),
-                    };
+                    let entered = span.as_ref().map(Span::enter);
+                    let polled = body.as_mut().poll(cx);
+                    drop(entered);
                     let Poll::Ready(result) = polled else {
                         return Poll::Pending;
                     };
@@ -146,6 +151,7 @@ mod tests {
     use super::*;
 
     use std::cell::Cell;
+    use std::pin::pin;
 
     /// Polls until ready; the futures here wake themselves.
     fn block_on<F: Future>(future: F) -> F::Output {
@@ -188,7 +194,7 @@ mod tests {
             yield_once().await;
             4
         };
-        assert_eq!(block_on(drive(&slot, protocol, body)), 40);
+        assert_eq!(block_on(drive(&slot, pin!(protocol), pin!(body))), 40);
         assert_eq!(ran.get(), 1);
     }
 
@@ -204,7 +210,7 @@ mod tests {
             ran.set(true);
             1
         };
-        assert_eq!(block_on(drive(&slot, protocol, body)), 7);
+        assert_eq!(block_on(drive(&slot, pin!(protocol), pin!(body))), 7);
         assert!(!ran.get());
     }
 }

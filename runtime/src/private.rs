@@ -14,6 +14,7 @@
 //! a message naming the feature, rather than with "cannot find function".
 
 use std::future::Future;
+use std::pin::pin;
 
 pub use serde::Serialize;
 pub use serde::de::DeserializeOwned;
@@ -65,8 +66,17 @@ pub async fn call<R, V>(
     body: impl Future<Output = R>,
 ) -> R {
     let slot = Slot::new();
-    let protocol = call::call(Async, spec, cache, digest, values, unless, kit, slot.run());
-    body::drive(&slot, protocol, body).await
+    let protocol = pin!(call::call(
+        Async,
+        spec,
+        cache,
+        digest,
+        values,
+        unless,
+        kit,
+        slot.run()
+    ));
+    body::drive(&slot, protocol, pin!(body)).await
 }
 
 /// `call` for functions with `stale` or `refresh` whose body owns what it
@@ -99,8 +109,16 @@ pub async fn refresh<R, V>(
     body: impl Future<Output = R>,
 ) -> R {
     let slot = Slot::new();
-    let protocol = call::refresh(Async, spec, cache, digest, values, unless, slot.run());
-    body::drive(&slot, protocol, body).await
+    let protocol = pin!(call::refresh(
+        Async,
+        spec,
+        cache,
+        digest,
+        values,
+        unless,
+        slot.run()
+    ));
+    body::drive(&slot, protocol, pin!(body)).await
 }
 
 /// `f_invalidate`: deletes the entry of one call; whether there was one.
@@ -185,7 +203,7 @@ impl SyncDoors {
         body: impl FnOnce() -> R,
     ) -> R {
         let slot = Slot::new();
-        let protocol = call::call(
+        let protocol = pin!(call::call(
             Blocking,
             spec,
             cache,
@@ -194,8 +212,8 @@ impl SyncDoors {
             unless,
             kit,
             slot.run(),
-        );
-        block_on(body::drive(&slot, protocol, async move { body() }))
+        ));
+        block_on(body::drive(&slot, protocol, pin!(async move { body() })))
     }
 
     /// [`refresh`](fn@refresh) for a plain function.
@@ -209,8 +227,16 @@ impl SyncDoors {
         body: impl FnOnce() -> R,
     ) -> R {
         let slot = Slot::new();
-        let protocol = call::refresh(Blocking, spec, cache, digest, values, unless, slot.run());
-        block_on(body::drive(&slot, protocol, async move { body() }))
+        let protocol = pin!(call::refresh(
+            Blocking,
+            spec,
+            cache,
+            digest,
+            values,
+            unless,
+            slot.run()
+        ));
+        block_on(body::drive(&slot, protocol, pin!(async move { body() })))
     }
 
     /// [`invalidate`](fn@invalidate) for a plain function.
