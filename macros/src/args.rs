@@ -4,6 +4,15 @@
 //! `name = value`, [`Skip`] for `skip(a, b)`), and [`Draft`]'s `Parse` impl
 //! dispatches on `input.peek(kw::…)`.
 //!
+//! Every argument is declared once, in the [`arguments!`] table below: its
+//! name, the type of its value, whether it is required or has a default,
+//! its form and how its value is read. The keyword, the field of [`Args`],
+//! its place in [`Draft`], the dispatch and the "did you mean" list all come
+//! from that one entry. What an argument means is documented once too, on
+//! the attribute (`lib.rs`, the section named after the argument, which
+//! the README's table links to); an entry's comment says only how its
+//! value is held here.
+//!
 //! Each value is checked on its own here; checks against the function live in
 //! `validate.rs`. A bad value, a repeated argument or an unknown one (with a
 //! "did you mean" for a near miss) is collected and the parse goes on, so the
@@ -19,53 +28,150 @@ use syn::{Expr, Ident, Lit, LitStr, Token, UnOp};
 
 use crate::duration;
 
-/// Everything `#[redis_cached(...)]` can say, one field per argument. What
-/// each argument means is documented once, on the attribute (`lib.rs`, the
-/// section named after the argument); a field's comment says only how its
-/// value is held here.
-pub(crate) struct Args {
+/// The table of arguments. Each entry:
+///
+/// ```text
+/// /// How its value is held (the doc of its field in `Args`).
+/// field: ValueType, kind, Form => |arg| parse(arg);
+/// ```
+///
+/// - `field` is the argument's name, and the name of its field in [`Args`];
+///   `field("name", Token)` when the name is a Rust keyword (`crate`).
+/// - `kind` is `optional` (the field is `Option<ValueType>`), `default(expr)`
+///   (the field is `ValueType`, `expr` when not written) or
+///   `required("message")` (the field is `ValueType`; the message when not
+///   written).
+/// - `Form` is how it is written: [`Assign`] (`name = value`) or [`Skip`]
+///   (`name(a, b)`); `parse` turns it into the value, or an error at the
+///   user's token.
+///
+/// The order of the table is that of the "expected one of" list, and of
+/// the attribute's docs. A new argument is one entry here, its section in
+/// the attribute's docs and its row in the README's table.
+macro_rules! arguments {
+    ($(
+        #[doc = $first:literal] $(#[doc = $rest:literal])*
+        $field:ident $(($text:literal, $token:path))?: $ty:ty,
+            $kind:ident $(($default:expr))?, $form:ident => $parse:expr;
+    )*) => {
+        /// The argument names, one `syn::custom_keyword!` each (but `crate`).
+        mod kw {
+            $(arguments!(@keyword $field $($token)?);)*
+        }
+
+        /// Everything `#[redis_cached(...)]` can say, one field per argument
+        /// of the table.
+        pub(crate) struct Args {
+            $(
+                #[doc = $first] $(#[doc = $rest])*
+                pub(crate) $field: arguments!(@field $kind $ty),
+            )*
+        }
+
+        /// Every argument name, in the order the docs list them.
+        const KNOWN: &[&str] = &[$(arguments!(@name $field $($text)?)),*];
+
+        /// The arguments read so far, each at most once, and every mistake found.
+        #[derive(Default)]
+        struct Draft {
+            $($field: Slot<$ty>,)*
+            errors: Errors,
+        }
+
+        impl Draft {
+            /// Reads one argument, and the comma after it unless it is the last.
+            /// Returns only syntax errors; the argument's own mistakes are collected.
+            fn arg(&mut self, input: ParseStream<'_>) -> syn::Result<()> {
+                $(
+                    if input.peek(arguments!(@token $field $($token)?)) {
+                        type Form = $form<arguments!(@token $field $($token)?)>;
+                        let arg = input.parse::<Form>()?;
+                        let name = arg.name.clone();
+                        let parse: fn(Form) -> syn::Result<$ty> = $parse;
+                        self.$field.set(&name, parse(arg), &mut self.errors);
+                        return self.comma(input);
+                    }
+                )*
+                self.errors.push(input.parse::<Unknown>()?.error());
+                self.comma(input)
+            }
+
+            /// The arguments, or every mistake found.
+            fn finish(self) -> syn::Result<Args> {
+                self.errors.finish()?;
+                Ok(Args {
+                    $($field: arguments!(@finish self.$field.value, $kind $(($default))?),)*
+                })
+            }
+        }
+    };
+
+    (@keyword $field:ident) => {
+        syn::custom_keyword!($field);
+        impl super::Keyword for $field {
+            fn ident(&self) -> super::Ident {
+                super::Ident::new(stringify!($field), self.span)
+            }
+        }
+    };
+    (@keyword $field:ident $token:path) => {};
+    (@token $field:ident) => { kw::$field };
+    (@token $field:ident $token:path) => { $token };
+    (@name $field:ident) => { stringify!($field) };
+    (@name $field:ident $text:literal) => { $text };
+    (@field optional $ty:ty) => { Option<$ty> };
+    (@field $kind:ident $ty:ty) => { $ty };
+    (@finish $value:expr, optional) => { $value };
+    (@finish $value:expr, default($default:expr)) => { $value.unwrap_or($default) };
+    (@finish $value:expr, required($missing:expr)) => {
+        $value.ok_or_else(|| syn::Error::new(Span::call_site(), $missing))?
+    };
+}
+
+arguments! {
     /// `ttl`: see [`Ttl`].
-    pub(crate) ttl: Ttl,
-    /// `cache = EXPR`, as written.
-    pub(crate) cache: Option<Expr>,
-    /// `skip(a, self)`: the names, as written.
-    pub(crate) skip: Option<Given<Vec<Ident>>>,
-    /// `key = EXPR`, as written.
-    pub(crate) key: Option<Given<Expr>>,
-    /// `name = "…"`, checked here.
-    pub(crate) name: Option<LitStr>,
-    /// `version = N`; 0 when absent.
-    pub(crate) version: u32,
-    /// `cache_none = bool`.
-    pub(crate) cache_none: Option<Given<bool>>,
-    /// `cache_err = bool`.
-    pub(crate) cache_err: Option<Given<bool>>,
-    /// `unless = EXPR` (a closure or fn path), as written.
-    pub(crate) unless: Option<Expr>,
-    /// `when = EXPR`, as written.
-    pub(crate) when: Option<Expr>,
+    ttl: Ttl, required("missing `ttl`: write `#[redis_cached(ttl = 60)]` (seconds) or `ttl = \"5m\"`"),
+        Assign => |arg| time_to_live(arg.value);
     /// `ttl_of = EXPR` (a closure or fn path), as written.
-    pub(crate) ttl_of: Option<Expr>,
+    ttl_of: Expr, optional, Assign => |arg| Ok(arg.value);
     /// `sliding = bool`.
-    pub(crate) sliding: Option<Given<bool>>,
+    sliding: Given<bool>, optional, Assign => |arg| flag(&arg.value).map(|b| arg.given(b));
+    /// `cache = EXPR`, as written.
+    cache: Expr, optional, Assign => |arg| Ok(arg.value);
+    /// `skip(a, self)`: the names, as written.
+    skip: Given<Vec<Ident>>, optional, Skip => |arg| arg.items.map(|items| given(&arg.name, items));
+    /// `key = EXPR`, as written.
+    key: Given<Expr>, optional, Assign => |arg| Ok(given(&arg.name, arg.value));
+    /// `name = "…"`, checked here.
+    name: LitStr, optional, Assign => |arg| key_name(&arg.value);
+    /// `version = N`; 0 when absent.
+    version: u32, default(0), Assign => |arg| int(&arg.value, "version");
+    /// `cache_none = bool`.
+    cache_none: Given<bool>, optional, Assign => |arg| flag(&arg.value).map(|b| arg.given(b));
+    /// `cache_err = bool`.
+    cache_err: Given<bool>, optional, Assign => |arg| flag(&arg.value).map(|b| arg.given(b));
+    /// `unless = EXPR` (a closure or fn path), as written.
+    unless: Expr, optional, Assign => |arg| Ok(arg.value);
+    /// `when = EXPR`, as written.
+    when: Expr, optional, Assign => |arg| Ok(arg.value);
     /// `siblings = bool`; `true` when absent.
-    pub(crate) siblings: bool,
+    siblings: bool, default(true), Assign => |arg| flag(&arg.value);
     /// `lock`, in milliseconds (positive).
-    pub(crate) lock_ms: Option<u64>,
+    lock: u64, optional, Assign => |arg| duration("lock", ZERO_LOCK, &arg.value);
     /// `stale`, in milliseconds.
-    pub(crate) stale_ms: Option<u64>,
+    stale: u64, optional, Assign => |arg| duration("stale", ZERO_STALE, &arg.value);
     /// `refresh = "xfetch"` was given.
-    pub(crate) xfetch: bool,
+    refresh: bool, default(false), Assign => |arg| refresh(&arg.value);
     /// `beta = F`.
-    pub(crate) beta: Option<Given<f64>>,
+    beta: Given<f64>, optional, Assign => |arg| positive_float(&arg.value).map(|b| arg.given(b));
     /// `local = N` (positive).
-    pub(crate) local: Option<Given<u64>>,
-    /// `tags = [EXPR, …]`, as written.
-    pub(crate) tags: Option<Given<Vec<Expr>>>,
-    /// `crate = "path"` or `crate = path`.
-    pub(crate) krate: Option<syn::Path>,
+    local: Given<u64>, optional, Assign => |arg| entries(&arg.value).map(|n| arg.given(n));
     /// `compress = bool`.
-    pub(crate) compress: Option<bool>,
+    compress: bool, optional, Assign => |arg| flag(&arg.value);
+    /// `tags = [EXPR, …]`, as written.
+    tags: Given<Vec<Expr>>, optional, Assign => |arg| tag_list(&arg.value).map(|list| arg.given(list));
+    /// `crate = "path"` or `crate = path`.
+    krate("crate", syn::token::Crate): syn::Path, optional, Assign => |arg| runtime_path(&arg.value);
 }
 
 /// `ttl = …`.
@@ -90,36 +196,19 @@ impl Args {
     }
 }
 
-/// Declares each argument name as a `syn::custom_keyword!` in `mod kw`, and
-/// lists them all in [`KNOWN`], from the one list.
-macro_rules! keywords {
-    ($($name:ident),* $(,)?) => {
-        /// The argument names, one `syn::custom_keyword!` each.
-        mod kw {
-            $(syn::custom_keyword!($name);)*
-        }
-
-        $(
-            impl Keyword for kw::$name {
-                fn ident(&self) -> Ident {
-                    Ident::new(stringify!($name), self.span)
-                }
-            }
-        )*
-
-        /// Every argument name, in the order the docs list them.
-        const KNOWN: &[&str] = &[$(stringify!($name)),*];
-    };
-}
-
-keywords!(
-    ttl, ttl_of, sliding, cache, skip, key, name, version, cache_none, cache_err, unless, when,
-    siblings, lock, stale, refresh, beta, local, compress, tags,
-);
-
 /// An argument name, parsed; gives back the identifier as written, for spans.
 trait Keyword: Parse {
     fn ident(&self) -> Ident;
+    /// What follows `name = ` in the "expected" message of a bare name.
+    const VALUE: &'static str = "…";
+}
+
+/// `crate` is a Rust keyword, not a `custom_keyword!`.
+impl Keyword for syn::token::Crate {
+    fn ident(&self) -> Ident {
+        Ident::new("crate", self.span)
+    }
+    const VALUE: &'static str = "\"…\"";
 }
 
 /// `<keyword> = <expression>`, like tracing-attributes' `ExprArg<T>`. The
@@ -136,7 +225,7 @@ impl<K: Keyword> Parse for Assign<K> {
         if !input.peek(Token![=]) {
             return Err(syn::Error::new(
                 name.span(),
-                format!("expected `{name} = …`"),
+                format!("expected `{name} = {}`", K::VALUE),
             ));
         }
         input.parse::<Token![=]>()?;
@@ -158,30 +247,36 @@ impl<K> Assign<K> {
 /// `skip(a, self)`, like tracing-attributes' `Skips`. Written any other way
 /// (`skip = a`, bare `skip`) it still parses, with the error in `items`, so
 /// that the arguments after it are read too.
-struct Skip {
+struct Skip<K> {
     name: Ident,
     items: syn::Result<Vec<Ident>>,
+    keyword: PhantomData<K>,
 }
 
-impl Parse for Skip {
+impl<K: Keyword> Parse for Skip<K> {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
-        let name = input.parse::<kw::skip>()?.ident();
-        if input.peek(syn::token::Paren) {
+        let name = input.parse::<K>()?.ident();
+        let items = if input.peek(syn::token::Paren) {
             let content;
             syn::parenthesized!(content in input);
             let items =
                 Punctuated::<Ident, Token![,]>::parse_terminated_with(&content, Ident::parse_any)?;
-            return Ok(Self {
-                name,
-                items: Ok(items.into_iter().collect()),
-            });
-        }
-        if input.peek(Token![=]) {
-            input.parse::<Token![=]>()?;
-            input.parse::<Expr>()?;
-        }
-        let items = Err(syn::Error::new(name.span(), "write `skip(arg, …)`"));
-        Ok(Self { name, items })
+            Ok(items.into_iter().collect())
+        } else {
+            if input.peek(Token![=]) {
+                input.parse::<Token![=]>()?;
+                input.parse::<Expr>()?;
+            }
+            Err(syn::Error::new(
+                name.span(),
+                format!("write `{name}(arg, …)`"),
+            ))
+        };
+        Ok(Self {
+            name,
+            items,
+            keyword: PhantomData,
+        })
     }
 }
 
@@ -213,38 +308,11 @@ impl Unknown {
         syn::Error::new(
             name.span(),
             format!(
-                "unknown argument `{name}`; {hint}expected one of: {}, crate",
+                "unknown argument `{name}`; {hint}expected one of: {}",
                 KNOWN.join(", ")
             ),
         )
     }
-}
-
-/// The arguments read so far, each at most once, and every mistake found.
-#[derive(Default)]
-struct Draft {
-    ttl: Slot<Ttl>,
-    ttl_of: Slot<Expr>,
-    sliding: Slot<Given<bool>>,
-    cache: Slot<Expr>,
-    skip: Slot<Given<Vec<Ident>>>,
-    key: Slot<Given<Expr>>,
-    name: Slot<LitStr>,
-    version: Slot<u32>,
-    cache_none: Slot<Given<bool>>,
-    cache_err: Slot<Given<bool>>,
-    unless: Slot<Expr>,
-    when: Slot<Expr>,
-    siblings: Slot<bool>,
-    lock_ms: Slot<u64>,
-    stale_ms: Slot<u64>,
-    xfetch: Slot<bool>,
-    beta: Slot<Given<f64>>,
-    local: Slot<Given<u64>>,
-    tags: Slot<Given<Vec<Expr>>>,
-    krate: Slot<syn::Path>,
-    compress: Slot<bool>,
-    errors: Errors,
 }
 
 impl Parse for Draft {
@@ -262,135 +330,12 @@ impl Parse for Draft {
 }
 
 impl Draft {
-    /// Reads one argument, and the comma after it unless it is the last.
-    /// Returns only syntax errors; the argument's own mistakes are collected.
-    fn arg(&mut self, input: ParseStream<'_>) -> syn::Result<()> {
-        let errors = &mut self.errors;
-        if input.peek(kw::ttl) {
-            let ttl = input.parse::<Assign<kw::ttl>>()?;
-            let value = time_to_live(ttl.value);
-            self.ttl.set(&ttl.name, value, errors);
-        } else if input.peek(kw::ttl_of) {
-            let ttl_of = input.parse::<Assign<kw::ttl_of>>()?;
-            self.ttl_of.set(&ttl_of.name, Ok(ttl_of.value), errors);
-        } else if input.peek(kw::sliding) {
-            let sliding = input.parse::<Assign<kw::sliding>>()?;
-            let value = flag(&sliding.value).map(|b| sliding.given(b));
-            self.sliding.set(&sliding.name, value, errors);
-        } else if input.peek(kw::cache) {
-            let cache = input.parse::<Assign<kw::cache>>()?;
-            self.cache.set(&cache.name, Ok(cache.value), errors);
-        } else if input.peek(kw::skip) {
-            let skip = input.parse::<Skip>()?;
-            let items = skip.items.map(|items| given(&skip.name, items));
-            self.skip.set(&skip.name, items, errors);
-        } else if input.peek(kw::key) {
-            let key = input.parse::<Assign<kw::key>>()?;
-            let value = Ok(given(&key.name, key.value));
-            self.key.set(&key.name, value, errors);
-        } else if input.peek(kw::name) {
-            let name = input.parse::<Assign<kw::name>>()?;
-            self.name.set(&name.name, key_name(&name.value), errors);
-        } else if input.peek(kw::version) {
-            let version = input.parse::<Assign<kw::version>>()?;
-            let value = int(&version.value, "version");
-            self.version.set(&version.name, value, errors);
-        } else if input.peek(kw::cache_none) {
-            let cache_none = input.parse::<Assign<kw::cache_none>>()?;
-            let value = flag(&cache_none.value).map(|b| cache_none.given(b));
-            self.cache_none.set(&cache_none.name, value, errors);
-        } else if input.peek(kw::cache_err) {
-            let cache_err = input.parse::<Assign<kw::cache_err>>()?;
-            let value = flag(&cache_err.value).map(|b| cache_err.given(b));
-            self.cache_err.set(&cache_err.name, value, errors);
-        } else if input.peek(kw::unless) {
-            let unless = input.parse::<Assign<kw::unless>>()?;
-            self.unless.set(&unless.name, Ok(unless.value), errors);
-        } else if input.peek(kw::when) {
-            let when = input.parse::<Assign<kw::when>>()?;
-            self.when.set(&when.name, Ok(when.value), errors);
-        } else if input.peek(kw::siblings) {
-            let siblings = input.parse::<Assign<kw::siblings>>()?;
-            let value = flag(&siblings.value);
-            self.siblings.set(&siblings.name, value, errors);
-        } else if input.peek(kw::lock) {
-            let lock = input.parse::<Assign<kw::lock>>()?;
-            let millis = duration("lock", ZERO_LOCK, &lock.value);
-            self.lock_ms.set(&lock.name, millis, errors);
-        } else if input.peek(kw::stale) {
-            let stale = input.parse::<Assign<kw::stale>>()?;
-            let millis = duration("stale", ZERO_STALE, &stale.value);
-            self.stale_ms.set(&stale.name, millis, errors);
-        } else if input.peek(kw::refresh) {
-            let refresh_arg = input.parse::<Assign<kw::refresh>>()?;
-            let value = refresh(&refresh_arg.value);
-            self.xfetch.set(&refresh_arg.name, value, errors);
-        } else if input.peek(kw::beta) {
-            let beta = input.parse::<Assign<kw::beta>>()?;
-            let value = positive_float(&beta.value).map(|b| beta.given(b));
-            self.beta.set(&beta.name, value, errors);
-        } else if input.peek(kw::local) {
-            let local = input.parse::<Assign<kw::local>>()?;
-            let value = entries(&local.value).map(|n| local.given(n));
-            self.local.set(&local.name, value, errors);
-        } else if input.peek(kw::compress) {
-            let compress = input.parse::<Assign<kw::compress>>()?;
-            let value = flag(&compress.value);
-            self.compress.set(&compress.name, value, errors);
-        } else if input.peek(kw::tags) {
-            let tags = input.parse::<Assign<kw::tags>>()?;
-            let value = tag_list(&tags.value).map(|list| tags.given(list));
-            self.tags.set(&tags.name, value, errors);
-        } else if input.peek(Token![crate]) {
-            let token = input.parse::<Token![crate]>()?;
-            let name = Ident::new("crate", token.span);
-            if !input.peek(Token![=]) {
-                return Err(syn::Error::new(token.span, "expected `crate = \"…\"`"));
-            }
-            input.parse::<Token![=]>()?;
-            let value = runtime_path(&input.parse()?);
-            self.krate.set(&name, value, errors);
-        } else {
-            errors.push(input.parse::<Unknown>()?.error());
-        }
+    /// The comma after an argument, unless it was the last.
+    fn comma(&self, input: ParseStream<'_>) -> syn::Result<()> {
         if !input.is_empty() {
             input.parse::<Token![,]>()?;
         }
         Ok(())
-    }
-
-    /// The arguments, or every mistake found; `ttl` is required.
-    fn finish(self) -> syn::Result<Args> {
-        self.errors.finish()?;
-        let Some(ttl) = self.ttl.value else {
-            return Err(syn::Error::new(
-                Span::call_site(),
-                "missing `ttl`: write `#[redis_cached(ttl = 60)]` (seconds) or `ttl = \"5m\"`",
-            ));
-        };
-        Ok(Args {
-            ttl,
-            cache: self.cache.value,
-            skip: self.skip.value,
-            key: self.key.value,
-            name: self.name.value,
-            version: self.version.value.unwrap_or_default(),
-            cache_none: self.cache_none.value,
-            cache_err: self.cache_err.value,
-            unless: self.unless.value,
-            when: self.when.value,
-            ttl_of: self.ttl_of.value,
-            sliding: self.sliding.value,
-            siblings: self.siblings.value.unwrap_or(true),
-            lock_ms: self.lock_ms.value,
-            stale_ms: self.stale_ms.value,
-            xfetch: self.xfetch.value.unwrap_or(false),
-            beta: self.beta.value,
-            local: self.local.value,
-            tags: self.tags.value,
-            krate: self.krate.value,
-            compress: self.compress.value,
-        })
     }
 }
 
@@ -401,8 +346,6 @@ fn given<T>(name: &Ident, value: T) -> Given<T> {
     }
 }
 
-/// One argument's place in the [`Draft`]: whether it was written, and its
-/// value if that was good.
 /// `crate = "my_dep::redis_cached"` (a string, as serde and tokio take it)
 /// or `crate = my_dep::redis_cached`: a path to the runtime crate.
 fn runtime_path(value: &Expr) -> syn::Result<syn::Path> {
@@ -422,6 +365,8 @@ fn runtime_path(value: &Expr) -> syn::Result<syn::Path> {
     }
 }
 
+/// One argument's place in the [`Draft`]: whether it was written, and its
+/// value if that was good.
 struct Slot<T> {
     written: bool,
     value: Option<T>,
@@ -734,7 +679,7 @@ mod tests {
     }
 
     fn expected_one_of() -> String {
-        format!("expected one of: {}, crate", KNOWN.join(", "))
+        format!("expected one of: {}", KNOWN.join(", "))
     }
 
     #[test]
@@ -769,9 +714,9 @@ mod tests {
             Some("| t : & Token | t . ttl".into())
         );
         assert!(!args.siblings);
-        assert_eq!(args.lock_ms, Some(5_000));
-        assert_eq!(args.stale_ms, Some(30_000));
-        assert!(args.xfetch);
+        assert_eq!(args.lock, Some(5_000));
+        assert_eq!(args.stale, Some(30_000));
+        assert!(args.refresh);
         assert_eq!(
             args.beta.map(|b| (b.name.to_string(), b.value)),
             Some(("beta".into(), 1.5))
@@ -809,12 +754,12 @@ mod tests {
         };
         assert!(matches!(args.ttl, super::Ttl::Fixed(60_000)));
         assert_eq!(args.version, 0);
-        assert!(args.siblings && !args.xfetch);
+        assert!(args.siblings && !args.refresh);
         assert!(args.cache.is_none() && args.skip.is_none() && args.key.is_none());
         assert!(args.name.is_none() && args.unless.is_none() && args.beta.is_none());
         assert!(args.when.is_none() && args.ttl_of.is_none() && args.sliding.is_none());
         assert!(args.cache_none.is_none() && args.cache_err.is_none());
-        assert!(args.lock_ms.is_none() && args.stale_ms.is_none() && args.local.is_none());
+        assert!(args.lock.is_none() && args.stale.is_none() && args.local.is_none());
         assert!(args.compress.is_none());
 
         let missing =
@@ -942,6 +887,49 @@ mod tests {
         }
     }
 
+    /// An argument of the table is documented where users read it: a
+    /// section of the attribute's rustdoc and a row of its summary table
+    /// (`lib.rs`), and a row of the README's table, each in table order.
+    #[test]
+    fn every_argument_of_the_table_has_its_docs_in_table_order() {
+        let lib = include_str!("lib.rs");
+        let readme = include_str!("../../README.md");
+        let found = |text: &str, prefix: &str| -> Vec<String> {
+            text.lines()
+                .filter_map(|line| line.strip_prefix(prefix))
+                .filter_map(|rest| rest.split('`').next())
+                .map(str::to_owned)
+                .collect()
+        };
+        let known: Vec<String> = KNOWN.iter().map(|k| k.to_string()).collect();
+        assert_eq!(found(lib, "/// ## `"), known, "the sections of lib.rs");
+        assert_eq!(found(lib, "/// | [`"), known, "the summary table of lib.rs");
+        assert_eq!(found(readme, "| [`"), known, "the README's table");
+    }
+
+    #[test]
+    fn crate_is_an_argument_like_the_others() {
+        let Ok(args) = parse(quote!(ttl = 60, crate = "my_dep::redis_cached")) else {
+            panic!("refused");
+        };
+        assert_eq!(
+            args.krate.as_ref().map(text),
+            Some("my_dep :: redis_cached".into())
+        );
+        assert_eq!(error(quote!(ttl = 60, crate)), "expected `crate = \"…\"`");
+        assert_eq!(
+            error(quote!(ttl = 60, crate = a, crate = b)),
+            "`crate` is given twice"
+        );
+        assert_eq!(
+            error(quote!(ttl = 60, crat = "x")),
+            format!(
+                "unknown argument `crat`; did you mean `crate`? {}",
+                expected_one_of()
+            )
+        );
+    }
+
     #[test]
     fn skip_takes_a_list_of_names() {
         let Ok(args) = parse(quote!(ttl = 60, skip())) else {
@@ -963,14 +951,12 @@ mod tests {
             panic!("refused");
         };
         assert!(matches!(args.ttl, super::Ttl::Fixed(60_000)));
-        assert_eq!(args.lock_ms, Some(5_000));
+        assert_eq!(args.lock, Some(5_000));
         assert_eq!(
-            parse(quote!(ttl = 60, lock = 2))
-                .ok()
-                .and_then(|a| a.lock_ms),
+            parse(quote!(ttl = 60, lock = 2)).ok().and_then(|a| a.lock),
             Some(2_000)
         );
-        assert_eq!(parse(quote!(ttl = 60)).ok().map(|a| a.lock_ms), Some(None));
+        assert_eq!(parse(quote!(ttl = 60)).ok().map(|a| a.lock), Some(None));
     }
 
     #[test]

@@ -1,9 +1,18 @@
 //! Emission: the cached function becomes a short call into
-//! `::redis_cached::__private` (or `<crate = …>::__private`), with the original body moved into a closure
-//! (sync) or an async block (async), so `return` and `?` keep their meaning.
-//! Unless `siblings = false`, the invalidation and control functions follow.
+//! `::redis_cached::__private` (or `<crate = …>::__private`). Unless
+//! `siblings = false`, the invalidation and control functions follow.
+//!
+//! The body is emitted once where the macro can name a sibling: in a method
+//! (or a function that names `Self`), `f_uncached` is the function as
+//! written, and `f` and `f_refresh` call it. Elsewhere a free `fn` and an
+//! associated one without `self` look the same, and neither can name the
+//! other's sibling (`f_uncached` vs `Self::f_uncached`), so `f` and
+//! `f_refresh` each hold the body: its statements become those of a
+//! closure (sync) or an async block (async), so `return` and `?` keep their
+//! meaning, and the user's braces are never a block nested in ours (which
+//! rustc's `unused_braces` would flag at the user's code).
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::{Delimiter, Group, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Attribute, GenericParam, Ident};
@@ -73,6 +82,8 @@ struct Parts<'a> {
     runtime: TokenStream,
     private: TokenStream,
     spec: TokenStream,
+    /// The function's name in keys: `name = …`, else its module path and name.
+    name: TokenStream,
     /// The spec a call runs under: `&__RC_SPEC`, or a copy with this call's
     /// `when`, `ttl` and `tags` values.
     call_spec: TokenStream,
@@ -85,6 +96,9 @@ struct Parts<'a> {
     /// The `Option<Kit<_>>` that lets values into the in-process tier.
     kit: TokenStream,
     bind_patterns: TokenStream,
+    /// `Self::f_uncached`, with the function's type and const parameters,
+    /// when `f_uncached` holds the body and `f` and `f_refresh` call it.
+    holder: Option<TokenStream>,
     /// Async with `stale` or `refresh`, and a body that owns what it uses:
     /// refreshes run in a spawned task.
     spawning: bool,
@@ -118,15 +132,15 @@ impl<'a> Parts<'a> {
             Ttl::Expr(expr) => (0, Some(quote!(.ttl(#expr)))),
         };
         let version = args.version;
-        let lock = args.lock_ms.map(|ms| quote!(.lock(#ms)));
+        let lock = args.lock.map(|ms| quote!(.lock(#ms)));
         let local = args.local.as_ref().map(|n| {
             let n = n.value;
             quote!(.local(#n))
         });
-        let stale = args.stale_ms.map(|ms| quote!(.stale(#ms)));
+        let stale = args.stale.map(|ms| quote!(.stale(#ms)));
         let sliding = sliding(args).then(|| quote!(.sliding()));
         let compress = args.compress.map(|on| quote!(.compress(#on)));
-        let xfetch = args.xfetch.then(|| {
+        let xfetch = args.refresh.then(|| {
             let beta = args.beta.as_ref().map_or(1.0, |beta| beta.value);
             quote!(.xfetch(#beta))
         });
@@ -188,10 +202,27 @@ impl<'a> Parts<'a> {
                 .as_ref()
                 .map(|pattern| quote!(let #pattern = #binding;))
         });
+        let holder = (args.siblings && (signature.in_impl || args_mention_self(args))).then(|| {
+            let uncached = sibling(&sig.ident.to_string(), "uncached");
+            let generics: Vec<_> = sig
+                .generics
+                .params
+                .iter()
+                .filter_map(|param| match param {
+                    GenericParam::Type(ty) => Some(&ty.ident),
+                    GenericParam::Const(c) => Some(&c.ident),
+                    GenericParam::Lifetime(_) => None,
+                })
+                .collect();
+            let turbofish = (!generics.is_empty()).then(|| quote!(::<#(#generics),*>));
+            quote!(Self::#uncached #turbofish)
+        });
         Self {
             signature,
             outer,
             spec,
+            name,
+            holder,
             call_spec,
             cache,
             key: key(args, signature, &private, &values),
@@ -200,7 +231,7 @@ impl<'a> Parts<'a> {
             unless,
             kit,
             bind_patterns: quote!(#(#bind_patterns)*),
-            spawning: (args.stale_ms.is_some() || args.xfetch)
+            spawning: (args.stale.is_some() || args.refresh)
                 && sig.asyncness.is_some()
                 && owns_its_arguments(signature),
             private,
@@ -219,7 +250,6 @@ impl<'a> Parts<'a> {
             asserts,
             unless,
             kit,
-            bind_patterns,
             ..
         } = self;
         let mut sig = self.outer.clone();
@@ -227,8 +257,6 @@ impl<'a> Parts<'a> {
         // Only reads go through the in-process tier.
         let kit = (mode == Mode::Cached).then(|| quote!(#kit,));
         let vis = &self.signature.func.vis;
-        let block = &self.signature.func.block;
-        let output = &self.signature.output;
         let is_async = sig.asyncness.is_some();
         let door = self.door();
         let call = match (mode, is_async) {
@@ -241,28 +269,43 @@ impl<'a> Parts<'a> {
         // The spawning call takes a closure that makes the future, so that a
         // refresh can run it in a task.
         let spawning = mode == Mode::Cached && self.spawning;
-        let make = spawning.then(|| quote!(move ||));
-        let body = if is_async {
-            quote! {
-                #door::#call(#call_spec, #cache, #key, #values, #unless, #kit #make async move {
-                    #bind_patterns
-                    // Pins the block's output type, so `?` in the body infers its error type.
-                    #[allow(unreachable_code, clippy::diverging_sub_expression, clippy::needless_return)]
-                    if false {
-                        let __rc_output: #output = ::core::unreachable!();
-                        return __rc_output;
-                    }
-                    #block
-                }).await
+        let (holder, body) = match &self.holder {
+            Some(holder) => {
+                let receiver = self.signature.has_receiver.then(|| quote!(self,));
+                let params = self.signature.params.iter().map(|p| &p.binding);
+                let mut run = quote!(__rc_uncached(#receiver #(#params),*));
+                if sig.unsafety.is_some() {
+                    run = quote!(unsafe { #run });
+                }
+                let body = if is_async && !spawning {
+                    run
+                } else {
+                    quote!(move || #run)
+                };
+                // A local, so that a `#[deprecated]` function's own call
+                // of its `f_uncached` is not reported.
+                let holder = quote! {
+                    #[allow(deprecated)]
+                    let __rc_uncached = #holder;
+                };
+                (holder, body)
             }
-        } else {
-            quote! {
-                #door.#call(#call_spec, #cache, #key, #values, #unless, #kit move || -> #output {
-                    #bind_patterns
-                    #block
-                })
-            }
+            None => (TokenStream::new(), self.inline_body(is_async, spawning)),
         };
+        let body = if is_async {
+            quote!(#door::#call(#call_spec, #cache, #key, #values, #unless, #kit #body).await)
+        } else {
+            quote!(#door.#call(#call_spec, #cache, #key, #values, #unless, #kit #body))
+        };
+        // The attributes of a function without the body: an expectation
+        // about the body is met in `f_uncached`, so here it only allows.
+        let attrs = attrs.iter().map(|attr| match (&self.holder, &attr.meta) {
+            (Some(_), syn::Meta::List(list)) if list.path.is_ident("expect") => {
+                let tokens = &list.tokens;
+                quote!(#[allow(#tokens)])
+            }
+            _ => quote!(#attr),
+        });
         let allow = (mode == Mode::Refresh).then(|| quote!(#[allow(dead_code)]));
         quote! {
             #(#attrs)*
@@ -270,9 +313,41 @@ impl<'a> Parts<'a> {
             #vis #sig {
                 #asserts
                 #spec
+                #holder
                 #body
             }
         }
+    }
+
+    /// The body where `f` holds it: the user's statements as those of a
+    /// closure (sync) or an async block (async), in the user's braces,
+    /// after the patterns of the parameters are bound.
+    fn inline_body(&self, is_async: bool, spawning: bool) -> TokenStream {
+        let block = &self.signature.func.block;
+        let output = &self.signature.output;
+        let bind_patterns = &self.bind_patterns;
+        let stmts = &block.stmts;
+        let braces = |tokens: TokenStream| {
+            let mut group = Group::new(Delimiter::Brace, tokens);
+            group.set_span(block.brace_token.span.join());
+            group
+        };
+        if !is_async {
+            let body = braces(quote!(#bind_patterns #(#stmts)*));
+            return quote!(move || -> #output #body);
+        }
+        let body = braces(quote! {
+            #bind_patterns
+            // Pins the block's output type, so `?` in the body infers its error type.
+            #[allow(unreachable_code, clippy::diverging_sub_expression, clippy::needless_return)]
+            if false {
+                let __rc_output: #output = ::core::unreachable!();
+                return __rc_output;
+            }
+            #(#stmts)*
+        });
+        let make = spawning.then(|| quote!(move ||));
+        quote!(#make async move #body)
     }
 
     /// Where the calls of the function and its siblings go: `__private`
@@ -329,16 +404,20 @@ impl<'a> Parts<'a> {
 
     /// `f_invalidate_all()`: deletes every entry of the function.
     fn invalidate_all(&self, name: &str, cfgs: &[Attribute]) -> TokenStream {
-        let Self { spec, cache, .. } = self;
+        let Self {
+            name: key_name,
+            cache,
+            ..
+        } = self;
         let vis = &self.signature.func.vis;
         let ident = sibling(name, "invalidate_all");
         let asyncness = &self.signature.func.sig.asyncness;
         let runtime = &self.runtime;
         let door = self.door();
         let call = if asyncness.is_some() {
-            quote!(#door::invalidate_all(&__RC_SPEC, #cache).await)
+            quote!(#door::invalidate_all(#key_name, #cache).await)
         } else {
-            quote!(#door.invalidate_all(&__RC_SPEC, #cache))
+            quote!(#door.invalidate_all(#key_name, #cache))
         };
         let doc = doc(format!(
             "Deletes every cached value of `{name}`, for all arguments; returns how many."
@@ -348,7 +427,6 @@ impl<'a> Parts<'a> {
             #doc
             #[allow(dead_code)]
             #vis #asyncness fn #ident() -> ::core::result::Result<u64, #runtime::Error> {
-                #spec
                 #call
             }
         }
@@ -429,6 +507,24 @@ fn kit(
         return (quote!(::core::option::Option::None), TokenStream::new());
     }
     (probe, TokenStream::new())
+}
+
+/// Whether an expression of the attribute names `Self`, which puts the
+/// function in an `impl` block.
+fn args_mention_self(args: &Args) -> bool {
+    let ttl = match &args.ttl {
+        Ttl::Expr(expr) => Some(expr),
+        Ttl::Fixed(_) => None,
+    };
+    let tags = args.tags.iter().flat_map(|tags| &tags.value);
+    let key = args.key.as_ref().map(|key| &key.value);
+    [&args.cache, &args.when, &args.unless, &args.ttl_of]
+        .into_iter()
+        .flatten()
+        .chain(ttl)
+        .chain(key)
+        .chain(tags)
+        .any(|expr| crate::signature::mentions_self(quote!(#expr)))
 }
 
 /// Whether `sliding = true`.

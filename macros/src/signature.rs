@@ -2,6 +2,7 @@
 //! the key reads) and what kind of value it returns.
 
 use quote::format_ident;
+use syn::visit::Visit;
 use syn::{FnArg, GenericArgument, Ident, ItemFn, Pat, PathArguments, ReturnType, Type};
 
 /// A parsed `fn` item. Built only after `validate` accepted it.
@@ -9,6 +10,12 @@ pub(crate) struct Signature {
     pub(crate) func: ItemFn,
     /// Whether the function takes `self` in some form.
     pub(crate) has_receiver: bool,
+    /// Whether the function is known to sit in an `impl` block: it takes
+    /// `self`, or its signature or body names `Self` (outside the items the
+    /// body declares, which have a `Self` of their own). A function that
+    /// does neither may be a free `fn` or an associated one: nothing in its
+    /// tokens tells them apart.
+    pub(crate) in_impl: bool,
     pub(crate) params: Vec<Param>,
     pub(crate) output: Box<Type>,
     pub(crate) kind: ReturnKind,
@@ -56,9 +63,16 @@ impl Signature {
         };
         let kind = ReturnKind::of(&output);
         let has_receiver = func.sig.receiver().is_some();
+        let in_impl = has_receiver || {
+            let mut find = FindSelf(false);
+            find.visit_signature(&func.sig);
+            find.visit_block(&func.block);
+            find.0
+        };
         Self {
             func,
             has_receiver,
+            in_impl,
             params,
             output,
             kind,
@@ -110,4 +124,29 @@ impl ReturnKind {
             _ => Self::Plain,
         }
     }
+}
+
+/// Finds `Self` in a function, but not in the items its body declares.
+struct FindSelf(bool);
+
+impl<'ast> Visit<'ast> for FindSelf {
+    fn visit_item(&mut self, _: &'ast syn::Item) {}
+
+    fn visit_ident(&mut self, ident: &'ast Ident) {
+        self.0 |= ident == "Self";
+    }
+
+    fn visit_macro(&mut self, mac: &'ast syn::Macro) {
+        self.visit_path(&mac.path);
+        self.0 |= mentions_self(mac.tokens.clone());
+    }
+}
+
+/// Whether `tokens` name `Self` anywhere.
+pub(crate) fn mentions_self(tokens: proc_macro2::TokenStream) -> bool {
+    tokens.into_iter().any(|token| match token {
+        proc_macro2::TokenTree::Ident(ident) => ident == "Self",
+        proc_macro2::TokenTree::Group(group) => mentions_self(group.stream()),
+        _ => false,
+    })
 }

@@ -110,7 +110,7 @@ pub(crate) fn arguments(args: &Args, signature: &Signature) -> syn::Result<()> {
         }
     }
     if let Some(beta) = &args.beta {
-        if !args.xfetch {
+        if !args.refresh {
             errors.push(syn::Error::new_spanned(
                 &beta.name,
                 "`beta` tunes `refresh = \"xfetch\"`; add that or remove `beta`",
@@ -135,11 +135,11 @@ pub(crate) fn arguments(args: &Args, signature: &Signature) -> syn::Result<()> {
                 "`local`: a hit in this process can't extend the entry's TTL in Redis without a round trip",
             ),
             (
-                args.stale_ms.is_some(),
+                args.stale.is_some(),
                 "`stale`: a value renewed on every read is never stale",
             ),
             (
-                args.xfetch,
+                args.refresh,
                 "`refresh`: XFetch refreshes by age, and a sliding entry's age is how long it went unread",
             ),
             (

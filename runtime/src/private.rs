@@ -14,6 +14,7 @@
 //! a message naming the feature, rather than with "cannot find function".
 
 use std::future::Future;
+use std::pin::pin;
 
 pub use serde::Serialize;
 pub use serde::de::DeserializeOwned;
@@ -21,6 +22,7 @@ pub use serde::de::DeserializeOwned;
 use crate::backend::Async;
 #[cfg(feature = "sync")]
 use crate::backend::{Blocking, block_on};
+use crate::body::{self, Slot};
 use crate::cache::Cache;
 use crate::call;
 use crate::error::Error;
@@ -50,7 +52,9 @@ pub fn digest<R, V>(
 }
 
 /// A cached call of an async function: on a hit return the stored value, on
-/// a miss await `body` and store its result. See `call.rs`.
+/// a miss await `body` and store its result. See `call.rs`; the body is
+/// polled beside the protocol (`body.rs`), which is then compiled once per
+/// `R` and `V`, not once per function.
 pub async fn call<R, V>(
     spec: &Spec<'_>,
     cache: &Cache,
@@ -60,7 +64,18 @@ pub async fn call<R, V>(
     kit: Option<Kit<V>>,
     body: impl Future<Output = R>,
 ) -> R {
-    call::call(Async, spec, cache, digest, values, unless, kit, body).await
+    let slot = Slot::new();
+    let protocol = pin!(call::call(
+        Async,
+        spec,
+        cache,
+        digest,
+        values,
+        unless,
+        kit,
+        slot.run()
+    ));
+    body::drive(&slot, protocol, pin!(body)).await
 }
 
 /// `call` for functions with `stale` or `refresh` whose body owns what it
@@ -92,7 +107,17 @@ pub async fn refresh<R, V>(
     unless: Unless<R>,
     body: impl Future<Output = R>,
 ) -> R {
-    call::refresh(Async, spec, cache, digest, values, unless, body).await
+    let slot = Slot::new();
+    let protocol = pin!(call::refresh(
+        Async,
+        spec,
+        cache,
+        digest,
+        values,
+        unless,
+        slot.run()
+    ));
+    body::drive(&slot, protocol, pin!(body)).await
 }
 
 /// `f_invalidate`: deletes the entry of one call; whether there was one.
@@ -104,9 +129,10 @@ pub async fn invalidate(
     Ok(call::invalidate(Async, spec, cache, digest).await?)
 }
 
-/// `f_invalidate_all`: deletes every entry of the function.
-pub async fn invalidate_all(spec: &Spec<'_>, cache: &Cache) -> Result<u64, crate::Error> {
-    cache.invalidate_all(spec.name).await
+/// `f_invalidate_all`: deletes every entry of the function named `name`
+/// in keys.
+pub async fn invalidate_all(name: &str, cache: &Cache) -> Result<u64, crate::Error> {
+    cache.invalidate_all(name).await
 }
 
 /// A Cargo feature of redis-cached that is on: the type the feature doors'
@@ -175,10 +201,18 @@ impl SyncDoors {
         kit: Option<Kit<V>>,
         body: impl FnOnce() -> R,
     ) -> R {
-        let body = async move { body() };
-        block_on(call::call(
-            Blocking, spec, cache, digest, values, unless, kit, body,
-        ))
+        let slot = Slot::new();
+        let protocol = pin!(call::call(
+            Blocking,
+            spec,
+            cache,
+            digest,
+            values,
+            unless,
+            kit,
+            slot.run(),
+        ));
+        block_on(body::drive(&slot, protocol, pin!(async move { body() })))
     }
 
     /// [`refresh`](fn@refresh) for a plain function.
@@ -191,10 +225,17 @@ impl SyncDoors {
         unless: Unless<R>,
         body: impl FnOnce() -> R,
     ) -> R {
-        let body = async move { body() };
-        block_on(call::refresh(
-            Blocking, spec, cache, digest, values, unless, body,
-        ))
+        let slot = Slot::new();
+        let protocol = pin!(call::refresh(
+            Blocking,
+            spec,
+            cache,
+            digest,
+            values,
+            unless,
+            slot.run()
+        ));
+        block_on(body::drive(&slot, protocol, pin!(async move { body() })))
     }
 
     /// [`invalidate`](fn@invalidate) for a plain function.
@@ -208,8 +249,8 @@ impl SyncDoors {
     }
 
     /// [`invalidate_all`](fn@invalidate_all) for a plain function.
-    pub fn invalidate_all(self, spec: &Spec<'_>, cache: &Cache) -> Result<u64, crate::Error> {
-        cache.invalidate_all_blocking(spec.name)
+    pub fn invalidate_all(self, name: &str, cache: &Cache) -> Result<u64, crate::Error> {
+        cache.invalidate_all_blocking(name)
     }
 }
 
