@@ -10,7 +10,6 @@ mod support;
 #[path = "support/cluster.rs"]
 mod test_cluster;
 
-use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use load::Load;
@@ -60,19 +59,7 @@ fn killing_a_primary_under_load_gives_no_wrong_answer_no_hang_and_hits_after_pro
     PROBE.set(builder.build().expect("valid urls"));
 
     // Each argument's key, found as the key its first call adds.
-    let mut known: HashSet<String> = HashSet::new();
-    let mut key_of = Vec::new();
-    for x in 0..ARGS {
-        assert_eq!(value_sync(x), expected(x));
-        let added: Vec<String> = cluster
-            .keys()
-            .into_iter()
-            .filter(|key| !known.contains(key))
-            .collect();
-        assert_eq!(added.len(), 1, "one new key for {x}: {added:?}");
-        known.insert(added[0].clone());
-        key_of.push(added[0].clone());
-    }
+    let key_of = cluster.keys_of(0..ARGS, |x| assert_eq!(value_sync(x), expected(x)));
     let victim = cluster.primary_of(&key_of[0]);
     let on_victim: Vec<u64> = (0..ARGS)
         .filter(|&x| cluster.primary_of(&key_of[x as usize]) == victim)
