@@ -213,12 +213,12 @@ mod tests {
         }
         assert_eq!(cache.invalidate_all_blocking("m::f").unwrap(), 2);
         assert!(
-            block_on(store.fetch(Blocking, "app:m::f2:{1}"))
+            block_on(store.read_bytes(Blocking, "app:m::f2:{1}"))
                 .unwrap()
                 .is_some()
         );
         assert!(
-            block_on(store.fetch(Blocking, "m::f:{3}"))
+            block_on(store.read_bytes(Blocking, "m::f:{3}"))
                 .unwrap()
                 .is_some()
         );

@@ -3,7 +3,7 @@
 //!
 //! 1. the call's [`Digest`] becomes its key (a key that failed, because an
 //!    argument would not serialize, is logged and the body runs uncached);
-//! 2. lookup: the in-process tier, then one `GET` ([`Store::lookup`]);
+//! 2. lookup: the in-process tier, then one `GET` ([`Store::read`]);
 //! 3. a fresh hit returns the value; a hit due for a refresh (`stale`,
 //!    `refresh`) that claims it recomputes, inline or in a spawned task;
 //! 4. a miss fills the key ([`Fill`]: single flight, lock, body, store).
@@ -16,7 +16,7 @@
 //! a key the caller names.
 
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::backend::{Async, Io};
 use crate::cache::Cache;
@@ -28,7 +28,7 @@ use crate::local::Kit;
 use crate::metrics::{self, Outcome};
 use crate::miss::Fill;
 use crate::renew::Claim;
-use crate::spec::{Spec, Unless, Values};
+use crate::spec::{Keyed, Spec, Unless, Values};
 use crate::store::Store;
 use crate::ttl::{self, Lifetime, Verdict};
 use tracing::{Instrument, Span};
@@ -40,7 +40,7 @@ pub(crate) async fn call<I: Io, R, V>(
     io: I,
     spec: &Spec<'_>,
     cache: &Cache,
-    digest: Result<Digest, Error>,
+    keyed: Keyed,
     values: Values<R, V>,
     unless: Unless<R>,
     kit: Option<Kit<V>>,
@@ -49,7 +49,7 @@ pub(crate) async fn call<I: Io, R, V>(
     if !spec.when {
         return body.await;
     }
-    let values = values.shaped(spec);
+    let (values, digest) = (values.shaped(&keyed), keyed.digest);
     let span = metrics::span(spec.name);
     let body = || body;
     // A disabled span (`debug` off for the crate) is not entered at each poll.
@@ -71,7 +71,7 @@ pub(crate) async fn call<I: Io, R, V>(
 pub(crate) async fn call_spawning<R, V, F, Fut>(
     spec: &Spec<'_>,
     cache: &Cache,
-    digest: Result<Digest, Error>,
+    keyed: Keyed,
     values: Values<R, V>,
     unless: Unless<R>,
     kit: Option<Kit<V>>,
@@ -86,7 +86,7 @@ where
     if !spec.when {
         return body().await;
     }
-    let values = values.shaped(spec);
+    let (values, digest) = (values.shaped(&keyed), keyed.digest);
     let span = metrics::span(spec.name);
     if span.is_disabled() {
         return answer(
@@ -138,7 +138,7 @@ where
             renew.renew(refresh, value, claim).await
         }
         Found::Miss => {
-            let fill = Fill::new(store, &key, spec);
+            let fill = Fill::new(store, key.text(), spec);
             fill.run(io, values, unless, body()).await
         }
     }
@@ -180,7 +180,8 @@ where
             unless,
             body,
         } = refresh;
-        let result = compute(io, cache.store(), key.text(), spec, values, unless, body()).await;
+        let fill = Fill::new(cache.store(), key.text(), spec);
+        let result = fill.refresh(io, values, unless, body()).await;
         drop(claim);
         result
     }
@@ -211,9 +212,9 @@ where
         let key = key.text().to_owned();
         let (spec, tags) = spec.detach();
         let refresh = async move {
-            let store = cache.store();
             let spec = spec.tags(&tags);
-            compute(Async, store, &key, &spec, values, unless, body()).await;
+            let fill = Fill::new(cache.store(), &key, &spec);
+            fill.refresh(Async, values, unless, body()).await;
             drop(claim);
         };
         // Without a tokio runtime to spawn on, the claim is dropped and a later hit retries.
@@ -230,7 +231,7 @@ pub(crate) async fn refresh<I: Io, R, V>(
     io: I,
     spec: &Spec<'_>,
     cache: &Cache,
-    digest: Result<Digest, Error>,
+    keyed: Keyed,
     values: Values<R, V>,
     unless: Unless<R>,
     body: impl Future<Output = R>,
@@ -238,10 +239,13 @@ pub(crate) async fn refresh<I: Io, R, V>(
     if !spec.when {
         return body.await;
     }
-    let values = values.shaped(spec);
+    let values = values.shaped(&keyed);
     let store = cache.store();
-    match accept(spec, store, digest) {
-        Some(key) => compute(io, store, key.text(), spec, values, unless, body).await,
+    match accept(spec, store, keyed.digest) {
+        Some(key) => {
+            let fill = Fill::new(store, key.text(), spec);
+            fill.refresh(io, values, unless, body).await
+        }
         None => body.await,
     }
 }
@@ -252,10 +256,10 @@ pub(crate) async fn invalidate<I: Io>(
     io: I,
     spec: &Spec<'_>,
     cache: &Cache,
-    digest: Result<Digest, Error>,
+    keyed: Keyed,
 ) -> Result<bool, Error> {
     let store = cache.store();
-    store.delete(io, store.key(spec.name, digest?).text()).await
+    store.delete(io, store.key(spec.name, keyed.digest?).text()).await
 }
 
 /// The typed API's `get_or_compute`: the same lookup (one `GET`, no
@@ -271,11 +275,12 @@ pub(crate) async fn call_named<I: Io, R, V>(
     body: impl Future<Output = R>,
 ) -> R {
     let store = cache.store();
-    if let (Some((value, _)), _) = store
-        .read(io, key, TYPED, values.codec.reading(), None)
-        .await
-    {
+    let read = store.read_named(io, key, values.codec.reading()).await;
+    if let Ok((Some((value, _)), _)) = read {
         return (values.rebuild)(value);
+    }
+    if let Err(error) = read {
+        store.read_failed::<V>(key, TYPED, &error);
     }
     let fill = Fill {
         store,
@@ -326,7 +331,7 @@ async fn look<'a, I: Io, V>(
     let stale = spec.lifetime.stale.unwrap_or_default();
     let tier = store.tier(spec.name, spec.local, kit, stale);
     let (found, outcome) = store
-        .lookup(io, &key, codec, tier.as_ref(), spec.slide())
+        .read(io, &key, codec, tier.as_ref(), spec.slide())
         .await;
     let found = judge(spec, store, &key, found);
     let outcome = match found {
@@ -353,38 +358,12 @@ fn judge<V>(spec: &Spec<'_>, store: &Store, key: &Key<'_>, found: Option<(V, Met
     }
 }
 
-/// Runs `body` and stores what `values` pick of its result, unless `unless`
-/// vetoes it (with fresh metadata); returns the result.
-async fn compute<I: Io, R, V>(
-    io: I,
-    store: &Store,
-    key: &str,
-    spec: &Spec<'_>,
-    values: Values<R, V>,
-    unless: Unless<R>,
-    body: impl Future<Output = R>,
-) -> R {
-    let started = Instant::now();
-    let result = body.await;
-    let computed = started.elapsed();
-    store.ran(key, computed);
-    if let Some(value) = values.picker(unless)(&result) {
-        let lifetime = values.lifetime(spec.lifetime, value);
-        let meta = lifetime.meta(computed);
-        if let Some(keep) = lifetime.keep(key) {
-            if let Some(bytes) = store.encode(values.codec, key, value, meta, spec.compress) {
-                store.store_tagged(io, key, &bytes, keep, spec.tags).await;
-            }
-        }
-    }
-    result
-}
-
 impl<'a> Fill<'a> {
-    fn new(store: &'a Store, key: &'a Key<'a>, spec: &Spec<'a>) -> Self {
+    /// How a call of `spec`'s function fills `key`.
+    fn new(store: &'a Store, key: &'a str, spec: &Spec<'a>) -> Self {
         Self {
             store,
-            key: key.text(),
+            key,
             lifetime: spec.lifetime,
             lock: spec.lock,
             compress: spec.compress,

@@ -61,7 +61,7 @@ pub(crate) async fn acquire<I: Io>(io: I, store: &Store, key: &str, hold: Durati
     loop {
         match store.try_lock(io, &lock.key, &lock.token, hold).await {
             Ok(true) => {
-                return match lock.found(store, store.fetch(io, key).await) {
+                return match lock.found(store, store.read_bytes(io, key).await) {
                     Some(bytes) => {
                         lock.release(io, store).await;
                         Acquired::Value(bytes)

@@ -2,7 +2,8 @@
 //! key's in-process [flight](crate::flight); as its leader, take the key's
 //! cross-process [lock](crate::lock) if the function has `lock = …`, then run
 //! the body, encode the result once, hand the bytes to the waiters, store
-//! them and release the lock.
+//! them and release the lock. A refresh ([`Fill::refresh`]) runs the body
+//! and stores the same way, without the flight and the lock.
 //!
 //! Generic over the return type `R` and the stored value `V`; the function's
 //! [`Values`] say which part of `R` is stored and how a stored value becomes
@@ -21,6 +22,7 @@ use crate::store::Store;
 use crate::ttl::Lifetime;
 
 /// How a missed call computes and stores its value.
+#[derive(Clone, Copy)]
 pub(crate) struct Fill<'a> {
     pub(crate) store: &'a Store,
     pub(crate) key: &'a str,
@@ -45,14 +47,13 @@ impl Fill<'_> {
         let Self {
             store,
             key,
-            lifetime,
             lock,
-            compress,
             tags,
+            ..
         } = self;
         let codec = values.codec;
         let leader = match store.flights().join(io, key).await {
-            Joined::Shared(bytes) => match store.decode(codec, key, &bytes) {
+            Joined::Shared(bytes) => match store.read_shared(codec, key, &bytes) {
                 Some(value) => return (values.rebuild)(value),
                 None => None,
             },
@@ -70,23 +71,7 @@ impl Fill<'_> {
                 return (values.rebuild)(value);
             }
         };
-        let started = Instant::now();
-        let result = body.await;
-        let computed = started.elapsed();
-        store.ran(key, computed);
-        let picked = values.picker(unless)(&result).map(|value| {
-            let lifetime = values.lifetime(lifetime, value);
-            (value, lifetime, lifetime.meta(computed))
-        });
-        let (bytes, keep) = match picked {
-            Some((value, lifetime, meta)) => (
-                store
-                    .encode(codec, key, value, meta, compress)
-                    .map(Arc::new),
-                lifetime.keep(key),
-            ),
-            None => (None, None),
-        };
+        let (result, bytes, keep) = self.compute(values, unless, body).await;
         // Waiters get the bytes before the write, not after its round trip
         // (nor never, if this call is cancelled while writing). A value with
         // a zero ttl (`ttl = EXPR`, `ttl_of`) is shared with them, not stored.
@@ -98,6 +83,55 @@ impl Fill<'_> {
             lock.release(io, store).await;
         }
         result
+    }
+
+    /// `f_refresh`, and a hit that claimed its refresh: runs `body` and
+    /// stores its result whatever the cache holds (no flight, no lock).
+    pub(crate) async fn refresh<I: Io, V, R>(
+        self,
+        io: I,
+        values: Values<R, V>,
+        unless: Unless<R>,
+        body: impl Future<Output = R>,
+    ) -> R {
+        let (result, bytes, keep) = self.compute(values, unless, body).await;
+        if let (Some(bytes), Some(keep)) = (bytes, keep) {
+            let (store, key, tags) = (self.store, self.key, self.tags);
+            store.store_tagged(io, key, &bytes, keep, tags).await;
+        }
+        result
+    }
+
+    /// Runs `body`, reports how long it took, and encodes what `values`
+    /// pick of its result unless `unless` vetoes it: the one place that
+    /// decides what a computed result stores. The result, its bytes (`None`:
+    /// nothing to store, or it could not be encoded, logged), and how long
+    /// Redis keeps them (`None`: a zero TTL, shared with waiters, not stored).
+    async fn compute<V, R>(
+        &self,
+        values: Values<R, V>,
+        unless: Unless<R>,
+        body: impl Future<Output = R>,
+    ) -> (R, Option<Arc<Vec<u8>>>, Option<Duration>) {
+        let Self {
+            store,
+            key,
+            lifetime,
+            compress,
+            ..
+        } = *self;
+        let started = Instant::now();
+        let result = body.await;
+        let computed = started.elapsed();
+        store.ran(key, computed);
+        let Some(value) = values.picker(unless)(&result) else {
+            return (result, None, None);
+        };
+        let lifetime = values.lifetime(lifetime, value);
+        let meta = lifetime.meta(computed);
+        let bytes = store.encode(values.codec, key, value, meta, compress);
+        let keep = lifetime.keep(key);
+        (result, bytes.map(Arc::new), keep)
     }
 }
 
@@ -112,7 +146,7 @@ fn locked<V>(
     match acquired {
         Acquired::Owner(lock) => Ok(Some(lock)),
         Acquired::Unlocked => Ok(None),
-        Acquired::Value(bytes) => match store.decode(codec, key, &bytes) {
+        Acquired::Value(bytes) => match store.read_shared(codec, key, &bytes) {
             Some(value) => Err((value, Arc::new(bytes))),
             None => Ok(None),
         },

@@ -25,12 +25,11 @@ use crate::backend::{Blocking, block_on};
 use crate::body::{self, Slot};
 use crate::cache::Cache;
 use crate::call;
-use crate::error::Error;
 pub use crate::global::default_cache;
 pub use crate::key::{Digest, KeyHasher};
 pub use crate::local::Kit;
 pub use crate::shape::Shape;
-pub use crate::spec::{Always, OkOnly, Policy, SomeOnly, Spec, Unless, Values, values};
+pub use crate::spec::{Always, Keyed, OkOnly, Policy, SomeOnly, Spec, Unless, Values, values};
 pub use crate::tag::IntoTag;
 pub use crate::ttl::IntoTtl;
 
@@ -47,8 +46,8 @@ pub fn digest<R, V>(
     spec: &Spec<'_>,
     values: Values<R, V>,
     feed: impl FnOnce(&mut KeyHasher<'_>),
-) -> Result<Digest, Error> {
-    Digest::of(&spec.digest_key(&values), feed)
+) -> Keyed {
+    spec.digest(&values, feed)
 }
 
 /// A cached call of an async function: on a hit return the stored value, on
@@ -58,7 +57,7 @@ pub fn digest<R, V>(
 pub async fn call<R, V>(
     spec: &Spec<'_>,
     cache: &Cache,
-    digest: Result<Digest, Error>,
+    digest: Keyed,
     values: Values<R, V>,
     unless: Unless<R>,
     kit: Option<Kit<V>>,
@@ -83,7 +82,7 @@ pub async fn call<R, V>(
 pub async fn call_spawning<R, V, F, Fut>(
     spec: &Spec<'_>,
     cache: &Cache,
-    digest: Result<Digest, Error>,
+    digest: Keyed,
     values: Values<R, V>,
     unless: Unless<R>,
     kit: Option<Kit<V>>,
@@ -102,7 +101,7 @@ where
 pub async fn refresh<R, V>(
     spec: &Spec<'_>,
     cache: &Cache,
-    digest: Result<Digest, Error>,
+    digest: Keyed,
     values: Values<R, V>,
     unless: Unless<R>,
     body: impl Future<Output = R>,
@@ -124,7 +123,7 @@ pub async fn refresh<R, V>(
 pub async fn invalidate(
     spec: &Spec<'_>,
     cache: &Cache,
-    digest: Result<Digest, Error>,
+    digest: Keyed,
 ) -> Result<bool, crate::Error> {
     Ok(call::invalidate(Async, spec, cache, digest).await?)
 }
@@ -195,7 +194,7 @@ impl SyncDoors {
         self,
         spec: &Spec<'_>,
         cache: &Cache,
-        digest: Result<Digest, Error>,
+        digest: Keyed,
         values: Values<R, V>,
         unless: Unless<R>,
         kit: Option<Kit<V>>,
@@ -220,7 +219,7 @@ impl SyncDoors {
         self,
         spec: &Spec<'_>,
         cache: &Cache,
-        digest: Result<Digest, Error>,
+        digest: Keyed,
         values: Values<R, V>,
         unless: Unless<R>,
         body: impl FnOnce() -> R,
@@ -243,7 +242,7 @@ impl SyncDoors {
         self,
         spec: &Spec<'_>,
         cache: &Cache,
-        digest: Result<Digest, Error>,
+        digest: Keyed,
     ) -> Result<bool, crate::Error> {
         Ok(block_on(call::invalidate(Blocking, spec, cache, digest))?)
     }

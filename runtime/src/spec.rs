@@ -7,8 +7,9 @@ use std::time::Duration;
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::codec::Codec;
-use crate::key::FunctionKey;
-use crate::shape::{Known, Shape, Traced};
+use crate::error::Error;
+use crate::key::{Digest, FunctionKey, KeyHasher};
+use crate::shape::{Check, Known, Shape};
 use crate::ttl::{IntoTtl, Lifetime};
 
 /// What the attribute said about one function. Generated code keeps it in a
@@ -95,17 +96,21 @@ impl<'t> Spec<'t> {
         self
     }
 
-    /// The shape of the function's values, `V`, traced with `values`'s
-    /// codec on the first call.
+    /// The digest of a call whose arguments `feed` adds, with the check its
+    /// values are read with: both from the shape of the function's values,
+    /// `V`, traced with `values`'s codec on the first call and looked up
+    /// once per call.
     #[inline]
-    pub(crate) fn traced<R, V>(&self, values: &Values<R, V>) -> Traced {
-        self.known(values).traced
-    }
-
-    /// The key of the function's digests, made on the first call.
-    #[inline]
-    pub(crate) fn digest_key<R, V>(&self, values: &Values<R, V>) -> FunctionKey {
-        FunctionKey::from_bytes(self.known(values).digest_key)
+    pub(crate) fn digest<R, V>(
+        &self,
+        values: &Values<R, V>,
+        feed: impl FnOnce(&mut KeyHasher<'_>),
+    ) -> Keyed {
+        let known = self.known(values);
+        Keyed {
+            digest: Digest::of(&FunctionKey::from_bytes(known.digest_key), feed),
+            check: known.traced.check,
+        }
     }
 
     #[inline]
@@ -220,6 +225,23 @@ impl<T: Serialize + DeserializeOwned> Policy<Option<T>> for SomeOnly {
     }
 }
 
+/// A call's digest (or why its arguments could not be hashed), and the
+/// check its function's values are read with: what `digest` works
+/// out from the function's shape, handed to the call so that the shape is
+/// looked up once per call.
+#[derive(Debug)]
+pub struct Keyed {
+    pub(crate) digest: Result<Digest, Error>,
+    pub(crate) check: Check,
+}
+
+impl Keyed {
+    /// The call's digest, or why its arguments could not be hashed.
+    pub fn into_digest(self) -> Result<Digest, Error> {
+        self.digest
+    }
+}
+
 /// A function's [`Policy`] and its value type's `Codec`, as plain
 /// functions. Generated code makes it with [`values`], where the serde
 /// bounds are checked (and a missing derive is reported, once); the calls
@@ -251,13 +273,12 @@ pub fn values<P: Policy<R>, R>() -> Values<R, P::Value> {
 }
 
 impl<R, V> Values<R, V> {
-    /// These values, read and written with the shape check of `spec`'s
-    /// function (traced on its first call).
+    /// These values, read and written with the shape check of the call
+    /// `keyed` (its function's, traced on the first call).
     #[inline]
-    pub(crate) fn shaped(self, spec: &Spec<'_>) -> Self {
-        let check = spec.traced(&self).check;
+    pub(crate) fn shaped(self, keyed: &Keyed) -> Self {
         Self {
-            codec: self.codec.checking(check),
+            codec: self.codec.checking(keyed.check),
             ..self
         }
     }

@@ -15,7 +15,7 @@ use crate::backend::Io;
 use crate::codec::{self, COMPRESS_ABOVE, Codec, Meta, Reading};
 use crate::error::{Chain, Error};
 use crate::flight::Flights;
-use crate::key::{self, Digest, Key};
+use crate::key::{self, Digest, Key, TYPED};
 #[cfg(feature = "local")]
 use crate::local::Local;
 use crate::local::{Kit, Tier};
@@ -190,13 +190,13 @@ impl Store {
         None
     }
 
-    /// Reads and decodes the value of `key`: from `tier` if it holds it (no
-    /// round trip), else with a `GET` ([`read`](Self::read)), keeping what it
-    /// finds in `tier`; with `slide` (`sliding = true`), a `GETEX … PX` that
-    /// also resets the key's TTL to it. Every failure (Redis down, garbage
-    /// bytes) is logged, counted, and reported as a miss; the [`Outcome`]
+    /// A cached call's read of `key`: from `tier` if it holds it (no round
+    /// trip), else one `GET` (with `slide`, `sliding = true`, a
+    /// `GETEX … PX` that also resets the key's TTL), keeping what it finds
+    /// in `tier`. Counted as a hit or a miss; every failure (Redis down,
+    /// garbage bytes) is logged, counted and a miss, and the [`Outcome`]
     /// tells them apart.
-    pub(crate) async fn lookup<I: Io, T>(
+    pub(crate) async fn read<I: Io, T>(
         &self,
         io: I,
         key: &Key<'_>,
@@ -209,87 +209,95 @@ impl Store {
             return (Some(hit), Outcome::LocalHit);
         }
         let timer = Timer::start();
-        let reading = codec.reading();
         // `GETEX` writes: Redis would not track the key; keep nothing.
+        // Otherwise the tier keeps the value once its tracking connection
+        // has read the same bytes.
         let ticket = tier
             .filter(|_| slide.is_none())
             .and_then(|tier| tier.ticket(key));
-        let (found, outcome, bytes) = match &ticket {
-            // Read as any call does, keeping the bytes: the tier keeps the
-            // value once its tracking connection has read the same bytes.
-            Some(_) => match self.backend.get(io, key.text()).await {
-                Ok(fetched) => {
-                    let read = self.decoded(key.text(), key.name(), reading, fetched.as_deref());
-                    (read.0, read.1, fetched)
-                }
-                Err(error) => {
-                    let read = self.read_failed(key.text(), key.name(), &error);
-                    (read.0, read.1, None)
-                }
-            },
-            None => {
-                let read = (self.read(io, key.text(), key.name(), reading, slide)).await;
-                (read.0, read.1, None)
-            }
+        let (text, name) = (key.text(), key.name());
+        let fetched = self.get(io, text, slide).await;
+        let (found, outcome) = match &fetched {
+            Ok(bytes) => self.counted(text, name, codec.reading(), bytes.as_deref()),
+            Err(error) => self.read_failed(text, name, error),
         };
-        self.metrics.record(key.name(), timer.lookup());
-        if let (Some(found), Some(tier), Some(ticket), Some(bytes)) = (&found, tier, ticket, bytes)
+        self.metrics.record(name, timer.lookup());
+        if let (Some(found), Some(tier), Some(ticket), Ok(Some(bytes))) =
+            (&found, tier, ticket, fetched)
         {
             tier.keep(ticket, key, &found.0, found.1, bytes);
         }
         (found, outcome)
     }
 
-    /// Reads and decodes the value of `key` (of the function `name`, for
-    /// the counters) from Redis, as [`try_read`](Self::try_read) does, with
-    /// a Redis failure too logged, counted, and reported as a miss.
-    pub(crate) async fn read<I: Io, T>(
+    /// The typed API's read of `key`, a key the caller named, decoded as
+    /// `reading` says and counted as [`read`](Self::read) counts; a Redis
+    /// failure is returned, uncounted.
+    pub(crate) async fn read_named<I: Io, T>(
         &self,
         io: I,
         key: &str,
-        name: &str,
         reading: Reading<T>,
-        slide: Option<Duration>,
-    ) -> (Option<(T, Meta)>, Outcome) {
-        self.try_read(io, key, name, reading, slide)
-            .await
-            .unwrap_or_else(|error| self.read_failed(key, name, &error))
+    ) -> Result<(Option<(T, Meta)>, Outcome), Error> {
+        let fetched = self.get(io, key, None).await?;
+        Ok(self.counted(key, TYPED, reading, fetched.as_deref()))
+    }
+
+    /// The bytes under `key`, undecoded and uncounted; errors are returned.
+    pub(crate) async fn read_bytes<I: Io>(
+        &self,
+        io: I,
+        key: &str,
+    ) -> Result<Option<Vec<u8>>, Error> {
+        self.backend.get(io, key).await
+    }
+
+    /// Bytes another call computed or stored for `key` (its flight's
+    /// leader, the holder of its lock), decoded; a failure is logged and
+    /// counted, and the caller computes the value itself.
+    pub(crate) fn read_shared<T>(&self, codec: Codec<T>, key: &str, bytes: &[u8]) -> Option<T> {
+        codec
+            .decode(bytes, self.seal(key), self.max_value_size)
+            .inspect_err(|error| {
+                self.unread(key, self.name_of(key), error);
+            })
+            .ok()
+            .map(|(value, _)| value)
     }
 
     /// A read of `key` (of the function `name`) that Redis failed: logged,
     /// counted, and a miss.
-    fn read_failed<T>(&self, key: &str, name: &str, error: &Error) -> (Option<(T, Meta)>, Outcome) {
+    pub(crate) fn read_failed<T>(
+        &self,
+        key: &str,
+        name: &str,
+        error: &Error,
+    ) -> (Option<(T, Meta)>, Outcome) {
         self.failed("read", key, error);
         self.metrics.record(name, Event::Miss);
         (None, Outcome::Error)
     }
 
-    /// Reads the value of `key` with one `GET` (or, with `slide`, a
-    /// `GETEX … PX`) and decodes it as `reading` says, counting a hit or a miss
-    /// of the function `name`. Bytes that don't decode (garbage, a bad
-    /// signature) are logged, counted and a miss ([`Outcome::Error`]); a value
-    /// of another shape is a miss, counted apart; a Redis failure is
-    /// returned, uncounted.
-    pub(crate) async fn try_read<I: Io, T>(
+    /// The bytes under `key`, with one `GET`, or with `slide` a
+    /// `GETEX … PX` that resets its TTL.
+    async fn get<I: Io>(
         &self,
         io: I,
         key: &str,
-        name: &str,
-        reading: Reading<T>,
         slide: Option<Duration>,
-    ) -> Result<(Option<(T, Meta)>, Outcome), Error> {
-        let fetched = match slide {
+    ) -> Result<Option<Vec<u8>>, Error> {
+        match slide {
             Some(ttl) => self.backend.get_ex(io, key, millis(ttl)).await,
             None => self.backend.get(io, key).await,
-        }?;
-        Ok(self.decoded(key, name, reading, fetched.as_deref()))
+        }
     }
 
-    /// `fetched`, the bytes under `key`, decoded as `reading` says, counted as a
-    /// hit or a miss of the function `name`; bytes that don't decode are
-    /// logged, counted and a miss ([`Outcome::Error`]), a value of another
-    /// shape a miss ([`Outcome::Miss`]) counted apart.
-    fn decoded<T>(
+    /// `fetched`, the bytes under `key`, decoded as `reading` says, counted
+    /// as a hit or a miss of the function `name`; bytes that don't decode
+    /// (garbage, a bad signature) are logged, counted and a miss
+    /// ([`Outcome::Error`]), a value of another shape a miss
+    /// ([`Outcome::Miss`]) counted apart.
+    fn counted<T>(
         &self,
         key: &str,
         name: &str,
@@ -310,18 +318,6 @@ impl Store {
         };
         self.metrics.record(name, event);
         (found, outcome)
-    }
-
-    /// Decodes bytes another call computed or stored; a failure is logged
-    /// and counted, and the caller computes the value itself.
-    pub(crate) fn decode<T>(&self, codec: Codec<T>, key: &str, bytes: &[u8]) -> Option<T> {
-        codec
-            .decode(bytes, self.seal(key), self.max_value_size)
-            .inspect_err(|error| {
-                self.unread(key, self.name_of(key), error);
-            })
-            .ok()
-            .map(|(value, _)| value)
     }
 
     /// Logs and counts bytes under `key` (of the function `name`) that
@@ -440,11 +436,6 @@ impl Store {
         self.backend.invalidate_tag(io, &set, is_entry).await
     }
 
-    /// The bytes under `key`, unread; errors are returned, not counted.
-    pub(crate) async fn fetch<I: Io>(&self, io: I, key: &str) -> Result<Option<Vec<u8>>, Error> {
-        self.backend.get(io, key).await
-    }
-
     /// Deletes `key`; whether it existed. Errors are returned, not counted.
     pub(crate) async fn delete<I: Io>(&self, io: I, key: &str) -> Result<bool, Error> {
         self.backend.del(io, key).await
@@ -541,9 +532,9 @@ mod tests {
     }
 
     fn get(store: &Store, key: &str) -> Option<u8> {
-        block_on(store.fetch(Blocking, key))
+        block_on(store.read_bytes(Blocking, key))
             .unwrap()
-            .map(|bytes| store.decode(Codec::of(), key, &bytes).unwrap())
+            .map(|bytes| store.read_shared(Codec::of(), key, &bytes).unwrap())
     }
 
     #[test]
@@ -560,7 +551,7 @@ mod tests {
         let store = memory("p:");
         let key = store.key("m::f", Digest(7));
         let codec = Codec::<u8>::of();
-        let lookup = |key| store.lookup(Async, key, codec, None, None);
+        let lookup = |key| store.read(Async, key, codec, None, None);
         assert_eq!(lookup(&key).await, (None, Outcome::Miss));
         let bytes = store.encode(codec, key.text(), &5, META, None).unwrap();
         store.store(Async, key.text(), &bytes, TTL).await;

@@ -24,7 +24,6 @@ use crate::cache::Cache;
 use crate::call;
 use crate::codec::Reading;
 use crate::error::public::Error;
-use crate::key::TYPED;
 use crate::spec::{Always, OkOnly, values};
 use crate::ttl::Lifetime;
 
@@ -246,7 +245,7 @@ impl Cache {
         let key = self.named(key);
         let (found, _) = self
             .store()
-            .try_read(io, &key, TYPED, Reading::of(), None)
+            .read_named(io, &key, Reading::of())
             .await?;
         Ok(found.map(|(value, _)| value))
     }
