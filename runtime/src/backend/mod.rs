@@ -11,10 +11,15 @@ mod io;
 mod memory;
 mod redis;
 mod sentinel;
+mod slots;
+#[cfg(feature = "sync")]
+mod sync_pool;
 mod tags;
 #[cfg(all(test, feature = "sync", feature = "memory"))]
 mod tests;
 mod tls;
+
+use std::time::Duration;
 
 use ::redis::Cmd;
 
@@ -26,7 +31,7 @@ pub(crate) use self::io::{Async, Io, Remote};
 pub(crate) use self::io::{Blocking, block_on};
 #[cfg(feature = "memory")]
 pub(crate) use self::memory::MemoryBackend;
-pub(crate) use self::redis::{RedisBackend, Timeouts};
+pub(crate) use self::redis::RedisBackend;
 #[cfg(feature = "sentinel")]
 pub(crate) use self::sentinel::SentinelSpec;
 #[cfg(feature = "local")]
@@ -42,6 +47,13 @@ const UNLOCK: &str = r#"if redis.call("GET", KEYS[1]) == ARGV[1] then return red
 
 /// How many keys one `SCAN` step looks at.
 const SCAN_COUNT: u32 = 500;
+
+/// Connection settings a backend needs.
+#[derive(Debug, Clone)]
+pub(crate) struct Timeouts {
+    pub(crate) connect: Duration,
+    pub(crate) response: Duration,
+}
 
 /// The store behind a [`Cache`](crate::Cache).
 // One per cache, behind its `Arc`: the variants' sizes don't matter.
