@@ -3,9 +3,9 @@
 //! its key's slot, follow `MOVED`/`ASK` and reconnect after a failover.
 //!
 //! Async calls use one `cluster_async::ClusterConnection` per tokio runtime
-//! they come from, as single-node calls use one `ConnectionManager`: the
-//! same [`Slot`]s, found with the same [`runtime_slot`] and dropped with
-//! their runtime, so the connection's task and its node connections run on
+//! they come from, as single-node calls use one `MultiplexedConnection`: the
+//! same [`Slot`]s (`slots.rs`), found with the same [`runtime_slot`] and
+//! dropped with their runtime, so the connection's task and its node connections run on
 //! the caller's runtime. Callers elsewhere (see `runtimes.rs`) share one
 //! made on the io runtime, and hand each command to it. A slot shares one
 //! connect attempt between concurrent callers.
@@ -49,9 +49,10 @@ use redis::{
 };
 use tokio::runtime::Handle;
 
+use super::Timeouts;
 use super::credentials::Credentials;
 use super::io::{Io, Remote};
-use super::redis::{Connecting, Slot, Slots, Timeouts, runtime_slot, spawned};
+use super::slots::{Connecting, Slot, Slots, runtime_slot, spawned};
 use super::tls::Tls;
 use crate::error::public::ErrorKind as Kind;
 use crate::error::{Error, timed_out};

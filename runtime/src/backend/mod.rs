@@ -1,6 +1,7 @@
 //! Where cached values live, and the operations a call needs of it, each
-//! written once over [`Io`]: a Redis command for the Redis backend, an
-//! immediate answer for the in-memory one.
+//! written once over [`Io`]: a Redis command for the Redis backends (the
+//! same one, most of them, for one server and a cluster), an immediate
+//! answer for the in-memory one.
 
 mod breaker;
 #[cfg(feature = "cluster")]
@@ -11,12 +12,18 @@ mod io;
 mod memory;
 mod redis;
 mod sentinel;
+mod slots;
+#[cfg(feature = "sync")]
+mod sync_pool;
 mod tags;
 #[cfg(all(test, feature = "sync", feature = "memory"))]
 mod tests;
 mod tls;
 
-use ::redis::Cmd;
+use std::future::Future;
+use std::time::Duration;
+
+use ::redis::{Cmd, FromRedisValue};
 
 #[cfg(feature = "cluster")]
 pub(crate) use self::cluster::ClusterBackend;
@@ -26,7 +33,7 @@ pub(crate) use self::io::{Async, Io, Remote};
 pub(crate) use self::io::{Blocking, block_on};
 #[cfg(feature = "memory")]
 pub(crate) use self::memory::MemoryBackend;
-pub(crate) use self::redis::{RedisBackend, Timeouts};
+pub(crate) use self::redis::RedisBackend;
 #[cfg(feature = "sentinel")]
 pub(crate) use self::sentinel::SentinelSpec;
 #[cfg(feature = "local")]
@@ -42,6 +49,13 @@ const UNLOCK: &str = r#"if redis.call("GET", KEYS[1]) == ARGV[1] then return red
 
 /// How many keys one `SCAN` step looks at.
 const SCAN_COUNT: u32 = 500;
+
+/// Connection settings a backend needs.
+#[derive(Debug, Clone)]
+pub(crate) struct Timeouts {
+    pub(crate) connect: Duration,
+    pub(crate) response: Duration,
+}
 
 /// The store behind a [`Cache`](crate::Cache).
 // One per cache, behind its `Arc`: the variants' sizes don't matter.
@@ -98,13 +112,10 @@ impl Backend {
 
     /// The bytes stored under `key`, if any.
     pub(crate) async fn get<I: Io>(&self, io: I, key: &str) -> Result<Option<Vec<u8>>, Error> {
-        match self {
-            Self::Redis(redis) => io.query(redis, Cmd::get(key)).await,
-            #[cfg(feature = "cluster")]
-            Self::Cluster(cluster) => io.query(cluster, Cmd::get(key)).await,
+        match self.usable()? {
+            Usable::Redis(redis) => io.query(&redis, Cmd::get(key)).await,
             #[cfg(feature = "memory")]
-            Self::Memory(memory) => Ok(memory.get(key)),
-            Self::Unusable(message) => Err(unusable(message)),
+            Usable::Memory(memory) => Ok(memory.get(key)),
         }
     }
 
@@ -117,13 +128,10 @@ impl Backend {
         key: &str,
         ttl_ms: u64,
     ) -> Result<Option<Vec<u8>>, Error> {
-        match self {
-            Self::Redis(redis) => io.query(redis, get_ex(key, ttl_ms)).await,
-            #[cfg(feature = "cluster")]
-            Self::Cluster(cluster) => io.query(cluster, get_ex(key, ttl_ms)).await,
+        match self.usable()? {
+            Usable::Redis(redis) => io.query(&redis, get_ex(key, ttl_ms)).await,
             #[cfg(feature = "memory")]
-            Self::Memory(memory) => Ok(memory.get_ex(key, ttl_ms)),
-            Self::Unusable(message) => Err(unusable(message)),
+            Usable::Memory(memory) => Ok(memory.get_ex(key, ttl_ms)),
         }
     }
 
@@ -135,16 +143,13 @@ impl Backend {
         bytes: &[u8],
         ttl_ms: u64,
     ) -> Result<(), Error> {
-        match self {
-            Self::Redis(redis) => io.query(redis, set(key, bytes, ttl_ms)).await,
-            #[cfg(feature = "cluster")]
-            Self::Cluster(cluster) => io.query(cluster, set(key, bytes, ttl_ms)).await,
+        match self.usable()? {
+            Usable::Redis(redis) => io.query(&redis, set(key, bytes, ttl_ms)).await,
             #[cfg(feature = "memory")]
-            Self::Memory(memory) => {
+            Usable::Memory(memory) => {
                 memory.set(key, bytes, ttl_ms);
                 Ok(())
             }
-            Self::Unusable(message) => Err(unusable(message)),
         }
     }
 
@@ -158,20 +163,19 @@ impl Backend {
         ttl_ms: u64,
         sets: &[String],
     ) -> Result<(), Error> {
-        match self {
-            Self::Redis(redis) => {
+        match self.usable()? {
+            Usable::Redis(Deployment::Redis(redis)) => {
                 tags::set_tagged_at_once(io, redis, key, bytes, ttl_ms, sets).await
             }
             #[cfg(feature = "cluster")]
-            Self::Cluster(cluster) => {
+            Usable::Redis(Deployment::Cluster(cluster)) => {
                 tags::set_tagged_in_order(io, cluster, key, bytes, ttl_ms, sets).await
             }
             #[cfg(feature = "memory")]
-            Self::Memory(memory) => {
+            Usable::Memory(memory) => {
                 memory.set_tagged(key, bytes, ttl_ms, sets);
                 Ok(())
             }
-            Self::Unusable(message) => Err(unusable(message)),
         }
     }
 
@@ -183,26 +187,20 @@ impl Backend {
         tag_set: &str,
         is_entry: impl Fn(&str) -> bool,
     ) -> Result<u64, Error> {
-        match self {
-            Self::Redis(redis) => tags::invalidate(io, redis, tag_set, is_entry).await,
-            #[cfg(feature = "cluster")]
-            Self::Cluster(cluster) => tags::invalidate(io, cluster, tag_set, is_entry).await,
+        match self.usable()? {
+            Usable::Redis(redis) => tags::invalidate(io, &redis, tag_set, is_entry).await,
             #[cfg(feature = "memory")]
-            Self::Memory(memory) => Ok(memory.invalidate_tag(tag_set)),
-            Self::Unusable(message) => Err(unusable(message)),
+            Usable::Memory(memory) => Ok(memory.invalidate_tag(tag_set)),
         }
     }
 
     /// Deletes `key`; whether it existed (Redis: `UNLINK`, which frees the
     /// value off the main thread).
     pub(crate) async fn del<I: Io>(&self, io: I, key: &str) -> Result<bool, Error> {
-        match self {
-            Self::Redis(redis) => Ok(io.query::<u64>(redis, unlink(&[key])).await? > 0),
-            #[cfg(feature = "cluster")]
-            Self::Cluster(cluster) => Ok(io.query::<u64>(cluster, unlink(&[key])).await? > 0),
+        match self.usable()? {
+            Usable::Redis(redis) => Ok(io.query::<u64>(&redis, unlink(&[key])).await? > 0),
             #[cfg(feature = "memory")]
-            Self::Memory(memory) => Ok(memory.del(key)),
-            Self::Unusable(message) => Err(unusable(message)),
+            Usable::Memory(memory) => Ok(memory.del(key)),
         }
     }
 
@@ -211,13 +209,16 @@ impl Backend {
     /// On Redis: `SCAN … MATCH <prefix>* COUNT 500` (never `KEYS`), each
     /// batch `UNLINK`ed as it comes; on a cluster, on every primary.
     pub(crate) async fn delete_matching<I: Io>(&self, io: I, prefix: &str) -> Result<u64, Error> {
-        match self {
-            Self::Redis(redis) => delete_scanned(io, redis, redis, &match_prefix(prefix)).await,
+        match self.usable()? {
+            Usable::Redis(Deployment::Redis(redis)) => {
+                delete_scanned(io, redis, redis, &match_prefix(prefix)).await
+            }
             #[cfg(feature = "cluster")]
-            Self::Cluster(cluster) => cluster.delete_matching(io, &match_prefix(prefix)).await,
+            Usable::Redis(Deployment::Cluster(cluster)) => {
+                cluster.delete_matching(io, &match_prefix(prefix)).await
+            }
             #[cfg(feature = "memory")]
-            Self::Memory(memory) => Ok(memory.delete_matching(prefix)),
-            Self::Unusable(message) => Err(unusable(message)),
+            Usable::Memory(memory) => Ok(memory.delete_matching(prefix)),
         }
     }
 
@@ -230,22 +231,17 @@ impl Backend {
         token: &str,
         ttl_ms: u64,
     ) -> Result<bool, Error> {
-        match self {
-            Self::Redis(redis) => {
-                let taken = io.query::<Option<String>>(redis, lock(lock_key, token, ttl_ms));
-                Ok(taken.await?.is_some())
-            }
-            #[cfg(feature = "cluster")]
-            Self::Cluster(cluster) => {
-                let taken = io.query::<Option<String>>(cluster, lock(lock_key, token, ttl_ms));
+        match self.usable()? {
+            Usable::Redis(redis) => {
+                let taken = io.query::<Option<String>>(&redis, lock(lock_key, token, ttl_ms));
                 Ok(taken.await?.is_some())
             }
             // One process: its flights already let one call compute.
             #[cfg(feature = "memory")]
-            Self::Memory(_) => Ok(true),
-            Self::Unusable(message) => Err(unusable(message)),
+            Usable::Memory(_) => Ok(true),
         }
     }
+
     /// The bytes under `key`, and whether `lock_key` exists, in one round
     /// trip (`MGET`; the two keys share a hash slot).
     pub(crate) async fn peek<I: Io>(
@@ -254,21 +250,14 @@ impl Backend {
         key: &str,
         lock_key: &str,
     ) -> Result<(Option<Vec<u8>>, bool), Error> {
-        match self {
-            Self::Redis(redis) => {
+        match self.usable()? {
+            Usable::Redis(redis) => {
                 let (value, lock): (Option<Vec<u8>>, Option<Vec<u8>>) =
-                    io.query(redis, Cmd::mget(&[key, lock_key])).await?;
-                Ok((value, lock.is_some()))
-            }
-            #[cfg(feature = "cluster")]
-            Self::Cluster(cluster) => {
-                let (value, lock): (Option<Vec<u8>>, Option<Vec<u8>>) =
-                    io.query(cluster, Cmd::mget(&[key, lock_key])).await?;
+                    io.query(&redis, Cmd::mget(&[key, lock_key])).await?;
                 Ok((value, lock.is_some()))
             }
             #[cfg(feature = "memory")]
-            Self::Memory(memory) => Ok((memory.get(key), false)),
-            Self::Unusable(message) => Err(unusable(message)),
+            Usable::Memory(memory) => Ok((memory.get(key), false)),
         }
     }
 
@@ -279,27 +268,83 @@ impl Backend {
         lock_key: &str,
         token: &str,
     ) -> Result<bool, Error> {
-        match self {
-            Self::Redis(redis) => Ok(io.query::<u8>(redis, unlock(lock_key, token)).await? == 1),
-            #[cfg(feature = "cluster")]
-            Self::Cluster(cluster) => {
-                Ok(io.query::<u8>(cluster, unlock(lock_key, token)).await? == 1)
-            }
+        match self.usable()? {
+            Usable::Redis(redis) => Ok(io.query::<u8>(&redis, unlock(lock_key, token)).await? == 1),
             #[cfg(feature = "memory")]
-            Self::Memory(_) => Ok(true),
-            Self::Unusable(message) => Err(unusable(message)),
+            Usable::Memory(_) => Ok(true),
         }
     }
 
     /// Checks that the store answers.
     pub(crate) async fn ping<I: Io>(&self, io: I) -> Result<(), Error> {
-        match self {
-            Self::Redis(redis) => io.ping(redis).await,
+        match self.usable()? {
+            // Even while the breaker is open: a health check asks Redis.
+            Usable::Redis(Deployment::Redis(redis)) => io.ping(redis).await,
             #[cfg(feature = "cluster")]
-            Self::Cluster(cluster) => io.query(cluster, ::redis::cmd("PING")).await,
+            Usable::Redis(Deployment::Cluster(cluster)) => {
+                io.query(cluster, ::redis::cmd("PING")).await
+            }
             #[cfg(feature = "memory")]
-            Self::Memory(_) => Ok(()),
+            Usable::Memory(_) => Ok(()),
+        }
+    }
+
+    /// What answers this backend's operations, or, for an unusable one,
+    /// the error each of them fails with.
+    fn usable(&self) -> Result<Usable<'_>, Error> {
+        match self {
+            Self::Redis(redis) => Ok(Usable::Redis(Deployment::Redis(redis))),
+            #[cfg(feature = "cluster")]
+            Self::Cluster(cluster) => Ok(Usable::Redis(Deployment::Cluster(cluster))),
+            #[cfg(feature = "memory")]
+            Self::Memory(memory) => Ok(Usable::Memory(memory)),
             Self::Unusable(message) => Err(unusable(message)),
+        }
+    }
+}
+
+/// What answers the operations of a [`Backend`] that is usable.
+enum Usable<'a> {
+    /// A Redis deployment, sent a command for each.
+    Redis(Deployment<'a>),
+    /// This process's memory, which answers at once.
+    #[cfg(feature = "memory")]
+    Memory(&'a MemoryBackend),
+}
+
+/// A Redis deployment: one server or a cluster. Most operations send both
+/// the same command, so each is written once, over this one [`Remote`],
+/// which picks the deployment where it sends the command.
+#[derive(Clone, Copy)]
+enum Deployment<'a> {
+    /// One server, or the primary its sentinels name.
+    Redis(&'a RedisBackend),
+    /// A Redis Cluster.
+    #[cfg(feature = "cluster")]
+    Cluster(&'a ClusterBackend),
+}
+
+impl Remote for Deployment<'_> {
+    fn query_async<T: FromRedisValue + Send + 'static>(
+        &self,
+        cmd: Cmd,
+    ) -> impl Future<Output = Result<T, Error>> + Send {
+        let deployment = *self;
+        async move {
+            match deployment {
+                Self::Redis(redis) => redis.query_async(cmd).await,
+                #[cfg(feature = "cluster")]
+                Self::Cluster(cluster) => cluster.query_async(cmd).await,
+            }
+        }
+    }
+
+    #[cfg(feature = "sync")]
+    fn query_blocking<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, Error> {
+        match self {
+            Self::Redis(redis) => redis.query_blocking(cmd),
+            #[cfg(feature = "cluster")]
+            Self::Cluster(cluster) => cluster.query_blocking(cmd),
         }
     }
 }

@@ -1,12 +1,14 @@
 //! The Redis backend: async connections for `async fn`s and (the `sync`
-//! feature) a small r2d2 pool of plain connections for plain `fn`s.
+//! feature) a small pool of plain connections for plain `fn`s
+//! (`sync_pool.rs`).
 //!
 //! An async command runs on the caller's task, over a multiplexed connection
-//! that lives on the caller's tokio runtime: one per runtime, made on the
-//! first call from it and dropped when the runtime shuts down (a `Cache`
-//! outlives the runtimes that use it, as a sequence of `#[tokio::test]`s
-//! does). Calls from elsewhere (see `runtimes.rs`) share one connection on
-//! the crate's own io runtime, and each of their commands is handed to it.
+//! that lives on the caller's tokio runtime: one per runtime, in its slot
+//! (`slots.rs`), made on the first call from it and dropped when the runtime
+//! shuts down. Each thread remembers the slot it used last and keeps spare
+//! clones of its connection. Calls from elsewhere (see `runtimes.rs`) share
+//! one connection on the crate's own io runtime, and each of their commands
+//! is handed to it.
 //! Connecting is lazy: building a `Cache` never touches the network, and
 //! while Redis is down each call waits at most the connect timeout
 //! (concurrent calls from one runtime share one attempt).
@@ -17,40 +19,30 @@
 //! The breaker's changes of state are logged here, once each.
 
 use std::cell::RefCell;
-use std::future::Future;
-#[cfg(feature = "sync")]
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, PoisonError, RwLock, Weak};
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwapOption;
 use futures_util::FutureExt;
-use futures_util::future::{BoxFuture, Shared};
 use redis::aio::MultiplexedConnection;
 use redis::{
     AsyncConnectionConfig, Client, Cmd, FromRedisValue, IntoConnectionInfo, RedisError, RedisResult,
 };
-#[cfg(feature = "sync")]
-use redis::{Connection, ConnectionLike};
 use tokio::runtime::{Handle, Id};
 
+use super::Timeouts;
 use super::breaker::{Admit, Breaker, Change};
 use super::credentials::Credentials;
 use super::sentinel::Target;
 #[cfg(feature = "sentinel")]
 use super::sentinel::{SentinelPrimary, SentinelSpec};
+use super::slots::{Connecting, Slot, Slots, runtime_slot, spawned};
+#[cfg(feature = "sync")]
+use super::sync_pool::SyncPool;
 use super::tls::Tls;
 use crate::error::{Chain, Error, timed_out};
 use crate::redact::redact;
 use crate::runtimes::{self, RunOn, io_runtime};
-
-/// Connection settings a backend needs.
-#[derive(Debug, Clone)]
-pub(crate) struct Timeouts {
-    pub(crate) connect: Duration,
-    pub(crate) response: Duration,
-}
 
 thread_local! {
     /// What this thread remembers of the slot it used last.
@@ -79,51 +71,17 @@ pub(crate) struct RedisBackend {
     /// The server, or the sentinels that name it.
     target: Target,
     timeouts: Timeouts,
-    #[cfg_attr(not(feature = "sync"), allow(dead_code))]
-    pool_size: u32,
     /// Where async commands run: `CacheBuilder::own_runtime`.
     run_on: RunOn,
     /// The async connection of each runtime that calls come from.
     runtimes: Slots,
     /// The async connection of calls from anywhere else, on the io runtime.
     own: Slot,
+    /// The connections of sync calls.
     #[cfg(feature = "sync")]
-    pool: OnceLock<r2d2::Pool<SyncManager>>,
+    sync: SyncPool,
     /// Whether to ask Redis at all; see the module docs.
     breaker: Breaker,
-    /// Why the sync pool's last attempt to connect failed, if it did: a
-    /// pool timeout then reports that cause (say, a refused password).
-    #[cfg(feature = "sync")]
-    last_sync_connect_error: Arc<Mutex<Option<RedisError>>>,
-    /// Bumped when a sync connection broke or its node stopped being the
-    /// primary: pooled connections made before are dropped, not used.
-    #[cfg(feature = "sync")]
-    sync_epoch: Arc<AtomicU64>,
-}
-
-/// The async connection of each runtime that calls come from.
-pub(super) type Slots<C = MultiplexedConnection> = Arc<RwLock<Vec<Arc<Slot<C>>>>>;
-
-/// A connection attempt that callers share.
-pub(super) type Connecting<C = MultiplexedConnection> = Shared<BoxFuture<'static, RedisResult<C>>>;
-
-/// One async connection, and the runtime it lives on (`None`: the io
-/// runtime). The cluster backend keeps its cluster connection in one too.
-///
-/// For one server, a `MultiplexedConnection` rather than the `redis` crate's
-/// `ConnectionManager`: the manager's reconnection costs every command a
-/// shared future and two more reference counts, which both worker threads of
-/// a runtime contend for; here a broken connection is simply forgotten and
-/// the next call makes a new one.
-pub(super) struct Slot<C = MultiplexedConnection> {
-    runtime: Option<Id>,
-    /// The connection, once made; emptied when it breaks.
-    ready: ArcSwapOption<C>,
-    /// Bumped each time the connection is forgotten: spare clones of an
-    /// older generation are of a broken connection.
-    generation: AtomicU64,
-    /// The attempt under way, which callers join; `None`: none is.
-    connecting: Mutex<Option<Connecting<C>>>,
 }
 
 impl RedisBackend {
@@ -165,24 +123,20 @@ impl RedisBackend {
         Self::with_target(Target::Server(client), timeouts, pool_size)
     }
 
+    #[cfg_attr(not(feature = "sync"), allow(unused_variables))]
     fn with_target(target: Target, timeouts: Timeouts, pool_size: u32) -> Self {
         let pause = u64::try_from(timeouts.connect.as_millis()).unwrap_or(u64::MAX);
         static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         Self {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            #[cfg(feature = "sync")]
+            sync: SyncPool::new(target.clone(), timeouts.clone(), pool_size),
             target,
             timeouts,
-            pool_size,
             run_on: RunOn::Caller,
             runtimes: Arc::default(),
             own: Slot::new(None),
-            #[cfg(feature = "sync")]
-            pool: OnceLock::new(),
             breaker: Breaker::new(pause),
-            #[cfg(feature = "sync")]
-            last_sync_connect_error: Arc::default(),
-            #[cfg(feature = "sync")]
-            sync_epoch: Arc::default(),
         }
     }
 
@@ -245,7 +199,7 @@ impl RedisBackend {
                     .connection(|| self.connect_here())
                     .await
                     .map_err(Error::Connect)?;
-                (conn, slot.generation.load(Ordering::Acquire))
+                (conn, slot.generation())
             }
         };
         let result = cmd.query_async(&mut conn).await;
@@ -264,14 +218,14 @@ impl RedisBackend {
         let take = |last: &RefCell<Option<Remembered>>| {
             let mut last = last.borrow_mut();
             let last = last.as_mut().filter(|last| last.is_of(self, id))?;
-            let generation = last.slot.generation.load(Ordering::Acquire);
+            let generation = last.slot.generation();
             if generation != last.generation {
                 last.spare.clear();
                 last.generation = generation;
             }
             let conn = match last.spare.pop() {
                 Some(conn) => conn,
-                None => last.slot.ready.load().as_deref()?.clone(),
+                None => last.slot.ready()?,
             };
             Some((conn, generation))
         };
@@ -313,35 +267,14 @@ impl RedisBackend {
     #[cfg(feature = "sync")]
     pub(crate) fn query_blocking<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, Error> {
         let admitted = self.available()?;
-        self.watch(admitted, self.send_blocking(cmd))
+        self.watch(admitted, self.sync.query(cmd))
     }
 
     /// [`query_blocking`](Self::query_blocking) even while the breaker is
     /// open, for `PING`.
     #[cfg(feature = "sync")]
     pub(crate) fn query_blocking_now<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, Error> {
-        self.watch(Admit::Probe, self.send_blocking(cmd))
-    }
-
-    #[cfg(feature = "sync")]
-    fn send_blocking<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, Error> {
-        match self.pool().get() {
-            Ok(mut conn) => {
-                let result = cmd.query(&mut conn.conn);
-                if result.as_ref().is_err_and(|e| self.target.is_broken(e)) {
-                    self.sync_epoch.fetch_add(1, Ordering::Release);
-                }
-                result.map_err(Error::Redis)
-            }
-            Err(e) => {
-                let cause = self
-                    .last_sync_connect_error
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .clone();
-                Err(cause.map_or(Error::Pool(e), Error::Connect))
-            }
-        }
+        self.watch(Admit::Probe, self.sync.query(cmd))
     }
 
     /// The slot of the runtime `here`, made (and set to be dropped with
@@ -362,7 +295,7 @@ impl RedisBackend {
             *last.borrow_mut() = Some(Remembered {
                 backend: self.id,
                 slot: slot.clone(),
-                generation: slot.generation.load(Ordering::Acquire),
+                generation: slot.generation(),
                 spare: Vec::new(),
             });
         });
@@ -427,28 +360,6 @@ impl RedisBackend {
         let attempt = connect(self.target.clone(), self.config(), self.timeouts.connect);
         spawned(runtime, attempt)
     }
-
-    #[cfg(feature = "sync")]
-    fn pool(&self) -> &r2d2::Pool<SyncManager> {
-        self.pool.get_or_init(|| {
-            let manager = SyncManager {
-                target: self.target.clone(),
-                timeouts: self.timeouts.clone(),
-                last_error: self.last_sync_connect_error.clone(),
-                epoch: self.sync_epoch.clone(),
-            };
-            r2d2::Pool::builder()
-                .max_size(self.pool_size)
-                .min_idle(Some(0))
-                .connection_timeout(self.timeouts.connect)
-                // Checks only the epoch: a PING before every command would
-                // double each call's round trips; a connection that broke
-                // unseen shows as an error and fails open.
-                .test_on_check_out(true)
-                .error_handler(Box::new(r2d2::NopErrorHandler))
-                .build_unchecked(manager)
-        })
-    }
 }
 
 /// Connects to `target` (behind Sentinel: asks for the primary first), within `limit`.
@@ -469,194 +380,17 @@ async fn connect(
     }
 }
 
-impl<C: Clone + Send + Sync + 'static> Slot<C> {
-    pub(super) fn new(runtime: Option<Id>) -> Self {
-        Self {
-            runtime,
-            ready: ArcSwapOption::empty(),
-            generation: AtomicU64::new(0),
-            connecting: Mutex::new(None),
-        }
-    }
-
-    /// The connection, made with `connect` if there is none; concurrent
-    /// callers share one attempt, and after a failed one the next call tries
-    /// again. Once connected, a call takes no lock.
-    pub(super) async fn connection(
-        &self,
-        connect: impl FnOnce() -> Connecting<C>,
-    ) -> RedisResult<C> {
-        if let Some(conn) = self.ready.load().as_deref() {
-            return Ok(conn.clone());
-        }
-        let attempt = {
-            let mut connecting = self
-                .connecting
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            if let Some(conn) = self.ready.load().as_deref() {
-                return Ok(conn.clone());
-            }
-            connecting.get_or_insert_with(connect).clone()
-        };
-        let result = attempt.clone().await;
-        if let Ok(conn) = &result {
-            self.ready.store(Some(Arc::new(conn.clone())));
-        }
-        let mut connecting = self
-            .connecting
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if connecting
-            .as_ref()
-            .is_some_and(|current| current.ptr_eq(&attempt))
-        {
-            *connecting = None;
-        }
-        result
-    }
-
-    /// Forgets a connection that broke (closed, or its driver gone): the
-    /// next call makes a new one.
-    fn forget(&self) {
-        // Emptied before the bump: a call that reads the new generation
-        // can't then take the old connection.
-        self.ready.store(None);
-        self.generation.fetch_add(1, Ordering::Release);
-    }
-}
-
 impl Remembered {
     /// Whether this is `backend`'s slot of the runtime `id`.
     fn is_of(&self, backend: &RedisBackend, id: Id) -> bool {
-        self.backend == backend.id && self.slot.runtime == Some(id)
+        self.backend == backend.id && self.slot.is_of(id)
     }
-}
-
-/// The slot of the runtime `here` (whose id is `id`) in `runtimes`, added
-/// (and set to be removed when the runtime shuts down) on first use.
-pub(super) fn runtime_slot<C: Clone + Send + Sync + 'static>(
-    runtimes: &Slots<C>,
-    here: &Handle,
-    id: Id,
-) -> Arc<Slot<C>> {
-    let find = |slots: &[Arc<Slot<C>>]| slots.iter().find(|s| s.runtime == Some(id)).cloned();
-    if let Some(slot) = find(&runtimes.read().unwrap_or_else(PoisonError::into_inner)) {
-        return slot;
-    }
-    let mut slots = runtimes.write().unwrap_or_else(PoisonError::into_inner);
-    if let Some(slot) = find(&slots) {
-        return slot;
-    }
-    let slot = Arc::new(Slot::new(Some(id)));
-    slots.push(slot.clone());
-    // A task that never ends: the runtime drops it when it shuts down.
-    let prune = Prune {
-        slots: Arc::downgrade(runtimes),
-        runtime: id,
-    };
-    here.spawn(async move {
-        let _prune = prune;
-        std::future::pending::<()>().await;
-    });
-    slot
-}
-
-/// Removes a runtime's slot when the runtime drops the task holding this.
-struct Prune<C> {
-    slots: Weak<RwLock<Vec<Arc<Slot<C>>>>>,
-    runtime: Id,
-}
-
-impl<C> Drop for Prune<C> {
-    fn drop(&mut self) {
-        if let Some(slots) = self.slots.upgrade() {
-            let mut slots = slots.write().unwrap_or_else(PoisonError::into_inner);
-            slots.retain(|slot| slot.runtime != Some(self.runtime));
-        }
-    }
-}
-
-/// `attempt` running on `runtime`, shared by the callers that await it
-/// from anywhere (the connection of callers without a usable runtime).
-pub(super) fn spawned<C: Clone + Send + Sync + 'static>(
-    runtime: &Handle,
-    attempt: impl Future<Output = RedisResult<C>> + Send + 'static,
-) -> Connecting<C> {
-    let task = runtime.spawn(attempt);
-    async move {
-        task.await
-            .unwrap_or_else(|_| Err(timed_out("connect task")))
-    }
-    .boxed()
-    .shared()
 }
 
 /// Milliseconds since this process first asked, for the breaker.
 fn epoch_ms() -> u64 {
     static START: LazyLock<Instant> = LazyLock::new(Instant::now);
     u64::try_from(START.elapsed().as_millis()).unwrap_or(u64::MAX)
-}
-
-/// Makes sync connections with the cache's timeouts for the r2d2 pool.
-#[cfg(feature = "sync")]
-struct SyncManager {
-    target: Target,
-    timeouts: Timeouts,
-    /// See [`RedisBackend::last_sync_connect_error`].
-    last_error: Arc<Mutex<Option<RedisError>>>,
-    /// See [`RedisBackend::sync_epoch`].
-    epoch: Arc<AtomicU64>,
-}
-
-/// A pooled sync connection, and the epoch it was made in.
-#[cfg(feature = "sync")]
-struct Pooled {
-    conn: Connection,
-    epoch: u64,
-}
-
-#[cfg(feature = "sync")]
-impl r2d2::ManageConnection for SyncManager {
-    type Connection = Pooled;
-    type Error = RedisError;
-
-    fn connect(&self) -> RedisResult<Pooled> {
-        let connect = || {
-            let epoch = self.epoch.load(Ordering::Acquire);
-            let client = self.target.client_blocking(self.timeouts.connect)?;
-            let conn = client.get_connection_with_timeout(self.timeouts.connect)?;
-            conn.set_read_timeout(Some(self.timeouts.response))?;
-            conn.set_write_timeout(Some(self.timeouts.response))?;
-            Ok(Pooled { conn, epoch })
-        };
-        let result = connect();
-        *self
-            .last_error
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = result.as_ref().err().cloned();
-        result
-    }
-
-    /// Whether `conn` is of the current epoch; asks Redis nothing.
-    fn is_valid(&self, conn: &mut Pooled) -> RedisResult<()> {
-        if self.is_stale(conn) {
-            Err(std::io::Error::from(std::io::ErrorKind::NotConnected).into())
-        } else {
-            Ok(())
-        }
-    }
-
-    fn has_broken(&self, conn: &mut Pooled) -> bool {
-        !conn.conn.is_open() || self.is_stale(conn)
-    }
-}
-
-#[cfg(feature = "sync")]
-impl SyncManager {
-    fn is_stale(&self, conn: &Pooled) -> bool {
-        conn.epoch != self.epoch.load(Ordering::Acquire)
-    }
 }
 
 #[cfg(test)]
@@ -673,21 +407,18 @@ mod tests {
     }
 
     #[test]
-    fn a_runtimes_slot_is_dropped_with_the_runtime() {
+    fn a_thread_remembers_its_runtimes_slot() {
         let backend = backend();
-        for _ in 0..3 {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                let here = runtimes::current(RunOn::Caller).expect("a runtime");
-                let slot = backend.slot(&here);
-                assert!(Arc::ptr_eq(&slot, &backend.slot(&here)), "found again");
-            });
-            assert_eq!(backend.runtimes.read().unwrap().len(), 1);
-            drop(runtime);
-            assert!(backend.runtimes.read().unwrap().is_empty(), "pruned");
-        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let here = runtimes::current(RunOn::Caller).expect("a runtime");
+            let slot = backend.slot(&here);
+            assert!(Arc::ptr_eq(&slot, &backend.slot(&here)), "remembered");
+            let registered = backend.runtimes.read().unwrap()[0].clone();
+            assert!(Arc::ptr_eq(&slot, &registered), "the runtime's slot");
+        });
     }
 }
