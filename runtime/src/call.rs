@@ -259,7 +259,9 @@ pub(crate) async fn invalidate<I: Io>(
     keyed: Keyed,
 ) -> Result<bool, Error> {
     let store = cache.store();
-    store.delete(io, store.key(spec.name, keyed.digest?).text()).await
+    store
+        .delete(io, store.key(spec.name, keyed.digest?).text())
+        .await
 }
 
 /// The typed API's `get_or_compute`: the same lookup (one `GET`, no

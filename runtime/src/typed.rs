@@ -243,10 +243,7 @@ impl Cache {
         key: &str,
     ) -> Result<Option<T>, Error> {
         let key = self.named(key);
-        let (found, _) = self
-            .store()
-            .read_named(io, &key, Reading::of())
-            .await?;
+        let (found, _) = self.store().read_named(io, &key, Reading::of()).await?;
         Ok(found.map(|(value, _)| value))
     }
 
