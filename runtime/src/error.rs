@@ -5,7 +5,7 @@
 //! breaker and the store's logging look into. Users never see it: at the
 //! crate's edge (`Cache::new`, `ping`, invalidation) it becomes the opaque
 //! [`public::Error`], re-exported as `redis_cached::Error`, whose
-//! [`ErrorKind`](public::ErrorKind) names no dependency.
+//! [`ErrorKind`] names no dependency.
 //!
 //! Messages never repeat their source's text (the source is in
 //! `source()`); [`Chain`] prints a whole chain once, for log lines.

@@ -1,6 +1,6 @@
 //! What a cached call does when its lookup found nothing usable: join the
 //! key's in-process [flight](crate::flight); as its leader, take the key's
-//! cross-process [lock](crate::lock) if the function has `lock = …`, then run
+//! cross-process [`lock`] if the function has `lock = …`, then run
 //! the body, encode the result once, hand the bytes to the waiters, store
 //! them and release the lock. A refresh ([`Fill::refresh`]) runs the body
 //! and stores the same way, without the flight and the lock.
