@@ -277,12 +277,12 @@ pub(crate) async fn call_named<I: Io, R, V>(
     body: impl Future<Output = R>,
 ) -> R {
     let store = cache.store();
-    let read = store.read_named(io, key, values.codec.reading()).await;
-    if let Ok((Some((value, _)), _)) = read {
-        return (values.rebuild)(value);
-    }
-    if let Err(error) = read {
-        store.read_failed::<V>(key, TYPED, &error);
+    match store.read_named(io, key, values.codec.reading()).await {
+        Ok((Some((value, _)), _)) => return (values.rebuild)(value),
+        Ok((None, _)) => {}
+        Err(error) => {
+            store.read_failed::<V>(key, TYPED, &error);
+        }
     }
     let fill = Fill {
         store,
