@@ -139,7 +139,10 @@ where
         }
         Found::Miss => {
             let fill = Fill::new(store, key.text(), spec);
-            fill.run(io, values, unless, body()).await
+            // Boxed, as a claimed refresh is: the miss's future (single
+            // flight, lock, store) is larger than a hit's, and a hit would
+            // otherwise carry it, and copy it, in the call's future.
+            Box::pin(fill.run(io, values, unless, body())).await
         }
     }
 }
@@ -181,7 +184,8 @@ where
             body,
         } = refresh;
         let fill = Fill::new(cache.store(), key.text(), spec);
-        let result = fill.refresh(io, values, unless, body()).await;
+        // Boxed: see the miss in `answer`.
+        let result = Box::pin(fill.refresh(io, values, unless, body())).await;
         drop(claim);
         result
     }

@@ -230,7 +230,7 @@ impl ClusterBackend {
     async fn primaries<I: Io>(&self, io: I) -> Result<Vec<(String, u16)>, Error> {
         let mut cmd = redis::cmd("CLUSTER");
         cmd.arg("SLOTS");
-        let ranges: Vec<Vec<Value>> = io.query(self, cmd).await?;
+        let ranges: Vec<Vec<Value>> = io.query(self, &cmd).await?;
         let mut primaries: Vec<(String, u16)> = Vec::new();
         for range in ranges {
             let Some(Value::Array(primary)) = range.get(2) else {
@@ -260,16 +260,10 @@ impl ClusterBackend {
 
     /// Runs `cmd` on the async connection, sent where its keys say or, with
     /// `route`, to one node.
-    async fn route_async<T>(&self, cmd: Cmd, route: Option<RoutingInfo>) -> Result<T, Error>
+    async fn route_async<T>(&self, cmd: &Cmd, route: Option<RoutingInfo>) -> Result<T, Error>
     where
         T: FromRedisValue + Send + 'static,
     {
-        let query = |mut conn: ClusterConnection| async move {
-            match route {
-                Some(route) => Ok(T::from_redis_value(conn.route_command(cmd, route).await?)?),
-                None => cmd.query_async::<T>(&mut conn).await,
-            }
-        };
         let connect_error = |e| Error::Connect(named(e));
         let result = match runtimes::current(self.run_on) {
             Some(here) => {
@@ -278,7 +272,7 @@ impl ClusterBackend {
                     .connection(|| self.connect_here())
                     .await
                     .map_err(connect_error)?;
-                query(conn).await
+                send(conn, cmd, route).await
             }
             None => {
                 let runtime = io_runtime().map_err(Error::Connect)?;
@@ -287,7 +281,9 @@ impl ClusterBackend {
                     .connection(|| self.connect_on(runtime.handle()))
                     .await
                     .map_err(connect_error)?;
-                runtimes::on_io(query(conn), "command task").await
+                let cmd = cmd.clone();
+                let query = async move { send(conn, &cmd, route).await };
+                runtimes::on_io(query, "command task").await
             }
         };
         self.outcome(result)
@@ -468,12 +464,29 @@ impl r2d2::ManageConnection for SyncManager {
     }
 }
 
+/// Sends `cmd` on `conn`, where its keys say or, with `route`, to one node.
+async fn send<T: FromRedisValue>(
+    mut conn: ClusterConnection,
+    cmd: &Cmd,
+    route: Option<RoutingInfo>,
+) -> RedisResult<T> {
+    match route {
+        Some(route) => Ok(T::from_redis_value(
+            conn.route_command(cmd.clone(), route).await?,
+        )?),
+        None => cmd.query_async(&mut conn).await,
+    }
+}
+
 impl Remote for ClusterBackend {
     fn query_async<T: FromRedisValue + Send + 'static>(
         &self,
-        cmd: Cmd,
+        cmd: &Cmd,
     ) -> impl Future<Output = Result<T, Error>> + Send {
-        self.route_async(cmd, None)
+        // Boxed: unboxed, its 2 KiB would be part of every cached call's
+        // future (which holds one for each backend a call may use), on one
+        // server too, and be copied with it.
+        Box::pin(self.route_async(cmd, None))
     }
 
     #[cfg(feature = "sync")]
@@ -502,9 +515,9 @@ impl Node<'_> {
 impl Remote for Node<'_> {
     fn query_async<T: FromRedisValue + Send + 'static>(
         &self,
-        cmd: Cmd,
+        cmd: &Cmd,
     ) -> impl Future<Output = Result<T, Error>> + Send {
-        self.cluster.route_async(cmd, Some(self.route()))
+        Box::pin(self.cluster.route_async(cmd, Some(self.route())))
     }
 
     #[cfg(feature = "sync")]

@@ -34,7 +34,7 @@ pub(crate) trait Remote: Sync {
     /// Runs one command from an async call.
     fn query_async<T: FromRedisValue + Send + 'static>(
         &self,
-        cmd: Cmd,
+        cmd: &Cmd,
     ) -> impl Future<Output = Result<T, Error>> + Send;
 
     /// Runs one command from a sync call, blocking the thread.
@@ -45,7 +45,7 @@ pub(crate) trait Remote: Sync {
 impl Remote for RedisBackend {
     fn query_async<T: FromRedisValue + Send + 'static>(
         &self,
-        cmd: Cmd,
+        cmd: &Cmd,
     ) -> impl Future<Output = Result<T, Error>> + Send {
         RedisBackend::query_async(self, cmd)
     }
@@ -62,7 +62,7 @@ pub(crate) trait Io: Copy + Send + Sync + 'static {
     fn query<T: FromRedisValue + Send + 'static>(
         self,
         redis: &impl Remote,
-        cmd: Cmd,
+        cmd: &Cmd,
     ) -> impl Future<Output = Result<T, Error>> + Send;
 
     /// Sends `PING` to `redis`, even while its breaker is open.
@@ -90,13 +90,13 @@ impl Io for Async {
     fn query<T: FromRedisValue + Send + 'static>(
         self,
         redis: &impl Remote,
-        cmd: Cmd,
+        cmd: &Cmd,
     ) -> impl Future<Output = Result<T, Error>> + Send {
         redis.query_async(cmd)
     }
 
-    fn ping(self, redis: &RedisBackend) -> impl Future<Output = Result<(), Error>> + Send {
-        redis.query_async_now(redis::cmd("PING"))
+    async fn ping(self, redis: &RedisBackend) -> Result<(), Error> {
+        redis.query_async_now(&redis::cmd("PING")).await
     }
 
     fn sleep(self, duration: Duration, run_on: RunOn) -> impl Future<Output = ()> + Send {
@@ -113,9 +113,9 @@ impl Io for Blocking {
     fn query<T: FromRedisValue + Send + 'static>(
         self,
         redis: &impl Remote,
-        cmd: Cmd,
+        cmd: &Cmd,
     ) -> impl Future<Output = Result<T, Error>> + Send {
-        ready(redis.query_blocking(&cmd))
+        ready(redis.query_blocking(cmd))
     }
 
     fn ping(self, redis: &RedisBackend) -> impl Future<Output = Result<(), Error>> + Send {

@@ -113,7 +113,7 @@ impl Backend {
     /// The bytes stored under `key`, if any.
     pub(crate) async fn get<I: Io>(&self, io: I, key: &str) -> Result<Option<Vec<u8>>, Error> {
         match self.usable()? {
-            Usable::Redis(redis) => io.query(&redis, Cmd::get(key)).await,
+            Usable::Redis(redis) => io.query(&redis, &Cmd::get(key)).await,
             #[cfg(feature = "memory")]
             Usable::Memory(memory) => Ok(memory.get(key)),
         }
@@ -129,7 +129,7 @@ impl Backend {
         ttl_ms: u64,
     ) -> Result<Option<Vec<u8>>, Error> {
         match self.usable()? {
-            Usable::Redis(redis) => io.query(&redis, get_ex(key, ttl_ms)).await,
+            Usable::Redis(redis) => io.query(&redis, &get_ex(key, ttl_ms)).await,
             #[cfg(feature = "memory")]
             Usable::Memory(memory) => Ok(memory.get_ex(key, ttl_ms)),
         }
@@ -144,7 +144,7 @@ impl Backend {
         ttl_ms: u64,
     ) -> Result<(), Error> {
         match self.usable()? {
-            Usable::Redis(redis) => io.query(&redis, set(key, bytes, ttl_ms)).await,
+            Usable::Redis(redis) => io.query(&redis, &set(key, bytes, ttl_ms)).await,
             #[cfg(feature = "memory")]
             Usable::Memory(memory) => {
                 memory.set(key, bytes, ttl_ms);
@@ -198,7 +198,7 @@ impl Backend {
     /// value off the main thread).
     pub(crate) async fn del<I: Io>(&self, io: I, key: &str) -> Result<bool, Error> {
         match self.usable()? {
-            Usable::Redis(redis) => Ok(io.query::<u64>(&redis, unlink(&[key])).await? > 0),
+            Usable::Redis(redis) => Ok(io.query::<u64>(&redis, &unlink(&[key])).await? > 0),
             #[cfg(feature = "memory")]
             Usable::Memory(memory) => Ok(memory.del(key)),
         }
@@ -233,8 +233,8 @@ impl Backend {
     ) -> Result<bool, Error> {
         match self.usable()? {
             Usable::Redis(redis) => {
-                let taken = io.query::<Option<String>>(&redis, lock(lock_key, token, ttl_ms));
-                Ok(taken.await?.is_some())
+                let lock = lock(lock_key, token, ttl_ms);
+                Ok(io.query::<Option<String>>(&redis, &lock).await?.is_some())
             }
             // One process: its flights already let one call compute.
             #[cfg(feature = "memory")]
@@ -253,7 +253,7 @@ impl Backend {
         match self.usable()? {
             Usable::Redis(redis) => {
                 let (value, lock): (Option<Vec<u8>>, Option<Vec<u8>>) =
-                    io.query(&redis, Cmd::mget(&[key, lock_key])).await?;
+                    io.query(&redis, &Cmd::mget(&[key, lock_key])).await?;
                 Ok((value, lock.is_some()))
             }
             #[cfg(feature = "memory")]
@@ -269,7 +269,9 @@ impl Backend {
         token: &str,
     ) -> Result<bool, Error> {
         match self.usable()? {
-            Usable::Redis(redis) => Ok(io.query::<u8>(&redis, unlock(lock_key, token)).await? == 1),
+            Usable::Redis(redis) => {
+                Ok(io.query::<u8>(&redis, &unlock(lock_key, token)).await? == 1)
+            }
             #[cfg(feature = "memory")]
             Usable::Memory(_) => Ok(true),
         }
@@ -282,7 +284,7 @@ impl Backend {
             Usable::Redis(Deployment::Redis(redis)) => io.ping(redis).await,
             #[cfg(feature = "cluster")]
             Usable::Redis(Deployment::Cluster(cluster)) => {
-                io.query(cluster, ::redis::cmd("PING")).await
+                io.query(cluster, &::redis::cmd("PING")).await
             }
             #[cfg(feature = "memory")]
             Usable::Memory(_) => Ok(()),
@@ -327,7 +329,7 @@ enum Deployment<'a> {
 impl Remote for Deployment<'_> {
     fn query_async<T: FromRedisValue + Send + 'static>(
         &self,
-        cmd: Cmd,
+        cmd: &Cmd,
     ) -> impl Future<Output = Result<T, Error>> + Send {
         let deployment = *self;
         async move {
@@ -371,9 +373,9 @@ async fn delete_scanned<I: Io>(
             .arg(pattern)
             .arg("COUNT")
             .arg(SCAN_COUNT);
-        let (next, keys): (u64, Vec<Vec<u8>>) = io.query(scan_on, scan).await?;
+        let (next, keys): (u64, Vec<Vec<u8>>) = io.query(scan_on, &scan).await?;
         if !keys.is_empty() {
-            deleted += io.query::<u64>(unlink_on, unlink(&keys)).await?;
+            deleted += io.query::<u64>(unlink_on, &unlink(&keys)).await?;
         }
         if next == 0 {
             return Ok(deleted);

@@ -159,7 +159,7 @@ impl RedisBackend {
 
     /// Runs one command on the async connection of the caller's runtime, on
     /// the caller's task; or, for callers elsewhere, on the io runtime.
-    pub(crate) async fn query_async<T>(&self, cmd: Cmd) -> Result<T, Error>
+    pub(crate) async fn query_async<T>(&self, cmd: &Cmd) -> Result<T, Error>
     where
         T: FromRedisValue + Send + 'static,
     {
@@ -169,14 +169,14 @@ impl RedisBackend {
 
     /// [`query_async`](Self::query_async) even while the breaker is open,
     /// for `PING`: a health check asks Redis itself, and its answer counts.
-    pub(crate) async fn query_async_now<T>(&self, cmd: Cmd) -> Result<T, Error>
+    pub(crate) async fn query_async_now<T>(&self, cmd: &Cmd) -> Result<T, Error>
     where
         T: FromRedisValue + Send + 'static,
     {
         self.watch(Admit::Probe, self.send_async(cmd).await)
     }
 
-    async fn send_async<T>(&self, cmd: Cmd) -> Result<T, Error>
+    async fn send_async<T>(&self, cmd: &Cmd) -> Result<T, Error>
     where
         T: FromRedisValue + Send + 'static,
     {
@@ -186,7 +186,7 @@ impl RedisBackend {
         }
     }
 
-    async fn query_here<T>(&self, here: &Handle, cmd: Cmd) -> Result<T, Error>
+    async fn query_here<T>(&self, here: &Handle, cmd: &Cmd) -> Result<T, Error>
     where
         T: FromRedisValue + Send + 'static,
     {
@@ -245,7 +245,7 @@ impl RedisBackend {
         });
     }
 
-    async fn query_on_io_runtime<T>(&self, cmd: Cmd) -> Result<T, Error>
+    async fn query_on_io_runtime<T>(&self, cmd: &Cmd) -> Result<T, Error>
     where
         T: FromRedisValue + Send + 'static,
     {
@@ -255,6 +255,7 @@ impl RedisBackend {
             .connection(|| self.connect_on(runtime.handle()))
             .await
             .map_err(Error::Connect)?;
+        let cmd = cmd.clone();
         let query = async move { cmd.query_async::<T>(&mut conn).await };
         let result = runtimes::on_io(query, "command task").await;
         if result.as_ref().is_err_and(|e| self.target.is_broken(e)) {

@@ -89,7 +89,7 @@ pub(super) async fn set_tagged_at_once<I: Io>(
         .arg(ttl_ms)
         .arg(bytes)
         .arg(ttl_ms.saturating_add(MARGIN_MS));
-    io.query::<u8>(redis, eval).await.map(drop)
+    io.query::<u8>(redis, &eval).await.map(drop)
 }
 
 /// [`set_tagged_at_once`] on a cluster, where the sets and the key are in
@@ -107,9 +107,9 @@ pub(super) async fn set_tagged_in_order<I: Io>(
         let mut eval = ::redis::cmd("EVAL");
         let set_ttl = ttl_ms.saturating_add(MARGIN_MS);
         eval.arg(TAG).arg(1).arg(tag_set).arg(key).arg(set_ttl);
-        io.query::<u8>(cluster, eval).await?;
+        io.query::<u8>(cluster, &eval).await?;
     }
-    io.query(cluster, set(key, bytes, ttl_ms)).await
+    io.query(cluster, &set(key, bytes, ttl_ms)).await
 }
 
 /// Deletes the keys the set `tag_set` names that `is_entry` accepts, and
@@ -125,17 +125,17 @@ pub(super) async fn invalidate<I: Io>(
     loop {
         let mut scan = ::redis::cmd("SSCAN");
         scan.arg(tag_set).arg(cursor).arg("COUNT").arg(SCAN_COUNT);
-        let (next, members): (u64, Vec<Vec<u8>>) = io.query(redis, scan).await?;
+        let (next, members): (u64, Vec<Vec<u8>>) = io.query(redis, &scan).await?;
         let entries: Vec<&[u8]> = members
             .iter()
             .filter(|m| std::str::from_utf8(m).is_ok_and(&is_entry))
             .map(Vec::as_slice)
             .collect();
         if !entries.is_empty() {
-            deleted += io.query::<u64>(redis, unlink(&entries)).await?;
+            deleted += io.query::<u64>(redis, &unlink(&entries)).await?;
         }
         if !members.is_empty() {
-            io.query::<u64>(redis, srem(tag_set, &members)).await?;
+            io.query::<u64>(redis, &srem(tag_set, &members)).await?;
         }
         if next == 0 {
             return Ok(deleted);
