@@ -405,12 +405,17 @@ struct Hand<S> {
 
 impl<S: Size> Hand<S> {
     async fn connect() -> Result<Self, BenchError> {
-        let client = redis::Client::open(url())?;
         Ok(Self {
-            conn: client.get_connection_manager().await?,
+            conn: manager().await?,
             size: PhantomData,
         })
     }
+}
+
+/// A `ConnectionManager` on this run's server, as A and F read through.
+async fn manager() -> Result<ConnectionManager, BenchError> {
+    let client = redis::Client::open(url())?;
+    Ok(client.get_connection_manager().await?)
 }
 
 impl<S: Size> Hit<S::V> for Hand<S> {
@@ -445,9 +450,8 @@ const FLOOR_HEADER: usize = 9;
 
 impl<S: Size> Floor<S> {
     async fn connect() -> Result<Self, BenchError> {
-        let client = redis::Client::open(url())?;
         Ok(Self {
-            conn: client.get_connection_manager().await?,
+            conn: manager().await?,
             size: PhantomData,
         })
     }
