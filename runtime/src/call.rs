@@ -8,8 +8,11 @@
 //!    `refresh`) that claims it recomputes, inline or in a spawned task;
 //! 4. a miss fills the key ([`Fill`]: single flight, lock, body, store).
 //!
-//! A call runs in its `debug` span ([`metrics::span`]), which says how it
-//! was answered once the lookup is done.
+//! A door takes steps 1 and 2 in [`look_up`], whose fresh hit is the
+//! answer, and only then sets up the body and the rest ([`finish`]): a hit
+//! builds nothing it does not use. A call runs in its `debug` span
+//! ([`metrics::span`]), which says how it was answered once the lookup is
+//! done; when the span is enabled, every step runs in [`finish`], inside it.
 //!
 //! Generated siblings use [`refresh`] (run and store) and [`invalidate`];
 //! the typed API's `get_or_compute` is [`call_named`], steps 2 and 4 under
@@ -33,41 +36,66 @@ use crate::store::Store;
 use crate::ttl::{self, Lifetime, Verdict};
 use tracing::{Instrument, Span};
 
-/// A cached call: lookup; on a hit return the value, on a miss run `body`
-/// and store its result. A refresh a hit claims runs inline.
-#[allow(clippy::too_many_arguments)] // One per thing the attribute says; a struct would only be unpacked.
-pub(crate) async fn call<I: Io, R, V>(
+/// A cached call's lookup, taken before its body is set up: a fresh hit's
+/// answer, or what the call has left to do, for [`finish`]. A hit never
+/// builds the rest of the protocol's future (single flight, lock, store),
+/// nor polls the body beside it.
+///
+/// With its `debug` span enabled the call looks up in [`finish`], inside
+/// the span, like every other step.
+pub(crate) async fn look_up<'a, I: Io, R, V>(
     io: I,
-    spec: &Spec<'_>,
-    cache: &Cache,
+    spec: &'a Spec<'_>,
+    cache: &'a Cache,
     keyed: Keyed,
     values: Values<R, V>,
-    unless: Unless<R>,
     kit: Option<Kit<V>>,
-    body: impl Future<Output = R>,
-) -> R {
+) -> Looked<'a, R, V> {
     if !spec.when {
-        return body.await;
+        return Looked::Uncached;
     }
     let (values, digest) = (values.shaped(&keyed), keyed.digest);
     let span = metrics::span(spec.name);
-    let body = || body;
-    // A disabled span (`debug` off for the crate) is not entered at each poll.
-    if span.is_disabled() {
-        return answer(
-            io, spec, cache, digest, values, unless, kit, body, Inline, &span,
-        )
-        .await;
+    if !span.is_disabled() {
+        return Looked::Traced(span, digest, values, kit);
     }
-    let call = answer(
-        io, spec, cache, digest, values, unless, kit, body, Inline, &span,
-    );
-    call.instrument(span.clone()).await
+    match look(io, spec, cache.store(), digest, values.codec, kit, &span).await {
+        None => Looked::Uncached,
+        Some((_, Found::Fresh(value))) => Looked::Answered((values.rebuild)(value)),
+        Some((key, found)) => Looked::Found(key, found, values),
+    }
 }
 
-/// [`call`] for async functions with `stale` or `refresh` whose body owns
-/// everything it uses: a hit due for a refresh returns the value it found,
-/// and the refresh runs in a task spawned on the caller's runtime.
+/// What a call's [`look_up`] found.
+pub(crate) enum Looked<'a, R, V> {
+    /// A fresh hit: the call's result.
+    Answered(R),
+    /// The body runs, uncached: `when` is false, or the key failed.
+    Uncached,
+    /// The call's span is enabled: [`finish`] does it all, lookup included,
+    /// inside the span.
+    Traced(Span, Result<Digest, Error>, Values<R, V>, Option<Kit<V>>),
+    /// A hit due for a refresh that this call claimed, or a miss.
+    Found(Key<'a>, Found<V>, Values<R, V>),
+}
+
+/// The rest of a cached call after [`look_up`]: on a miss run `body` and
+/// store its result; a refresh a hit claims runs inline.
+pub(crate) async fn finish<I: Io, R, V>(
+    io: I,
+    spec: &Spec<'_>,
+    cache: &Cache,
+    looked: Looked<'_, R, V>,
+    unless: Unless<R>,
+    body: impl Future<Output = R>,
+) -> R {
+    proceed(io, spec, cache, looked, unless, || body, Inline).await
+}
+
+/// A cached call of an async function with `stale` or `refresh` whose body
+/// owns everything it uses: [`look_up`] and [`finish`], but a hit due for a
+/// refresh returns the value it found, and the refresh runs in a task
+/// spawned on the caller's runtime.
 pub(crate) async fn call_spawning<R, V, F, Fut>(
     spec: &Spec<'_>,
     cache: &Cache,
@@ -83,46 +111,65 @@ where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = R> + Send + 'static,
 {
-    if !spec.when {
-        return body().await;
-    }
-    let (values, digest) = (values.shaped(&keyed), keyed.digest);
-    let span = metrics::span(spec.name);
-    if span.is_disabled() {
-        return answer(
-            Async, spec, cache, digest, values, unless, kit, body, Spawned, &span,
-        )
-        .await;
-    }
-    let call = answer(
-        Async, spec, cache, digest, values, unless, kit, body, Spawned, &span,
-    );
-    call.instrument(span.clone()).await
+    let looked = look_up(Async, spec, cache, keyed, values, kit).await;
+    proceed(Async, spec, cache, looked, unless, body, Spawned).await
 }
 
-/// [`call`] and [`call_spawning`] in their `span`: steps 1 to 4 of the
-/// module docs, a claimed refresh run as `renew` says.
-#[allow(clippy::too_many_arguments)] // Those of `call`, how to renew, and the span.
-async fn answer<I: Io, R, V, F, Fut>(
+/// [`finish`] and [`call_spawning`]: steps 3 and 4 of the module docs, a
+/// claimed refresh run as `renew` says; for a traced call, all of them in
+/// its span.
+async fn proceed<I: Io, R, V, F, Fut>(
     io: I,
     spec: &Spec<'_>,
     cache: &Cache,
-    digest: Result<Digest, Error>,
-    values: Values<R, V>,
+    looked: Looked<'_, R, V>,
     unless: Unless<R>,
-    kit: Option<Kit<V>>,
     body: F,
     renew: impl Renew<I, R, V, F>,
-    span: &Span,
 ) -> R
 where
     F: FnOnce() -> Fut,
     Fut: Future<Output = R>,
 {
-    let store = cache.store();
-    let Some((key, found)) = look(io, spec, store, digest, values.codec, kit, span).await else {
-        return body().await;
+    let (key, found, values) = match looked {
+        Looked::Answered(result) => return result,
+        Looked::Uncached => return body().await,
+        Looked::Found(key, found, values) => (key, found, values),
+        Looked::Traced(span, digest, values, kit) => {
+            let store = cache.store();
+            let traced = async {
+                let looked = look(io, spec, store, digest, values.codec, kit, &span).await;
+                match looked {
+                    None => body().await,
+                    Some((key, found)) => {
+                        answer(io, spec, cache, key, found, values, unless, body, renew).await
+                    }
+                }
+            };
+            return traced.instrument(span.clone()).await;
+        }
     };
+    answer(io, spec, cache, key, found, values, unless, body, renew).await
+}
+
+/// What a call found answered: a fresh hit returns the value, a claimed
+/// refresh runs as `renew` says, a miss fills the key.
+#[allow(clippy::too_many_arguments)] // The call's, what it found, and how to renew.
+async fn answer<I: Io, R, V, F, Fut>(
+    io: I,
+    spec: &Spec<'_>,
+    cache: &Cache,
+    key: Key<'_>,
+    found: Found<V>,
+    values: Values<R, V>,
+    unless: Unless<R>,
+    body: F,
+    renew: impl Renew<I, R, V, F>,
+) -> R
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = R>,
+{
     match found {
         Found::Fresh(value) => (values.rebuild)(value),
         Found::Renew(value, claim) => {
@@ -138,10 +185,10 @@ where
             renew.renew(refresh, value, claim).await
         }
         Found::Miss => {
-            let fill = Fill::new(store, key.text(), spec);
+            let fill = Fill::new(cache.store(), key.text(), spec);
             // Boxed, as a claimed refresh is: the miss's future (single
-            // flight, lock, store) is larger than a hit's, and a hit would
-            // otherwise carry it, and copy it, in the call's future.
+            // flight, lock, store) is the largest part of a call's, and
+            // every call's future would otherwise carry it.
             Box::pin(fill.run(io, values, unless, body())).await
         }
     }
@@ -313,7 +360,7 @@ fn accept<'a>(
 
 /// What a lookup found, and, for a hit due for a refresh that this call
 /// claimed, the claim.
-enum Found<V> {
+pub(crate) enum Found<V> {
     Miss,
     Fresh(V),
     Renew(V, Claim),

@@ -24,7 +24,7 @@ use crate::backend::Async;
 use crate::backend::{Blocking, block_on};
 use crate::body::{self, Slot};
 use crate::cache::Cache;
-use crate::call;
+use crate::call::{self, Looked};
 pub use crate::global::default_cache;
 pub use crate::key::{Digest, KeyHasher};
 pub use crate::local::Kit;
@@ -63,17 +63,12 @@ pub async fn call<R, V>(
     kit: Option<Kit<V>>,
     body: impl Future<Output = R>,
 ) -> R {
+    let looked = call::look_up(Async, spec, cache, digest, values, kit).await;
+    if let Looked::Answered(result) = looked {
+        return result;
+    }
     let slot = Slot::new();
-    let protocol = pin!(call::call(
-        Async,
-        spec,
-        cache,
-        digest,
-        values,
-        unless,
-        kit,
-        slot.run()
-    ));
+    let protocol = pin!(call::finish(Async, spec, cache, looked, unless, slot.run()));
     body::drive(&slot, protocol, pin!(body)).await
 }
 
@@ -200,15 +195,17 @@ impl SyncDoors {
         kit: Option<Kit<V>>,
         body: impl FnOnce() -> R,
     ) -> R {
+        let looked = block_on(call::look_up(Blocking, spec, cache, digest, values, kit));
+        if let Looked::Answered(result) = looked {
+            return result;
+        }
         let slot = Slot::new();
-        let protocol = pin!(call::call(
+        let protocol = pin!(call::finish(
             Blocking,
             spec,
             cache,
-            digest,
-            values,
+            looked,
             unless,
-            kit,
             slot.run(),
         ));
         block_on(body::drive(&slot, protocol, pin!(async move { body() })))
