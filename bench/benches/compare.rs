@@ -58,8 +58,10 @@
 //! bench/README.md shows, is a copy of one.
 //!
 //! Method: each contestant is warmed up, then the contestants of a row take
-//! turns (A B C A B C …) for [`ROUNDS`] rounds; a contestant's figure is its
-//! median round, and a ratio is ours / other from the medians of this run.
+//! turns for [`ROUNDS`] rounds, each round starting one contestant later
+//! (A B C, B C A, C A B, …) so that each runs in each place equally often;
+//! a contestant's figure is its median round, and a ratio is ours / other
+//! from the medians of this run.
 //! Every round's last value is checked, and so are our hit and miss counters
 //! (`Cache::stats`); a wrong value, a miscount or a cache error makes the
 //! benchmark exit non-zero.
