@@ -116,7 +116,7 @@ use rows::{Bench, Kind};
 use table::{Table, Target, Unit};
 use timing::{
     Ids, LATENCY_ROUND, ROUNDS, Samples, calls_for, check, counted, hand_counted, hits_per_sec,
-    time_async, time_sync, warm_csc, warm_local,
+    time_async, time_sync, turns, warm_csc, warm_local,
 };
 
 /// Whatever went wrong; the benchmark stops on it.

@@ -11,6 +11,7 @@ use redis_cached::{Cache, redis_cached};
 use super::{
     AsyncCall, Bench, BenchError, CACHE, Kind, LATENCY_ROUND, OursAsync, OursSync, ROUNDS, Samples,
     Slot, Small, SyncCall, Target, Unit, calls_for, check, counted, hits_per_sec, small, time_sync,
+    turns,
 };
 
 /// Ours on the cluster, set by [`start`]: if it can't be built the run
@@ -73,6 +74,7 @@ impl Bench {
         kind: Kind,
         n: u64,
         warm_up: bool,
+        turn: usize,
         s: &mut [Samples; 4],
     ) -> Result<(), BenchError> {
         let contestants: [(&str, &Cache); 4] = [
@@ -81,7 +83,8 @@ impl Bench {
             ("ours sync, cluster", &CLUSTER),
             ("ours sync, one server", &CACHE),
         ];
-        for (i, (who, cache)) in contestants.into_iter().enumerate() {
+        for i in turns(turn, contestants.len()) {
+            let (who, cache) = contestants[i];
             let ids = self.ids(kind, n);
             let before = cache.stats();
             let (t, v) = match i {
@@ -107,7 +110,7 @@ impl Bench {
 
     fn cluster_latency(&mut self, kind: Kind) -> Result<(), BenchError> {
         let mut warm: [Samples; 4] = Default::default();
-        self.cluster_round(kind, 20, true, &mut warm)?;
+        self.cluster_round(kind, 20, true, 0, &mut warm)?;
         let per_call = Duration::from_secs_f64(warm[0].median());
         let max = match kind {
             Kind::Hit => 100_000,
@@ -115,8 +118,8 @@ impl Bench {
         };
         let n = calls_for(LATENCY_ROUND, per_call, max);
         let mut s: [Samples; 4] = Default::default();
-        for _ in 0..ROUNDS {
-            self.cluster_round(kind, n, false, &mut s)?;
+        for turn in 0..ROUNDS {
+            self.cluster_round(kind, n, false, turn, &mut s)?;
         }
         let [cluster, one, cluster_sync, one_sync] = s.each_mut().map(Samples::median);
         let row = match kind {
@@ -150,14 +153,15 @@ impl Bench {
         let rt = &self.two;
         let mut s: [Samples; 2] = Default::default();
         for round in 0..=ROUNDS {
-            let rates = [
-                rt.block_on(hits_per_sec("ours async, cluster", &ClusterAsync, tasks))?,
-                rt.block_on(hits_per_sec(
-                    "ours async, one server",
-                    &OursAsync::<Small>(PhantomData),
-                    tasks,
-                ))?,
-            ];
+            let mut rates = [0.0; 2];
+            for who in turns(round, 2) {
+                rates[who] = if who == 0 {
+                    rt.block_on(hits_per_sec("ours async, cluster", &ClusterAsync, tasks))?
+                } else {
+                    let one = OursAsync::<Small>(PhantomData);
+                    rt.block_on(hits_per_sec("ours async, one server", &one, tasks))?
+                };
+            }
             if round > 0 {
                 for (samples, rate) in s.iter_mut().zip(rates) {
                     samples.0.push(rate);

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     AsyncCall, Bench, BenchError, CACHE, Ids, Kind, LATENCY_ROUND, ROUNDS, Samples, Target, Unit,
-    calls_for, counted,
+    calls_for, counted, turns,
 };
 
 /// One order of the cached list.
@@ -159,11 +159,11 @@ impl Bench {
         s: &mut [Samples; 2],
     ) -> Result<(), BenchError> {
         let mut warm: [Samples; 2] = Default::default();
-        self.compression_round(kind, n, 3, true, &mut warm)?;
+        self.compression_round(kind, n, 3, true, 0, &mut warm)?;
         let per_call = Duration::from_secs_f64(warm[0].median());
         let calls = calls_for(LATENCY_ROUND, per_call, 10_000);
-        for _ in 0..ROUNDS {
-            self.compression_round(kind, n, calls, false, s)?;
+        for turn in 0..ROUNDS {
+            self.compression_round(kind, n, calls, false, turn, s)?;
         }
         Ok(())
     }
@@ -174,9 +174,11 @@ impl Bench {
         n: u64,
         calls: u64,
         warm_up: bool,
+        turn: usize,
         s: &mut [Samples; 2],
     ) -> Result<(), BenchError> {
-        for (i, compressed) in [false, true].into_iter().enumerate() {
+        for i in turns(turn, 2) {
+            let compressed = i == 1;
             let ids = match kind {
                 Kind::Hit => Ids::hit(calls),
                 Kind::Miss => self.fresh(calls),

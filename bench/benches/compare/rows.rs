@@ -18,7 +18,8 @@ use super::{
     AsyncCall, BenchError, CACHE, Cached, CachedCsc, CachedTasks, HAND_MISSES, HIT_ID, HandAsync,
     HandSync, Ids, LATENCY_ROUND, LOCAL, OursAsync, OursLocal, OursSigned, OursSync, ROUNDS,
     SIGNED, Samples, Size, Small, Table, Target, Unit, cached_store, calls_for, chart, check,
-    counted, hand_counted, hits_per_sec, time_async, time_sync, warm_csc, warm_local, xxh3_digest,
+    counted, hand_counted, hits_per_sec, time_async, time_sync, turns, warm_csc, warm_local,
+    xxh3_digest,
 };
 
 /// The contestants of a hit or miss round, by their place in its samples.
@@ -123,8 +124,7 @@ impl Bench {
         s: &mut [Samples; 6],
     ) -> Result<(), BenchError> {
         let count = if S::SIGNED { 6 } else { 5 };
-        for place in 0..count {
-            let who = (turn + place) % count;
+        for who in turns(turn, count) {
             let ids = self.ids(kind, n);
             let t = self.contestant::<S>(who, kind, ids, warm_up)?;
             s[who].push(t);
@@ -282,17 +282,18 @@ impl Bench {
         let per_call = started.elapsed() / 1000;
         let n = calls_for(LATENCY_ROUND, per_call, 1_000_000);
         let mut s: [Samples; 2] = Default::default();
-        for _ in 0..ROUNDS {
-            let started = Instant::now();
-            for _ in 0..n {
-                black_box(blake3().into_digest().map_err(|e| format!("digest: {e}"))?);
+        for turn in 0..ROUNDS {
+            for who in turns(turn, 2) {
+                let started = Instant::now();
+                for _ in 0..n {
+                    if who == 0 {
+                        black_box(blake3().into_digest().map_err(|e| format!("digest: {e}"))?);
+                    } else {
+                        black_box(xxh3());
+                    }
+                }
+                s[who].push(started.elapsed() / n as u32);
             }
-            s[0].push(started.elapsed() / n as u32);
-            let started = Instant::now();
-            for _ in 0..n {
-                black_box(xxh3());
-            }
-            s[1].push(started.elapsed() / n as u32);
         }
         let [ours, old] = s.each_mut().map(Samples::median);
         self.table.line(
@@ -320,8 +321,7 @@ impl Bench {
         for round in 0..=ROUNDS {
             // Taking turns at going first, as in `round`.
             let mut rates = [0.0; 3];
-            for place in 0..3 {
-                let who = (round + place) % 3;
+            for who in turns(round, 3) {
                 rates[who] = match who {
                     0 => rt.block_on(hits_per_sec("hand-written async", &hand, tasks))?,
                     1 => rt.block_on(hits_per_sec("ours async", &ours, tasks))?,
@@ -395,21 +395,27 @@ impl Bench {
         let (per_call, _) = self.timed(&mut ours, Ids::hit(1000))?;
         let n = calls_for(LATENCY_ROUND, per_call, 1_000_000);
         let mut s: [Samples; 2] = Default::default();
-        for _ in 0..ROUNDS {
+        for turn in 0..ROUNDS {
             let ids = Ids::hit(n);
-            let before = LOCAL.stats();
-            let (t, v) = self.timed(&mut ours, ids)?;
-            check::<S>("ours in-process", ids.last(), &v)?;
-            let local_hits = LOCAL.stats().local_hits - before.local_hits;
-            if local_hits != n {
-                return Err(
-                    format!("ours in-process: {local_hits} of {n} hits were in process").into(),
-                );
+            for who in turns(turn, 2) {
+                let t = if who == 0 {
+                    let before = LOCAL.stats();
+                    let (t, v) = self.timed(&mut ours, ids)?;
+                    check::<S>("ours in-process", ids.last(), &v)?;
+                    let local_hits = LOCAL.stats().local_hits - before.local_hits;
+                    if local_hits != n {
+                        let error =
+                            format!("ours in-process: {local_hits} of {n} hits were in process");
+                        return Err(error.into());
+                    }
+                    t
+                } else {
+                    let (t, v) = self.timed(&mut theirs, ids)?;
+                    check::<S>("cached + client-side caching", ids.last(), &v)?;
+                    t
+                };
+                s[who].push(t);
             }
-            s[0].push(t);
-            let (t, v) = self.timed(&mut theirs, ids)?;
-            check::<S>("cached + client-side caching", ids.last(), &v)?;
-            s[1].push(t);
         }
         let [ours, theirs] = s.each_mut().map(Samples::median);
         self.table.line(

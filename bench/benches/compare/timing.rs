@@ -94,6 +94,13 @@ pub(super) fn check<S: Size>(who: &str, id: u64, value: &S::V) -> Result<(), Ben
     }
 }
 
+/// The order of `count` contestants in round `turn`: each round starts one
+/// contestant later than the one before (0 1 2, 1 2 0, 2 0 1, …), so that
+/// each runs in each place of a round as often as the others.
+pub(super) fn turns(turn: usize, count: usize) -> impl Iterator<Item = usize> {
+    (0..count).map(move |place| (turn + place) % count)
+}
+
 /// How many calls make a round of about `round`, at `per_call` each.
 pub(super) fn calls_for(round: Duration, per_call: Duration, max: u64) -> u64 {
     let n = round.as_secs_f64() / per_call.as_secs_f64().max(1e-9);
