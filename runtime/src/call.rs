@@ -12,7 +12,7 @@
 //! answer, and only then sets up the body and the rest ([`finish`]): a hit
 //! builds nothing it does not use. A call runs in its `debug` span
 //! ([`metrics::span`]), which says how it was answered once the lookup is
-//! done; when the span is enabled, every step runs in [`finish`], inside it.
+//! done; a call whose span is disabled is not instrumented.
 //!
 //! Generated siblings use [`refresh`] (run and store) and [`invalidate`];
 //! the typed API's `get_or_compute` is [`call_named`], steps 2 and 4 under
@@ -39,10 +39,8 @@ use tracing::{Instrument, Span};
 /// A cached call's lookup, taken before its body is set up: a fresh hit's
 /// answer, or what the call has left to do, for [`finish`]. A hit never
 /// builds the rest of the protocol's future (single flight, lock, store),
-/// nor polls the body beside it.
-///
-/// With its `debug` span enabled the call looks up in [`finish`], inside
-/// the span, like every other step.
+/// nor polls the body beside it. With its `debug` span enabled, the lookup
+/// runs in the span, and so does what [`finish`] does.
 pub(crate) async fn look_up<'a, I: Io, R, V>(
     io: I,
     spec: &'a Spec<'_>,
@@ -52,31 +50,35 @@ pub(crate) async fn look_up<'a, I: Io, R, V>(
     kit: Option<Kit<V>>,
 ) -> Looked<'a, R, V> {
     if !spec.when {
-        return Looked::Uncached;
+        return Looked::Uncached(Span::none());
     }
     let (values, digest) = (values.shaped(&keyed), keyed.digest);
     let span = metrics::span(spec.name);
-    if !span.is_disabled() {
-        return Looked::Traced(span, digest, values, kit);
-    }
-    match look(io, spec, cache.store(), digest, values.codec, kit, &span).await {
-        None => Looked::Uncached,
+    let (store, codec) = (cache.store(), values.codec);
+    // A disabled span (`debug` off for the crate) is not entered at each
+    // poll. Each arm makes its own future: one made before the `if` is
+    // copied on every hit (about 100 instructions, counted).
+    let looked = if span.is_disabled() {
+        look(io, spec, store, digest, codec, kit, &span).await
+    } else {
+        let traced = look(io, spec, store, digest, codec, kit, &span);
+        traced.instrument(span.clone()).await
+    };
+    match looked {
+        None => Looked::Uncached(span),
         Some((_, Found::Fresh(value))) => Looked::Answered((values.rebuild)(value)),
-        Some((key, found)) => Looked::Found(key, found, values),
+        Some((key, found)) => Looked::Found(key, found, values, span),
     }
 }
 
-/// What a call's [`look_up`] found.
+/// What a call's [`look_up`] found; the rest runs in the call's span.
 pub(crate) enum Looked<'a, R, V> {
     /// A fresh hit: the call's result.
     Answered(R),
     /// The body runs, uncached: `when` is false, or the key failed.
-    Uncached,
-    /// The call's span is enabled: [`finish`] does it all, lookup included,
-    /// inside the span.
-    Traced(Span, Result<Digest, Error>, Values<R, V>, Option<Kit<V>>),
+    Uncached(Span),
     /// A hit due for a refresh that this call claimed, or a miss.
-    Found(Key<'a>, Found<V>, Values<R, V>),
+    Found(Key<'a>, Found<V>, Values<R, V>, Span),
 }
 
 /// The rest of a cached call after [`look_up`]: on a miss run `body` and
@@ -115,9 +117,9 @@ where
     proceed(Async, spec, cache, looked, unless, body, Spawned).await
 }
 
-/// [`finish`] and [`call_spawning`]: steps 3 and 4 of the module docs, a
-/// claimed refresh run as `renew` says; for a traced call, all of them in
-/// its span.
+/// [`finish`] and [`call_spawning`]: steps 3 and 4 of the module docs, in
+/// the call's span: a fresh hit returns the value, a claimed refresh runs
+/// as `renew` says, a miss fills the key.
 async fn proceed<I: Io, R, V, F, Fut>(
     io: I,
     spec: &Spec<'_>,
@@ -131,66 +133,44 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = R>,
 {
-    let (key, found, values) = match looked {
+    let (key, found, values, span) = match looked {
         Looked::Answered(result) => return result,
-        Looked::Uncached => return body().await,
-        Looked::Found(key, found, values) => (key, found, values),
-        Looked::Traced(span, digest, values, kit) => {
-            let store = cache.store();
-            let traced = async {
-                let looked = look(io, spec, store, digest, values.codec, kit, &span).await;
-                match looked {
-                    None => body().await,
-                    Some((key, found)) => {
-                        answer(io, spec, cache, key, found, values, unless, body, renew).await
-                    }
-                }
-            };
-            return traced.instrument(span.clone()).await;
+        Looked::Uncached(span) => return in_span(body(), span).await,
+        Looked::Found(key, found, values, span) => (key, found, values, span),
+    };
+    let rest = async {
+        match found {
+            Found::Fresh(value) => (values.rebuild)(value),
+            Found::Renew(value, claim) => {
+                let refresh = Refresh {
+                    io,
+                    cache,
+                    key: &key,
+                    spec,
+                    values,
+                    unless,
+                    body,
+                };
+                renew.renew(refresh, value, claim).await
+            }
+            Found::Miss => {
+                let fill = Fill::new(cache.store(), key.text(), spec);
+                // Boxed, as a claimed refresh is: the miss's future (single
+                // flight, lock, store) is the largest part of a call's, and
+                // every call's future would otherwise carry it.
+                Box::pin(fill.run(io, values, unless, body())).await
+            }
         }
     };
-    answer(io, spec, cache, key, found, values, unless, body, renew).await
+    in_span(rest, span).await
 }
 
-/// What a call found answered: a fresh hit returns the value, a claimed
-/// refresh runs as `renew` says, a miss fills the key.
-#[allow(clippy::too_many_arguments)] // The call's, what it found, and how to renew.
-async fn answer<I: Io, R, V, F, Fut>(
-    io: I,
-    spec: &Spec<'_>,
-    cache: &Cache,
-    key: Key<'_>,
-    found: Found<V>,
-    values: Values<R, V>,
-    unless: Unless<R>,
-    body: F,
-    renew: impl Renew<I, R, V, F>,
-) -> R
-where
-    F: FnOnce() -> Fut,
-    Fut: Future<Output = R>,
-{
-    match found {
-        Found::Fresh(value) => (values.rebuild)(value),
-        Found::Renew(value, claim) => {
-            let refresh = Refresh {
-                io,
-                cache,
-                key: &key,
-                spec,
-                values,
-                unless,
-                body,
-            };
-            renew.renew(refresh, value, claim).await
-        }
-        Found::Miss => {
-            let fill = Fill::new(cache.store(), key.text(), spec);
-            // Boxed, as a claimed refresh is: the miss's future (single
-            // flight, lock, store) is the largest part of a call's, and
-            // every call's future would otherwise carry it.
-            Box::pin(fill.run(io, values, unless, body())).await
-        }
+/// `future`, run in `span` unless the span is disabled.
+async fn in_span<T>(future: impl Future<Output = T>, span: Span) -> T {
+    if span.is_disabled() {
+        future.await
+    } else {
+        future.instrument(span).await
     }
 }
 
