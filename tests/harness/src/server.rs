@@ -80,12 +80,26 @@ impl ServerBuilder {
 
     /// Starts the server and waits until it answers `PING` (a `NOAUTH`
     /// reply counts: it is up and wants a password); fails the test after
-    /// [`PATIENCE`].
+    /// [`PATIENCE`]. A free port picked here can be taken by another socket
+    /// before the server binds it: the server then starts again on another,
+    /// up to [`PORT_TRIES`] times. A port the test chose is tried once.
     pub fn start(self) -> Server {
+        let tries = if self.port.is_some() { 1 } else { PORT_TRIES };
+        for _ in 1..tries {
+            if let Some(server) = self.try_start(free_port()) {
+                return server;
+            }
+        }
         let port = self.port.unwrap_or_else(free_port);
+        self.try_start(port)
+            .unwrap_or_else(|| panic!("redis-server could not listen on port {port}: it was taken"))
+    }
+
+    /// [`start`](Self::start) on `port`; `None` if the port was taken.
+    fn try_start(&self, port: u16) -> Option<Server> {
         let host = "127.0.0.1".to_owned();
         #[cfg(feature = "tls")]
-        let (addr, paths, client_auth, files, pki) = match self.tls {
+        let (addr, paths, client_auth, files, pki) = match self.tls.clone() {
             Some((pki, client_auth)) => {
                 let dir = tempfile::tempdir().expect("a temporary directory");
                 let paths = pki.write_server_files(dir.path());
@@ -130,13 +144,24 @@ impl ServerBuilder {
             pki,
             _files: files,
         };
-        retry(PATIENCE, Duration::from_millis(20), || server.ping()).unwrap_or_else(|e| {
-            let log = server.process.log_file_contents().unwrap_or_default();
-            panic!("redis-server on port {port} did not start: {e}\n{log}")
-        });
-        server
+        let log = || server.process.log_file_contents().unwrap_or_default();
+        // `Ok(false)`: the port was taken; stop asking.
+        let answered = retry(PATIENCE, Duration::from_millis(20), || {
+            if log().contains(PORT_TAKEN) {
+                return Ok(false);
+            }
+            server.ping().map(|()| true)
+        })
+        .unwrap_or_else(|e| panic!("redis-server on port {port} did not start: {e}\n{}", log()));
+        answered.then_some(server)
     }
 }
+
+/// How many free ports [`ServerBuilder::start`] tries.
+const PORT_TRIES: usize = 5;
+
+/// What redis-server logs when its port is taken.
+const PORT_TAKEN: &str = "Address already in use";
 
 impl Server {
     /// How to start one with arguments, a port, a config file or TLS.
@@ -295,5 +320,22 @@ impl Server {
     /// The server's log so far.
     pub fn log(&self) -> String {
         self.process.log_file_contents().unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[should_panic(expected = "could not listen on port")]
+    fn a_taken_port_the_test_chose_fails_at_once() {
+        // A client's socket holds the port, as one that took a port picked
+        // by `free_port` would: nothing listens there.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+        let client = std::net::TcpStream::connect(listener.local_addr().expect("its address"))
+            .expect("a connection");
+        let port = client.local_addr().expect("the client's address").port();
+        Server::builder().port(port).start();
     }
 }
