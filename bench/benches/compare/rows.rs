@@ -142,7 +142,7 @@ impl Bench {
         ids: Ids,
         warm_up: bool,
     ) -> Result<Duration, BenchError> {
-        let n = ids.n;
+        let (n, name) = (ids.n, CONTESTANTS[who]);
         let (t, v) = match who {
             0 => {
                 let mut hand = HandAsync::<S> {
@@ -152,7 +152,7 @@ impl Bench {
                 let misses = HAND_MISSES.load(Ordering::Relaxed);
                 let (t, v) = self.timed(&mut hand, ids)?;
                 if !warm_up {
-                    hand_counted("hand-written async", kind, n, misses)?;
+                    hand_counted(name, kind, n, misses)?;
                 }
                 (t, v)
             }
@@ -160,7 +160,7 @@ impl Bench {
                 let before = CACHE.stats();
                 let (t, v) = self.timed(&mut OursAsync::<S>(PhantomData), ids)?;
                 if !warm_up {
-                    counted("ours async", kind, n, before, CACHE.stats())?;
+                    counted(name, kind, n, before, CACHE.stats())?;
                 }
                 (t, v)
             }
@@ -169,7 +169,7 @@ impl Bench {
                 let before = CACHE.stats();
                 let (t, v) = time_sync(&mut OursSync::<S>(PhantomData), ids)?;
                 if !warm_up {
-                    counted("ours sync", kind, n, before, CACHE.stats())?;
+                    counted(name, kind, n, before, CACHE.stats())?;
                 }
                 (t, v)
             }
@@ -181,7 +181,7 @@ impl Bench {
                 let misses = HAND_MISSES.load(Ordering::Relaxed);
                 let (t, v) = time_sync(&mut hand, ids)?;
                 if !warm_up {
-                    hand_counted("hand-written sync", kind, n, misses)?;
+                    hand_counted(name, kind, n, misses)?;
                 }
                 (t, v)
             }
@@ -189,12 +189,12 @@ impl Bench {
                 let before = SIGNED.stats();
                 let (t, v) = self.timed(&mut OursSigned::<S>(PhantomData), ids)?;
                 if !warm_up {
-                    counted("ours signed", kind, n, before, SIGNED.stats())?;
+                    counted(name, kind, n, before, SIGNED.stats())?;
                 }
                 (t, v)
             }
         };
-        check::<S>(CONTESTANTS[who], ids.last(), &v)?;
+        check::<S>(name, ids.last(), &v)?;
         Ok(t)
     }
 
